@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import type { AssetCatalog } from './assets.js';
+import type { Rejection } from './errors.js';
+import type { BalanceMap, Movement, MovementDraft, Violation } from './movement.js';
+import { MEMBER_ID, POT_ID } from './accounts.js';
+
+/** The envelope every command carries; the payload is the process's own. */
+export interface Command {
+  readonly commandId: string;
+  readonly process: string;
+  readonly memberId: string;
+  readonly potId: string;
+  readonly payload: unknown;
+  /** The business date the command is for (YYYY-MM-DD). */
+  readonly effectiveDate: string;
+  /** When the publisher produced it (ISO 8601 instant); for lag metrics, not for the ledger's meaning. */
+  readonly producedAt: string;
+}
+
+export const COMMAND_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const PROCESS_NAME = /^[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)+$/;
+
+/** A calendar date YYYY-MM-DD that exists (no 2026-02-30). */
+export const isoDate = z.iso.date();
+
+export const commandSchema = z.strictObject({
+  commandId: z.string().regex(COMMAND_ID, 'letters, digits and _.:- only, 1 to 128 characters'),
+  process: z.string().max(128),
+  memberId: z.string().regex(MEMBER_ID, 'letters, digits, _ and - only, 1 to 64 characters'),
+  potId: z.string().regex(POT_ID, 'letters, digits, _ and - only, 1 to 64 characters'),
+  payload: z.unknown(),
+  effectiveDate: isoDate,
+  producedAt: z.iso.datetime({ offset: true }),
+});
+
+export type PotStatus = 'open' | 'closed';
+
+/** A pot as the ledger knows it. */
+export interface PotState {
+  readonly potId: string;
+  readonly memberId: string;
+  readonly status: PotStatus;
+}
+
+/** A movement the shell loaded because the process asked for it, and the reversal that undid it, if any. */
+export interface LoadedMovement {
+  readonly movement: Movement;
+  readonly reversedBy?: string;
+}
+
+/** What the shell gives the core beside the command. All of it is data; time and ids come in here. */
+export interface PlanContext {
+  readonly assets: AssetCatalog;
+  readonly partitionCount: number;
+  /** The id the movement will carry if the command is applied. */
+  readonly movementId: string;
+}
+
+/** What the shell loaded for the command's pot before running it. */
+export interface PotView {
+  readonly pot: PotState | undefined;
+  /** Every account of the pot, and the partition's system accounts the process may touch. */
+  readonly balances: BalanceMap;
+  /** The movements named by the process's `loads`. */
+  readonly movements: ReadonlyMap<string, LoadedMovement>;
+}
+
+export interface PlanInput<P> extends PotView {
+  readonly command: Command;
+  readonly payload: P;
+  readonly partition: number;
+  readonly ctx: PlanContext;
+}
+
+/**
+ * Which pot lifecycle a process needs: `absent` (it opens the pot) or `open` (every other process).
+ */
+export type PotRequirement = 'absent' | 'open';
+
+export interface ProcessDefinition<S extends z.ZodType> {
+  readonly name: string;
+  readonly version: number;
+  readonly payload: S;
+  readonly describe: string;
+  readonly pot?: PotRequirement;
+  /** The key whose hash picks the partition; the member ID unless said otherwise. */
+  readonly partitionKey?: (command: Command) => string;
+  /** Movements the shell must load before planning (for reversals). */
+  readonly loads?: (payload: z.output<S>) => { readonly movementIds: readonly string[] };
+  /** The movement the command asks for, or a rejection. Pure. */
+  readonly plan: (input: PlanInput<z.output<S>>) => MovementDraft | Rejection;
+  /**
+   * When the planned movement would break invariants: a corrected movement (Nubank: a repayment larger
+   * than the debt splits into settling the debt and a prepaid balance), or a rejection. Pure.
+   */
+  readonly correct?: (
+    input: PlanInput<z.output<S>>,
+    planned: MovementDraft,
+    violations: readonly Violation[],
+  ) => MovementDraft | Rejection;
+}
+
+/** A registered process with its payload type erased, as the runner and the registry hold it. */
+export interface Process {
+  readonly name: string;
+  readonly version: number;
+  readonly payload: z.ZodType;
+  readonly describe: string;
+  readonly pot: PotRequirement;
+  readonly partitionKey: (command: Command) => string;
+  readonly loads: (payload: unknown) => { readonly movementIds: readonly string[] };
+  readonly plan: (input: PlanInput<unknown>) => MovementDraft | Rejection;
+  readonly correct: ((input: PlanInput<unknown>, planned: MovementDraft, violations: readonly Violation[]) => MovementDraft | Rejection) | undefined;
+}
+
+const byMember = (command: Command): string => command.memberId;
+const loadsNothing = () => ({ movementIds: [] as readonly string[] });
+
+/** Declares a process. Registering it (see registry.ts) is all it takes to route, expose and test it. */
+export function defineProcess<S extends z.ZodType>(definition: ProcessDefinition<S>): Process {
+  if (!PROCESS_NAME.test(definition.name)) throw new RangeError(`process name "${definition.name}" must look like noun.verb`);
+  if (!Number.isInteger(definition.version) || definition.version < 1) throw new RangeError(`${definition.name}: version must be a positive integer`);
+  return Object.freeze({
+    name: definition.name,
+    version: definition.version,
+    payload: definition.payload,
+    describe: definition.describe,
+    pot: definition.pot ?? 'open',
+    partitionKey: definition.partitionKey ?? byMember,
+    loads: (definition.loads ?? loadsNothing) as Process['loads'],
+    plan: definition.plan as Process['plan'],
+    correct: definition.correct as Process['correct'],
+  });
+}

@@ -1,0 +1,123 @@
+import type { AccountId } from './accounts.js';
+import type { AssetCatalog } from './assets.js';
+import { reject, RejectionCode, type Rejection } from './errors.js';
+import { commandFingerprint } from './fingerprint.js';
+import { postEntries, type Movement, type Posting } from './movement.js';
+import type { Command, LoadedMovement, PotState } from './process.js';
+import type { ProcessRegistry } from './registry.js';
+import { run, type Outcome } from './runner.js';
+
+/** The answer to one attempt of a command. */
+export type Answer =
+  | { readonly kind: 'answered'; readonly outcome: Outcome; readonly replayed: boolean }
+  | { readonly kind: 'conflict'; readonly rejection: Rejection };
+
+/**
+ * The ledger in memory: the reference the journal and the running system are compared with. Pure (no
+ * I/O, no clock, no randomness): ids come in with each command. Keeps every outcome by commandId, so a
+ * repeated command is answered from its first outcome and a reused commandId with another payload is a
+ * conflict, exactly as the Postgres journal does.
+ */
+export class ReferenceLedger {
+  readonly #balances = new Map<AccountId, bigint>();
+  readonly #versions = new Map<AccountId, bigint>();
+  readonly #pots = new Map<string, PotState>();
+  readonly #movements = new Map<string, LoadedMovement>();
+  readonly #outcomes = new Map<string, { readonly fingerprint: string; readonly outcome: Outcome }>();
+  readonly #postings: Posting[] = [];
+
+  constructor(
+    private readonly registry: ProcessRegistry,
+    private readonly assets: AssetCatalog,
+    private readonly partitionCount: number,
+  ) {}
+
+  /** Runs the command once; a repeat returns the first outcome. `movementId` is used only if it applies. */
+  execute(command: Command, movementId: string): Answer {
+    let fingerprint: string;
+    try {
+      fingerprint = commandFingerprint(command);
+    } catch (error) {
+      const outcome = reject(RejectionCode.invalidCommand, `the command is not plain JSON: ${String(error)}`);
+      return { kind: 'answered', outcome, replayed: false };
+    }
+    const previous = this.#outcomes.get(command.commandId);
+    if (previous !== undefined) {
+      if (previous.fingerprint === fingerprint) return { kind: 'answered', outcome: previous.outcome, replayed: true };
+      return {
+        kind: 'conflict',
+        rejection: reject(RejectionCode.idempotencyConflict, `command ${command.commandId} was used before with another payload`),
+      };
+    }
+    const outcome = this.#plan(command, movementId);
+    if (outcome.kind !== 'rejected') this.#apply(outcome.movement);
+    this.#outcomes.set(command.commandId, { fingerprint, outcome });
+    return { kind: 'answered', outcome, replayed: false };
+  }
+
+  #plan(command: Command, movementId: string): Outcome {
+    const process = this.registry.find(command.process);
+    const parsed = process?.payload.safeParse(command.payload);
+    const wanted = process !== undefined && parsed?.success === true ? process.loads(parsed.data).movementIds : [];
+    const movements = new Map<string, LoadedMovement>();
+    for (const id of wanted) {
+      const loaded = this.#movements.get(id);
+      if (loaded !== undefined) movements.set(id, loaded);
+    }
+    const pot = typeof command.potId === 'string' ? this.#pots.get(command.potId) : undefined;
+    return run(this.registry, command, { pot, balances: this.#balances, movements }, {
+      assets: this.assets,
+      partitionCount: this.partitionCount,
+      movementId,
+    });
+  }
+
+  #apply(movement: Movement): void {
+    const posted = postEntries(movement.entries, this.#balances, this.#versions);
+    for (const posting of posted.postings) {
+      this.#balances.set(posting.account, posting.balanceAfterMinor);
+      this.#versions.set(posting.account, posting.accountVersion);
+    }
+    this.#postings.push(...posted.postings);
+    const change = movement.potChange;
+    if (change?.type === 'open') this.#pots.set(movement.potId, { potId: movement.potId, memberId: change.memberId, status: 'open' });
+    if (change?.type === 'close') {
+      const pot = this.#pots.get(movement.potId);
+      if (pot !== undefined) this.#pots.set(movement.potId, { ...pot, status: 'closed' });
+    }
+    this.#movements.set(movement.movementId, { movement });
+    if (movement.reverses !== undefined) {
+      const reversed = this.#movements.get(movement.reverses);
+      if (reversed !== undefined) this.#movements.set(movement.reverses, { ...reversed, reversedBy: movement.movementId });
+    }
+  }
+
+  /** Non-zero balances by account. */
+  balances(): ReadonlyMap<AccountId, bigint> {
+    return new Map([...this.#balances].filter(([, balance]) => balance !== 0n));
+  }
+
+  versions(): ReadonlyMap<AccountId, bigint> {
+    return this.#versions;
+  }
+
+  pots(): ReadonlyMap<string, PotState> {
+    return this.#pots;
+  }
+
+  outcome(commandId: string): Outcome | undefined {
+    return this.#outcomes.get(commandId)?.outcome;
+  }
+
+  outcomes(): ReadonlyMap<string, Outcome> {
+    return new Map([...this.#outcomes].map(([id, { outcome }]) => [id, outcome]));
+  }
+
+  movement(movementId: string): LoadedMovement | undefined {
+    return this.#movements.get(movementId);
+  }
+
+  postings(): readonly Posting[] {
+    return this.#postings;
+  }
+}
