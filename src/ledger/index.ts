@@ -13,3 +13,4 @@ export * from './reference.js';
 export * from './registry.js';
 export * from './runner.js';
 export { ledgerProcesses, PROCESSES } from './processes/index.js';
+export * from './wire.js';

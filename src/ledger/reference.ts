@@ -5,7 +5,7 @@ import { commandFingerprint } from './fingerprint.js';
 import { postEntries, type Movement, type Posting } from './movement.js';
 import type { Command, LoadedMovement, PotState } from './process.js';
 import type { ProcessRegistry } from './registry.js';
-import { run, type Outcome } from './runner.js';
+import { envelopeRejection, run, type Outcome } from './runner.js';
 
 /** The answer to one attempt of a command. */
 export type Answer =
@@ -34,6 +34,8 @@ export class ReferenceLedger {
 
   /** Runs the command once; a repeat returns the first outcome. `movementId` is used only if it applies. */
   execute(command: Command, movementId: string): Answer {
+    const malformed = envelopeRejection(command);
+    if (malformed !== undefined) return { kind: 'answered', replayed: false, outcome: malformed };
     let fingerprint: string;
     try {
       fingerprint = commandFingerprint(command);

@@ -36,10 +36,8 @@ export type Outcome = Applied | Corrected | Rejection;
  * (LEDGER_ERR_PROCESS_FAULT) so one faulty process cannot stall a partition.
  */
 export function run(registry: ProcessRegistry, command: Command, view: PotView, ctx: PlanContext): Outcome {
-  const envelope = commandSchema.safeParse(command);
-  if (!envelope.success) {
-    return reject(RejectionCode.invalidCommand, 'the command envelope is malformed', { issues: issuesOf(envelope.error.issues) });
-  }
+  const malformed = envelopeRejection(command);
+  if (malformed !== undefined) return malformed;
   const process = registry.find(command.process);
   if (process === undefined) return reject(RejectionCode.unknownProcess, `no process is registered as "${command.process}"`);
   const payload = process.payload.safeParse(command.payload);
@@ -56,6 +54,16 @@ export function run(registry: ProcessRegistry, command: Command, view: PotView, 
   } catch (error) {
     return reject(RejectionCode.processFault, `${process.name} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * A rejection when the command's envelope (ids, dates) is malformed. Such a command cannot be recorded
+ * under its commandId, so the shells answer it without recording it.
+ */
+export function envelopeRejection(command: unknown): Rejection | undefined {
+  const envelope = commandSchema.safeParse(command);
+  if (envelope.success) return undefined;
+  return reject(RejectionCode.invalidCommand, 'the command envelope is malformed', { issues: issuesOf(envelope.error.issues) });
 }
 
 function plan(process: Process, input: PlanInput<unknown>): Outcome {
@@ -91,12 +99,20 @@ function check(draft: MovementDraft, input: PlanInput<unknown>): Violation[] | R
   return invariantViolations(balancesAfter(input.balances, changes), changes.keys());
 }
 
+/**
+ * The rejection for broken invariants. A pot account going below what it must hold is the cause the
+ * member can act on (insufficient funds), even when a contra account breaks with it.
+ */
 function violationRejection(violations: readonly Violation[]): Rejection {
-  const onPot = violations.every(({ account, invariant }) =>
-    parseAccountId(account)?.owner.type === 'pot' && (invariant.type === 'nonNegative' || invariant.type === 'atMost'),
-  );
-  const code = onPot ? RejectionCode.insufficientFunds : violations.some(({ invariant }) => invariant.type === 'range') ? RejectionCode.balanceOverflow : RejectionCode.invariantViolated;
   const reasons = violations.map(describeViolation);
+  const potShort = violations.some(
+    ({ account, invariant }) => parseAccountId(account)?.owner.type === 'pot' && (invariant.type === 'nonNegative' || invariant.type === 'atMost'),
+  );
+  const code = potShort
+    ? RejectionCode.insufficientFunds
+    : violations.some(({ invariant }) => invariant.type === 'range')
+      ? RejectionCode.balanceOverflow
+      : RejectionCode.invariantViolated;
   return reject(code, reasons.join('; '), { violations: reasons });
 }
 

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { PARTITION_COUNT_DEFAULT, PARTITION_COUNT_MAX } from '../ledger/index.js';
+
+/**
+ * Configuration comes from environment variables only, validated at start-up. A bad value stops the
+ * service with one line per problem naming the variable, what it holds and what it should hold.
+ */
+const postgresUrl = z
+  .string()
+  .refine((value) => /^postgres(ql)?:\/\//.test(value) && URL.canParse(value), 'a postgres:// URL such as postgres://postgres@127.0.0.1:5432/potledger');
+const natsUrl = z
+  .string()
+  .refine((value) => /^(nats|tls):\/\//.test(value) && URL.canParse(value), 'a nats:// URL such as nats://127.0.0.1:4222');
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^[0-9]+$/, 'a whole number')
+    .transform(Number)
+    .refine((value) => value >= min && value <= max, `a whole number from ${min} to ${max}`);
+const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name: lower-case letters, digits and _');
+
+export const configSchema = z.object({
+  /** The schema owner's connection: migrations run with it. */
+  DATABASE_URL: postgresUrl,
+  /** The role the service writes with: may insert into the journal, never change or delete it. */
+  DATABASE_SERVICE_ROLE: roleName.default('potledger_service'),
+  /** Its password, when the server asks for one (docker compose); none with trust authentication. */
+  DATABASE_SERVICE_PASSWORD: z.string().min(1).optional(),
+  NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
+  /** Partitions of the command stream. Fixed for the life of a ledger: changing it moves members. */
+  PARTITION_COUNT: wholeNumber(1, PARTITION_COUNT_MAX).default(PARTITION_COUNT_DEFAULT),
+  /** Prefix of stream names and subjects, so several ledgers (or test runs) share one nats-server. */
+  NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -').default('potledger'),
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: wholeNumber(0, 65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_ERR_INVALID';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const SECRET = /PASSWORD|SECRET|TOKEN/;
+
+/** A URL with its password masked, for messages and logs. */
+export function redactUrl(text: string): string {
+  return text.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+/** Reads the configuration from `env`; throws ConfigError listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const relevant = Object.fromEntries(
+    Object.keys(configSchema.shape).flatMap((key) => (env[key] === undefined || env[key] === '' ? [] : [[key, env[key]]])),
+  );
+  const parsed = configSchema.safeParse(relevant);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '(config)');
+      const value = relevant[key];
+      if (value === undefined) return `${key} is not set: it is required`;
+      const shown = SECRET.test(key) ? 'is set but invalid' : `is "${redactUrl(value)}"`;
+      return `${key} ${shown}: expected ${issue.message}`;
+    }),
+  );
+}

@@ -1,0 +1,83 @@
+import pg from 'pg';
+
+/**
+ * Postgres pools with exact types: int8 comes back as bigint (never a rounded number), numeric as its
+ * decimal text, and dates as 'YYYY-MM-DD' text (never a JS Date shifted by a time zone).
+ */
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const DATE_OID = 1082;
+
+const exactTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID) return (value: string) => BigInt(value);
+    if (oid === NUMERIC_OID || oid === DATE_OID) return (value: string) => value;
+    return pg.types.getTypeParser(oid, format ?? 'text');
+  },
+} as pg.CustomTypesConfig;
+
+export interface PoolOptions {
+  readonly max?: number;
+  readonly applicationName?: string;
+  readonly statementTimeoutMs?: number;
+}
+
+export const POOL_SIZE_DEFAULT = 10;
+
+export function createPool(connectionString: string, options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? POOL_SIZE_DEFAULT,
+    types: exactTypes,
+    application_name: options.applicationName ?? 'potledger',
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+  });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener that would
+  // crash the process. The next query on the pool reconnects.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Runs `work` in one transaction on one client; rolls back on any error and rethrows it. */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** The same server and database as `url`, reached as another role (password from the argument, if any). */
+export function urlAsRole(url: string, role: string, password?: string): string {
+  const parsed = new URL(url);
+  parsed.username = encodeURIComponent(role);
+  parsed.password = password === undefined ? '' : encodeURIComponent(password);
+  return parsed.toString();
+}
+
+/** The same server as `url`, another database. */
+export function urlWithDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+/** SQLSTATE of a pg error, if any. */
+export function sqlState(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}
+
+export const SQLSTATE = {
+  uniqueViolation: '23505',
+  duplicateObject: '42710',
+  insufficientPrivilege: '42501',
+  serializationFailure: '40001',
+  deadlockDetected: '40P01',
+} as const;

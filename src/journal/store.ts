@@ -1,0 +1,268 @@
+import type pg from 'pg';
+import {
+  canonicalJson,
+  movementFromWire,
+  outcomeFromWire,
+  outcomeToWire,
+  parseAccountId,
+  type AccountId,
+  type AssetCatalog,
+  type Command,
+  type LoadedMovement,
+  type Outcome,
+  type PotState,
+  type Posting,
+  type WireOutcome,
+} from '../ledger/index.js';
+
+/** Anything that runs a query: a pool or a client inside a transaction. */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/** What the ledger knows of a pot before a command: its state, balances and account versions. */
+export interface PotSnapshot {
+  readonly pot: PotState | undefined;
+  readonly balances: Map<AccountId, bigint>;
+  readonly versions: Map<AccountId, bigint>;
+}
+
+/**
+ * Loads a pot, every account of the pot, and the system accounts of its partition. Takes no lock: the
+ * caller holds the partition (an advisory lock, or ownership fenced by epoch).
+ */
+export async function loadPot(db: Queryable, potId: string, partition: number): Promise<PotSnapshot> {
+  const pots = await db.query<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
+    'SELECT pot_id, member_id, status FROM pots WHERE pot_id = $1',
+    [potId],
+  );
+  const row = pots.rows[0];
+  const pot = row === undefined ? undefined : { potId: row.pot_id, memberId: row.member_id, status: row.status };
+  const accounts = await db.query<{ account_id: string; balance_minor: bigint; version: bigint }>(
+    `SELECT account_id, balance_minor, version FROM balances
+      WHERE pot_id = $1 OR (owner_type = 'system' AND partition = $2)`,
+    [potId, partition],
+  );
+  const balances = new Map<AccountId, bigint>();
+  const versions = new Map<AccountId, bigint>();
+  for (const account of accounts.rows) {
+    balances.set(account.account_id, account.balance_minor);
+    versions.set(account.account_id, account.version);
+  }
+  return { pot, balances, versions };
+}
+
+/** Loads committed movements by id, each with the id of the movement that reversed it, if any. */
+export async function loadMovements(db: Queryable, movementIds: readonly string[], assets: AssetCatalog): Promise<Map<string, LoadedMovement>> {
+  const loaded = new Map<string, LoadedMovement>();
+  if (movementIds.length === 0) return loaded;
+  const { rows } = await db.query<{ outcome: WireOutcome; reversed_by: string | null }>(
+    `SELECT o.outcome, r.movement_id AS reversed_by
+       FROM movements m
+       JOIN command_outcomes o ON o.command_id = m.command_id
+       LEFT JOIN movements r ON r.reverses = m.movement_id
+      WHERE m.movement_id = ANY($1::text[])`,
+    [movementIds],
+  );
+  for (const row of rows) {
+    if (row.outcome.kind === 'rejected') continue;
+    const movement = movementFromWire(row.outcome.movement, assets);
+    loaded.set(movement.movementId, row.reversed_by === null ? { movement } : { movement, reversedBy: row.reversed_by });
+  }
+  return loaded;
+}
+
+export interface StoredOutcome {
+  readonly commandId: string;
+  readonly fingerprint: string;
+  readonly outcome: Outcome;
+  readonly recordedAt: string;
+}
+
+/** The recorded outcomes of these commandIds (the idempotency record). */
+export async function findOutcomes(db: Queryable, commandIds: readonly string[], assets: AssetCatalog): Promise<Map<string, StoredOutcome>> {
+  const found = new Map<string, StoredOutcome>();
+  if (commandIds.length === 0) return found;
+  const { rows } = await db.query<{ command_id: string; fingerprint: string; outcome: WireOutcome; recorded_at: Date }>(
+    'SELECT command_id, fingerprint, outcome, recorded_at FROM command_outcomes WHERE command_id = ANY($1::text[])',
+    [commandIds],
+  );
+  for (const row of rows) {
+    found.set(row.command_id, {
+      commandId: row.command_id,
+      fingerprint: row.fingerprint,
+      outcome: outcomeFromWire(row.outcome, assets),
+      recordedAt: row.recorded_at.toISOString(),
+    });
+  }
+  return found;
+}
+
+/** One command's result, ready to be written. */
+export interface CommitItem {
+  readonly command: Command;
+  readonly fingerprint: string;
+  readonly partition: number;
+  readonly outcome: Outcome;
+  /** The postings of the movement (none for a rejection), with balances and versions after each. */
+  readonly postings: readonly Posting[];
+}
+
+/** The most rows one commit writes; callers split larger batches. */
+export const COMMIT_BATCH_MAX = 5_000;
+
+/**
+ * Writes a batch of outcomes in the caller's transaction: movements, entries, balance snapshots, pots
+ * and the idempotency records, with batched inserts. Items are in commit order; a later item may read
+ * what an earlier one wrote (balances are taken from the last posting of each account).
+ *
+ * Contract: the caller holds the partitions involved. A stale writer cannot overwrite newer balances:
+ * the entries' unique (account_id, account_version) refuses a version written twice, and the balance
+ * upsert only moves versions forward (asserted by the affected row count). A commandId recorded before
+ * fails the batch with a unique violation.
+ */
+export async function commitItems(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<void> {
+  if (items.length === 0) return;
+  if (items.length > COMMIT_BATCH_MAX) throw new RangeError(`commitItems: at most ${COMMIT_BATCH_MAX} items`);
+  const applied = items.filter((item) => item.outcome.kind !== 'rejected');
+  await insertMovements(db, applied);
+  await insertEntries(db, applied);
+  await upsertBalances(db, applied);
+  await writePots(db, applied);
+  await insertOutcomes(db, items, assets);
+}
+
+function movementOf(item: CommitItem) {
+  if (item.outcome.kind === 'rejected') throw new Error('movementOf: a rejection has no movement');
+  return item.outcome.movement;
+}
+
+async function insertMovements(db: Queryable, items: readonly CommitItem[]): Promise<void> {
+  if (items.length === 0) return;
+  const movements = items.map(movementOf);
+  await db.query(
+    `INSERT INTO movements (movement_id, command_id, process, process_version, member_id, pot_id, partition,
+                            effective_date, corrected, pot_change, reverses)
+     SELECT m.movement_id, m.command_id, m.process, m.process_version, m.member_id, m.pot_id, m.partition,
+            m.effective_date, m.corrected, m.pot_change, m.reverses
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int[],
+                   $8::date[], $9::bool[], $10::jsonb[], $11::text[])
+            WITH ORDINALITY AS m(movement_id, command_id, process, process_version, member_id, pot_id, partition,
+                                 effective_date, corrected, pot_change, reverses, ordinal)
+      ORDER BY m.ordinal`,
+    [
+      movements.map((m) => m.movementId),
+      movements.map((m) => m.commandId),
+      movements.map((m) => m.process),
+      movements.map((m) => m.processVersion),
+      movements.map((m) => m.memberId),
+      movements.map((m) => m.potId),
+      movements.map((m) => m.partition),
+      movements.map((m) => m.effectiveDate),
+      items.map((item) => item.outcome.kind === 'corrected'),
+      movements.map((m) => (m.potChange === undefined ? null : canonicalJson(m.potChange))),
+      movements.map((m) => m.reverses ?? null),
+    ],
+  );
+}
+
+async function insertEntries(db: Queryable, items: readonly CommitItem[]): Promise<void> {
+  const rows = items.flatMap((item) => item.postings.map((posting) => ({ movementId: movementOf(item).movementId, posting })));
+  if (rows.length === 0) return;
+  await db.query(
+    `INSERT INTO entries (movement_id, entry_index, side, account_id, asset, amount_minor, balance_after_minor, account_version)
+     SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])`,
+    [
+      rows.map((r) => r.movementId),
+      rows.map((r) => r.posting.entryIndex),
+      rows.map((r) => r.posting.side),
+      rows.map((r) => r.posting.account),
+      rows.map((r) => r.posting.asset),
+      rows.map((r) => r.posting.amountMinor.toString()),
+      rows.map((r) => r.posting.balanceAfterMinor.toString()),
+      rows.map((r) => r.posting.accountVersion.toString()),
+    ],
+  );
+}
+
+async function upsertBalances(db: Queryable, items: readonly CommitItem[]): Promise<void> {
+  const latest = new Map<AccountId, { posting: Posting; movementId: string }>();
+  for (const item of items) {
+    for (const posting of item.postings) latest.set(posting.account, { posting, movementId: movementOf(item).movementId });
+  }
+  if (latest.size === 0) return;
+  const rows = [...latest.values()].map(({ posting, movementId }) => {
+    const ref = parseAccountId(posting.account);
+    if (ref === undefined) throw new Error(`upsertBalances: ${posting.account} is not an account id`);
+    return { posting, movementId, ref };
+  });
+  const result = await db.query(
+    `INSERT INTO balances (account_id, owner_type, pot_id, partition, kind, asset, balance_minor, version, last_movement_id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])
+     ON CONFLICT (account_id) DO UPDATE
+        SET balance_minor = EXCLUDED.balance_minor, version = EXCLUDED.version, last_movement_id = EXCLUDED.last_movement_id
+      WHERE balances.version < EXCLUDED.version`,
+    [
+      rows.map((r) => r.posting.account),
+      rows.map((r) => r.ref.owner.type),
+      rows.map((r) => (r.ref.owner.type === 'pot' ? r.ref.owner.potId : null)),
+      rows.map((r) => (r.ref.owner.type === 'system' ? r.ref.owner.partition : null)),
+      rows.map((r) => r.ref.kind),
+      rows.map((r) => r.ref.asset),
+      rows.map((r) => r.posting.balanceAfterMinor.toString()),
+      rows.map((r) => r.posting.accountVersion.toString()),
+      rows.map((r) => r.movementId),
+    ],
+  );
+  if (result.rowCount !== rows.length) {
+    throw new Error(`upsertBalances: ${rows.length - (result.rowCount ?? 0)} balances were newer than this commit (a stale writer)`);
+  }
+}
+
+async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<void> {
+  const opened: { potId: string; memberId: string; partition: number; movementId: string }[] = [];
+  const closed: { potId: string; movementId: string }[] = [];
+  for (const item of items) {
+    const movement = movementOf(item);
+    if (movement.potChange?.type === 'open') {
+      opened.push({ potId: movement.potId, memberId: movement.potChange.memberId, partition: movement.partition, movementId: movement.movementId });
+    }
+    if (movement.potChange?.type === 'close') closed.push({ potId: movement.potId, movementId: movement.movementId });
+  }
+  if (opened.length > 0) {
+    await db.query(
+      `INSERT INTO pots (pot_id, member_id, partition, status, opened_movement_id)
+       SELECT p.pot_id, p.member_id, p.partition, 'open', p.movement_id
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS p(pot_id, member_id, partition, movement_id)`,
+      [opened.map((p) => p.potId), opened.map((p) => p.memberId), opened.map((p) => p.partition), opened.map((p) => p.movementId)],
+    );
+  }
+  if (closed.length > 0) {
+    const result = await db.query(
+      `UPDATE pots SET status = 'closed', closed_movement_id = c.movement_id
+         FROM unnest($1::text[], $2::text[]) AS c(pot_id, movement_id)
+        WHERE pots.pot_id = c.pot_id AND pots.status = 'open'`,
+      [closed.map((p) => p.potId), closed.map((p) => p.movementId)],
+    );
+    if (result.rowCount !== closed.length) throw new Error('writePots: a pot to close was not open');
+  }
+}
+
+async function insertOutcomes(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<void> {
+  await db.query(
+    `INSERT INTO command_outcomes (command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
+                                   rejection_code, outcome)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],
+                          $9::text[], $10::jsonb[])`,
+    [
+      items.map((i) => i.command.commandId),
+      items.map((i) => i.fingerprint),
+      items.map((i) => i.command.process),
+      items.map((i) => i.command.memberId),
+      items.map((i) => i.command.potId),
+      items.map((i) => i.partition),
+      items.map((i) => i.outcome.kind),
+      items.map((i) => (i.outcome.kind === 'rejected' ? null : i.outcome.movement.movementId)),
+      items.map((i) => (i.outcome.kind === 'rejected' ? i.outcome.code : null)),
+      items.map((i) => JSON.stringify(outcomeToWire(i.outcome, assets))),
+    ],
+  );
+}

@@ -1,0 +1,200 @@
+import type pg from 'pg';
+import { ACCOUNT_KINDS, type AccountKind } from '../ledger/index.js';
+import type { Queryable } from './store.js';
+
+/**
+ * `verify`: proves over the whole database that the journal is sound. Every check is one SQL query
+ * that returns the rows breaking a rule (none when sound); the report names each break.
+ */
+export interface VerifyCheck {
+  readonly name: string;
+  readonly description: string;
+  readonly ok: boolean;
+  readonly breaks: number;
+  /** Up to EXAMPLES_MAX breaking rows, as text. */
+  readonly examples: readonly string[];
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly checks: readonly VerifyCheck[];
+  readonly counts: { readonly movements: number; readonly entries: number; readonly accounts: number; readonly outcomes: number };
+  readonly durationMs: number;
+}
+
+export const EXAMPLES_MAX = 10;
+
+interface CheckQuery {
+  readonly name: string;
+  readonly description: string;
+  /** Selects one row per break, with a text column `break` describing it. */
+  readonly sql: string;
+  /** The query takes the known account kinds as $1 (JSON). */
+  readonly takesKinds?: boolean;
+}
+
+const SIGNED = "CASE e.side WHEN 'debit' THEN e.amount_minor ELSE -e.amount_minor END";
+
+const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
+  {
+    name: 'movement-balances',
+    description: 'every movement balances per asset (debits = credits)',
+    sql: `SELECT format('movement %s does not balance in %s by %s', e.movement_id, e.asset, sum(${SIGNED})) AS break
+            FROM entries e GROUP BY e.movement_id, e.asset HAVING sum(${SIGNED}) <> 0`,
+  },
+  {
+    name: 'entry-pairs',
+    description: 'every entry is one debit and one credit of the same asset and amount',
+    sql: `SELECT format('movement %s entry %s is not a debit/credit pair of one asset and amount', e.movement_id, e.entry_index) AS break
+            FROM entries e GROUP BY e.movement_id, e.entry_index
+          HAVING count(*) <> 2 OR count(DISTINCT e.side) <> 2 OR count(DISTINCT e.asset) <> 1 OR count(DISTINCT e.amount_minor) <> 1`,
+  },
+  {
+    name: 'asset-sums-to-zero',
+    description: 'every asset sums to zero over all accounts',
+    sql: `SELECT format('%s sums to %s over all accounts', b.asset, sum(b.balance_minor)) AS break
+            FROM balances b GROUP BY b.asset HAVING sum(b.balance_minor) <> 0`,
+  },
+  {
+    name: 'balances-equal-entries',
+    description: 'every balance snapshot equals the sum of its entries, with the version of its last entry',
+    sql: `WITH replay AS (
+            SELECT e.account_id, sum(${SIGNED}) AS balance, count(*) AS postings, max(e.account_version) AS version
+              FROM entries e GROUP BY e.account_id)
+          SELECT format('%s: snapshot %s v%s, entries sum %s over %s postings up to v%s',
+                        coalesce(b.account_id, r.account_id), b.balance_minor, b.version, r.balance, r.postings, r.version) AS break
+            FROM balances b FULL JOIN replay r ON r.account_id = b.account_id
+           WHERE b.account_id IS NULL OR r.account_id IS NULL
+              OR b.balance_minor <> r.balance OR b.version <> r.version OR r.postings <> r.version`,
+  },
+  {
+    name: 'entry-chain',
+    description: "each account's entries run v1, v2, … and each balance-after is the previous one plus the entry",
+    sql: `SELECT format('%s v%s: balance after %s, expected %s', c.account_id, c.account_version, c.balance_after_minor,
+                        coalesce(c.previous_balance, 0) + c.signed) AS break
+            FROM (SELECT e.account_id, e.account_version, e.balance_after_minor, ${SIGNED} AS signed,
+                         lag(e.balance_after_minor) OVER w AS previous_balance,
+                         lag(e.account_version) OVER w AS previous_version
+                    FROM entries e WINDOW w AS (PARTITION BY e.account_id ORDER BY e.account_version)) c
+           WHERE c.balance_after_minor <> coalesce(c.previous_balance, 0) + c.signed
+              OR c.account_version <> coalesce(c.previous_version, 0) + 1`,
+  },
+  {
+    name: 'outcomes-match-movements',
+    description: 'every movement has its applied or corrected outcome, and every such outcome its movement',
+    sql: `SELECT format('movement %s / command %s: outcome %s for movement %s', m.movement_id, coalesce(m.command_id, o.command_id),
+                        o.status, o.movement_id) AS break
+            FROM movements m FULL JOIN (SELECT * FROM command_outcomes WHERE status <> 'rejected') o ON o.movement_id = m.movement_id
+           WHERE m.movement_id IS NULL OR o.command_id IS NULL OR o.command_id <> m.command_id
+              OR (o.status = 'corrected') <> m.corrected`,
+  },
+  {
+    name: 'end-of-day-snapshots',
+    description: "every end-of-day snapshot equals its account's balance after the entry of that version",
+    sql: `SELECT format('%s on %s: snapshot %s v%s, entry says %s', d.account_id, d.business_date, d.balance_minor, d.version,
+                        e.balance_after_minor) AS break
+            FROM balances_eod d LEFT JOIN entries e ON e.account_id = d.account_id AND e.account_version = d.version
+           WHERE e.balance_after_minor IS DISTINCT FROM d.balance_minor`,
+  },
+  {
+    name: 'closed-pots-empty',
+    description: 'a closed pot holds nothing',
+    sql: `SELECT format('closed pot %s holds %s in %s', p.pot_id, b.balance_minor, b.account_id) AS break
+            FROM pots p JOIN balances b ON b.pot_id = p.pot_id WHERE p.status = 'closed' AND b.balance_minor <> 0`,
+  },
+  {
+    name: 'account-kinds-known',
+    description: 'every account has a known kind for its owner',
+    sql: `SELECT format('%s has kind %s, unknown for a %s account', b.account_id, b.kind, b.owner_type) AS break
+            FROM balances b
+           WHERE (b.owner_type, b.kind) NOT IN (SELECT k.owner, k.name FROM jsonb_to_recordset($1::jsonb) AS k(owner text, name text))`,
+    takesKinds: true,
+  },
+];
+
+/** One SQL check per invariant a kind declares, generated from the kinds in the core. */
+export function invariantChecks(kinds: readonly AccountKind[] = ACCOUNT_KINDS): CheckQuery[] {
+  const checks: CheckQuery[] = [];
+  for (const kind of kinds) {
+    const kindSql = `'${kind.name}'`;
+    const owner = kind.owner === 'pot' ? 'pot_id' : 'partition';
+    for (const invariant of kind.invariants) {
+      const name = `invariant:${kind.name}:${invariant.type}${'kind' in invariant ? `:${invariant.kind}` : ''}`;
+      switch (invariant.type) {
+        case 'nonNegative':
+        case 'nonPositive':
+          checks.push({
+            name,
+            description: `${kind.name} is never ${invariant.type === 'nonNegative' ? 'negative' : 'positive'}`,
+            sql: `SELECT format('%s holds %s', b.account_id, b.balance_minor) AS break FROM balances b
+                   WHERE b.kind = ${kindSql} AND b.balance_minor ${invariant.type === 'nonNegative' ? '<' : '>'} 0`,
+          });
+          break;
+        case 'atMost':
+        case 'exclusiveWith': {
+          const broken =
+            invariant.type === 'atMost'
+              ? 'b.balance_minor > coalesce(s.balance_minor, 0)'
+              : 'b.balance_minor <> 0 AND coalesce(s.balance_minor, 0) <> 0';
+          checks.push({
+            name,
+            description: `${kind.name} ${invariant.type === 'atMost' ? 'is at most' : 'never coexists with'} ${invariant.kind}`,
+            sql: `SELECT format('%s holds %s against %s', b.account_id, b.balance_minor, coalesce(s.balance_minor, 0)) AS break
+                    FROM balances b LEFT JOIN balances s
+                      ON s.owner_type = b.owner_type AND s.${owner} = b.${owner} AND s.asset = b.asset AND s.kind = '${invariant.kind}'
+                   WHERE b.kind = ${kindSql} AND ${broken}`,
+          });
+          break;
+        }
+      }
+    }
+  }
+  return checks;
+}
+
+async function runCheck(db: Queryable, check: CheckQuery, kindsJson: string): Promise<VerifyCheck> {
+  const parameters = check.takesKinds === true ? [kindsJson] : [];
+  const { rows } = await db.query<{ total: bigint; break: string }>(
+    `SELECT count(*) OVER () AS total, q.break FROM (${check.sql}) q LIMIT ${EXAMPLES_MAX}`,
+    parameters,
+  );
+  const total = Number(rows[0]?.total ?? 0n);
+  return { name: check.name, description: check.description, ok: total === 0, breaks: total, examples: rows.map((row) => row.break) };
+}
+
+/**
+ * Runs every check in one REPEATABLE READ READ ONLY transaction, so all of them see the same
+ * snapshot of a ledger that may be taking writes.
+ */
+export async function verifyLedger(pool: pg.Pool, kinds: readonly AccountKind[] = ACCOUNT_KINDS): Promise<VerifyReport> {
+  const started = performance.now();
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const kindsJson = JSON.stringify(kinds.map((kind) => ({ owner: kind.owner, name: kind.name })));
+    const checks: VerifyCheck[] = [];
+    for (const check of [...STRUCTURAL_CHECKS, ...invariantChecks(kinds)]) checks.push(await runCheck(client, check, kindsJson));
+    const { rows } = await client.query<{ movements: bigint; entries: bigint; accounts: bigint; outcomes: bigint }>(
+      `SELECT (SELECT count(*) FROM movements) AS movements, (SELECT count(*) FROM entries) AS entries,
+              (SELECT count(*) FROM balances) AS accounts, (SELECT count(*) FROM command_outcomes) AS outcomes`,
+    );
+    await client.query('COMMIT');
+    const count = rows[0];
+    return {
+      ok: checks.every((check) => check.ok),
+      checks,
+      counts: {
+        movements: Number(count?.movements ?? 0n),
+        entries: Number(count?.entries ?? 0n),
+        accounts: Number(count?.accounts ?? 0n),
+        outcomes: Number(count?.outcomes ?? 0n),
+      },
+      durationMs: Math.round(performance.now() - started),
+    };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SQLSTATE, sqlState } from '../../src/journal/database.js';
+import { createExecutor } from '../../src/journal/executor.js';
+import { verifyLedger } from '../../src/journal/verify.js';
+import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses, ReferenceLedger, type Command } from '../../src/ledger/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const assets = assetCatalog(DEFAULT_ASSETS);
+const PARTITIONS = 8;
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase('journal');
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+let sequence = 0;
+function command(process: string, payload: unknown, potId = 'P-1', memberId = 'M-1'): Command {
+  sequence += 1;
+  return { commandId: `journal-${sequence}`, process, memberId, potId, payload, effectiveDate: '2026-11-22', producedAt: '2026-11-22T09:00:00Z' };
+}
+
+async function balancesOf(potId: string): Promise<Record<string, string>> {
+  const { rows } = await db.service.query<{ account_id: string; balance_minor: bigint }>(
+    'SELECT account_id, balance_minor FROM balances WHERE pot_id = $1 AND balance_minor <> 0 ORDER BY account_id',
+    [potId],
+  );
+  return Object.fromEntries(rows.map((row) => [row.account_id, row.balance_minor.toString()]));
+}
+
+describe('the Postgres journal', () => {
+  it('commits movements, balances and outcomes that match the reference ledger, and verify passes', async () => {
+    const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: PARTITIONS, movementId: (c) => `mv-${c.commandId}` });
+    const reference = new ReferenceLedger(ledgerProcesses, assets, PARTITIONS);
+    const commands = [
+      command('pot.open', {}),
+      command('cash.deposit', { amount: '200.00', currency: 'GBP' }),
+      command('charge.assess', { amount: '100.00', currency: 'GBP' }),
+      command('charge.repay', { amount: '150.00', currency: 'GBP' }),
+      command('cash.withdraw', { amount: '60.00', currency: 'GBP' }),
+      command('cash.transfer', { amount: '10.00', currency: 'GBP', source: 'cash.prepaid', target: 'cash' }),
+      command('cash.deposit', { amount: '1.001', currency: 'GBP' }),
+    ];
+    for (const c of commands) {
+      const stored = await executor.execute(c);
+      const expected = reference.execute(c, `mv-${c.commandId}`);
+      expect(stored).toEqual(expected);
+    }
+    const reversal = command('movement.reverse', { movementId: `mv-${commands[4]?.commandId}` });
+    expect((await executor.execute(reversal)).kind).toBe('answered');
+    reference.execute(reversal, `mv-${reversal.commandId}`);
+
+    const expected = Object.fromEntries(
+      [...reference.balances()].filter(([account]) => account.startsWith('pot:P-1:')).map(([account, balance]) => [account, balance.toString()]),
+    );
+    expect(await balancesOf('P-1')).toEqual(expected);
+    expect(expected).toEqual({ 'pot:P-1:cash:GBP': '6000', 'pot:P-1:cash.prepaid:GBP': '4000' });
+    const report = await verifyLedger(db.owner);
+    expect(report.checks.filter((check) => !check.ok)).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+
+  it('answers a repeated commandId from its first outcome and refuses a reuse with another payload', async () => {
+    const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: PARTITIONS });
+    const open = command('pot.open', {}, 'P-2', 'M-2');
+    await executor.execute(open);
+    const deposit = command('cash.deposit', { amount: '5.00', currency: 'GBP' }, 'P-2', 'M-2');
+    const first = await executor.execute(deposit);
+    const again = await executor.execute({ ...deposit, producedAt: '2026-11-22T10:00:00Z' });
+    expect(first.kind === 'answered' && !first.replayed).toBe(true);
+    expect(again).toEqual({ ...first, replayed: true });
+    const conflict = await executor.execute({ ...deposit, payload: { amount: '6.00', currency: 'GBP' } });
+    expect(conflict.kind === 'conflict' && conflict.rejection.code).toBe('LEDGER_ERR_IDEMPOTENCY_CONFLICT');
+    expect(await balancesOf('P-2')).toEqual({ 'pot:P-2:cash:GBP': '500' });
+  });
+
+  it('records a rejection as the outcome of its commandId', async () => {
+    const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: PARTITIONS });
+    const overdraw = command('cash.withdraw', { amount: '1000.00', currency: 'GBP' }, 'P-2', 'M-2');
+    const answer = await executor.execute(overdraw);
+    expect(answer.kind === 'answered' && answer.outcome.kind === 'rejected' && answer.outcome.code).toBe('LEDGER_ERR_INSUFFICIENT_FUNDS');
+    const { rows } = await db.service.query('SELECT status, rejection_code FROM command_outcomes WHERE command_id = $1', [overdraw.commandId]);
+    expect(rows).toEqual([{ status: 'rejected', rejection_code: 'LEDGER_ERR_INSUFFICIENT_FUNDS' }]);
+  });
+});
+
+describe('the journal is append-only', () => {
+  const statements = {
+    'UPDATE movements': "UPDATE movements SET process = 'x'",
+    'DELETE movements': 'DELETE FROM movements',
+    'TRUNCATE movements': 'TRUNCATE movements CASCADE',
+    'UPDATE entries': 'UPDATE entries SET amount_minor = amount_minor + 1',
+    'DELETE entries': 'DELETE FROM entries',
+    'TRUNCATE entries': 'TRUNCATE entries',
+    'UPDATE command_outcomes': "UPDATE command_outcomes SET status = 'rejected'",
+    'DELETE command_outcomes': 'DELETE FROM command_outcomes',
+    'DELETE balances': 'DELETE FROM balances',
+  };
+
+  for (const [name, sql] of Object.entries(statements)) {
+    it(`refuses ${name} to the service role`, async () => {
+      const error = await db.service.query(sql).then(() => undefined, (caught: unknown) => caught);
+      expect(sqlState(error)).toBe(SQLSTATE.insufficientPrivilege);
+    });
+  }
+
+  it('refuses UPDATE and DELETE of journal rows even to the schema owner (triggers)', async () => {
+    for (const sql of ["UPDATE movements SET process = 'x'", 'DELETE FROM entries', 'TRUNCATE command_outcomes CASCADE']) {
+      const error = await db.owner.query(sql).then(() => undefined, (caught: unknown) => caught);
+      expect(error).toBeInstanceOf(Error);
+      expect(String((error as Error).message)).toMatch(/append-only/);
+    }
+  });
+});
+
+describe('verify', () => {
+  it('names a balance changed behind the journal, and an entry changed with its triggers disabled', async () => {
+    const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: PARTITIONS });
+    await executor.execute(command('pot.open', {}, 'P-9', 'M-9'));
+    await executor.execute(command('cash.deposit', { amount: '70.00', currency: 'GBP' }, 'P-9', 'M-9'));
+    expect((await verifyLedger(db.owner)).ok).toBe(true);
+
+    await db.owner.query("UPDATE balances SET balance_minor = balance_minor + 1 WHERE account_id = 'pot:P-9:cash:GBP'");
+    const tampered = await verifyLedger(db.owner);
+    expect(tampered.ok).toBe(false);
+    const broken = tampered.checks.filter((check) => !check.ok).map((check) => check.name);
+    expect(broken).toEqual(expect.arrayContaining(['balances-equal-entries', 'asset-sums-to-zero']));
+    expect(tampered.checks.find((check) => check.name === 'balances-equal-entries')?.examples.join()).toContain('pot:P-9:cash:GBP');
+    await db.owner.query("UPDATE balances SET balance_minor = balance_minor - 1 WHERE account_id = 'pot:P-9:cash:GBP'");
+    expect((await verifyLedger(db.owner)).ok).toBe(true);
+
+    await db.owner.query('ALTER TABLE entries DISABLE TRIGGER USER');
+    await db.owner.query("UPDATE entries SET amount_minor = amount_minor + 5 WHERE account_id = 'pot:P-9:cash:GBP'");
+    await db.owner.query('ALTER TABLE entries ENABLE TRIGGER USER');
+    const names = (await verifyLedger(db.owner)).checks.filter((check) => !check.ok).map((check) => check.name);
+    expect(names).toEqual(expect.arrayContaining(['movement-balances', 'entry-pairs', 'balances-equal-entries']));
+  });
+});
