@@ -143,3 +143,6 @@ $$;
 REVOKE ALL ON pots, balances FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON pots, balances TO potledger_writer;
 GRANT SELECT ON pots, balances TO potledger_reader;
+
+-- Readiness checks read which migrations are applied.
+GRANT SELECT ON schema_migrations TO potledger_writer, potledger_reader;
