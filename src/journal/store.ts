@@ -104,6 +104,8 @@ export interface CommitItem {
   readonly outcome: Outcome;
   /** The postings of the movement (none for a rejection), with balances and versions after each. */
   readonly postings: readonly Posting[];
+  /** The JetStream sequence of the message that carried the command, when it came from the stream. */
+  readonly streamSeq?: bigint;
 }
 
 /** The most rows one commit writes; callers split larger batches. */
@@ -119,15 +121,15 @@ export const COMMIT_BATCH_MAX = 5_000;
  * upsert only moves versions forward (asserted by the affected row count). A commandId recorded before
  * fails the batch with a unique violation.
  */
-export async function commitItems(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<void> {
-  if (items.length === 0) return;
+export async function commitItems(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<bigint[]> {
+  if (items.length === 0) return [];
   if (items.length > COMMIT_BATCH_MAX) throw new RangeError(`commitItems: at most ${COMMIT_BATCH_MAX} items`);
   const applied = items.filter((item) => item.outcome.kind !== 'rejected');
   await insertMovements(db, applied);
   await insertEntries(db, applied);
   await upsertBalances(db, applied);
   await writePots(db, applied);
-  await insertOutcomes(db, items, assets);
+  return insertOutcomes(db, items, assets);
 }
 
 function movementOf(item: CommitItem) {
@@ -246,12 +248,19 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
   }
 }
 
-async function insertOutcomes(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<void> {
-  await db.query(
+/** Inserts the outcomes in item order and returns their outbox sequence numbers, in the same order. */
+async function insertOutcomes(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<bigint[]> {
+  const { rows } = await db.query<{ seq: bigint }>(
     `INSERT INTO command_outcomes (command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
-                                   rejection_code, outcome)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],
-                          $9::text[], $10::jsonb[])`,
+                                   rejection_code, outcome, stream_seq)
+     SELECT o.command_id, o.fingerprint, o.process, o.member_id, o.pot_id, o.partition, o.status, o.movement_id,
+            o.rejection_code, o.outcome, o.stream_seq
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],
+                   $9::text[], $10::jsonb[], $11::bigint[])
+            WITH ORDINALITY AS o(command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
+                                 rejection_code, outcome, stream_seq, ordinal)
+      ORDER BY o.ordinal
+     RETURNING seq`,
     [
       items.map((i) => i.command.commandId),
       items.map((i) => i.fingerprint),
@@ -263,6 +272,8 @@ async function insertOutcomes(db: Queryable, items: readonly CommitItem[], asset
       items.map((i) => (i.outcome.kind === 'rejected' ? null : i.outcome.movement.movementId)),
       items.map((i) => (i.outcome.kind === 'rejected' ? i.outcome.code : null)),
       items.map((i) => JSON.stringify(outcomeToWire(i.outcome, assets))),
+      items.map((i) => (i.streamSeq === undefined ? null : i.streamSeq.toString())),
     ],
   );
+  return rows.map((row) => row.seq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -77,8 +77,8 @@ export interface PlanInput<P> extends PotView {
  */
 export type PotRequirement = 'absent' | 'open';
 
-export interface ProcessDefinition<S extends z.ZodType> {
-  readonly name: string;
+export interface ProcessDefinition<N extends string, S extends z.ZodType> {
+  readonly name: N;
   readonly version: number;
   readonly payload: S;
   readonly describe: string;
@@ -100,11 +100,14 @@ export interface ProcessDefinition<S extends z.ZodType> {
   ) => MovementDraft | Rejection;
 }
 
-/** A registered process with its payload type erased, as the runner and the registry hold it. */
-export interface Process {
-  readonly name: string;
+/**
+ * A registered process. Its name and payload schema keep their types (the SDK and the API derive typed
+ * methods from them); everything else takes the payload as `unknown`, as the runner holds it.
+ */
+export interface Process<N extends string = string, S extends z.ZodType = z.ZodType> {
+  readonly name: N;
   readonly version: number;
-  readonly payload: z.ZodType;
+  readonly payload: S;
   readonly describe: string;
   readonly pot: PotRequirement;
   readonly partitionKey: (command: Command) => string;
@@ -117,7 +120,7 @@ const byMember = (command: Command): string => command.memberId;
 const loadsNothing = () => ({ movementIds: [] as readonly string[] });
 
 /** Declares a process. Registering it (see registry.ts) is all it takes to route, expose and test it. */
-export function defineProcess<S extends z.ZodType>(definition: ProcessDefinition<S>): Process {
+export function defineProcess<const N extends string, S extends z.ZodType>(definition: ProcessDefinition<N, S>): Process<N, S> {
   if (!PROCESS_NAME.test(definition.name)) throw new RangeError(`process name "${definition.name}" must look like noun.verb`);
   if (!Number.isInteger(definition.version) || definition.version < 1) throw new RangeError(`${definition.name}: version must be a positive integer`);
   return Object.freeze({

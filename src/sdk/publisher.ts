@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { z } from 'zod';
+import { commandFingerprint, envelopeRejection, partitionOf, type Command, type Process, type ProcessRegistry } from '../ledger/index.js';
+import type { OutcomeNotice } from '../shards/partition-shard.js';
+import { COMMAND_BYTES_MAX } from '../shards/parse.js';
+import { HEADER, names as namesFor, type Names } from '../shards/names.js';
+import type { OutcomeLookupReply } from '../shards/worker.js';
+import { provisionStreams } from '../shards/streams.js';
+
+/** The command was refused before publication: it would only have become a recorded rejection. */
+export class PublishValidationError extends Error {
+  readonly code = 'SDK_ERR_INVALID_COMMAND';
+  constructor(message: string, readonly issues: readonly string[] = []) {
+    super(message);
+    this.name = 'PublishValidationError';
+  }
+}
+
+/** No outcome was seen within the time allowed; the command may still be applied later (same id). */
+export class OutcomeTimeoutError extends Error {
+  readonly code = 'SDK_ERR_OUTCOME_TIMEOUT';
+  constructor(readonly commandId: string, timeoutMs: number) {
+    super(`no outcome for command ${commandId} within ${timeoutMs} ms; re-send it with the same commandId`);
+    this.name = 'OutcomeTimeoutError';
+  }
+}
+
+export interface CommandRequest<P> {
+  readonly memberId: string;
+  readonly potId: string;
+  readonly payload: P;
+  /** Assigned (a UUID) when absent. Re-use it to retry: the ledger applies a commandId at most once. */
+  readonly commandId?: string;
+  /** The business date; today (UTC) when absent. */
+  readonly effectiveDate?: string;
+}
+
+export interface Submitted {
+  readonly commandId: string;
+  readonly partition: number;
+  /** The stream sequence JetStream stored it at. */
+  readonly streamSeq: number;
+  /** JetStream had this commandId already within its dedupe window. */
+  readonly duplicate: boolean;
+  /** Resolves with the committed outcome, re-sending the command until it is known. */
+  outcome(timeoutMs?: number): Promise<OutcomeNotice>;
+}
+
+export interface PublisherOptions {
+  readonly nc: NatsConnection;
+  readonly prefix: string;
+  readonly registry: ProcessRegistry;
+  readonly partitionCount: number;
+  /** First wait before asking for the outcome and re-sending; doubles up to resendAfterMsMax. */
+  readonly resendAfterMs?: number;
+  readonly resendAfterMsMax?: number;
+  readonly outcomeTimeoutMs?: number;
+  /** Today's date for commands that give none (tests pin it). */
+  readonly today?: () => string;
+}
+
+type CamelCase<S extends string> = S extends `${infer Head}.${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S extends `${infer Head}-${infer Tail}`
+    ? `${Head}${Capitalize<CamelCase<Tail>>}`
+    : S;
+
+/** One method per process: `cash.deposit` → `cashDeposit(request)`, typed by the process's payload schema. */
+export type ProcessMethods<Ps extends readonly Process[]> = {
+  readonly [P in Ps[number] as CamelCase<P['name']>]: (request: CommandRequest<z.input<P['payload']>>) => Promise<Submitted>;
+};
+
+export function camelCase(name: string): string {
+  return name.replace(/[.-]([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/**
+ * The publisher SDK for internal services (the API, the rebalancer, the custodian adapter): validates
+ * a command before publishing, assigns its commandId, publishes it to its partition's subject with the
+ * commandId as JetStream message id, and can await its outcome, re-sending with the same id until it
+ * is known (the ledger applies it once, whatever the number of sends).
+ */
+export class LedgerPublisher {
+  readonly names: Names;
+  readonly #js: JetStreamClient;
+  readonly #inbox: string;
+  readonly #waiting = new Map<string, Set<(notice: OutcomeNotice) => void>>();
+  #subscription: Subscription | undefined;
+
+  private constructor(private readonly options: PublisherOptions) {
+    this.names = namesFor(options.prefix);
+    this.#js = jetstream(options.nc);
+    this.#inbox = `${options.prefix}.reply.${randomUUID()}`;
+  }
+
+  static async connect(options: PublisherOptions): Promise<LedgerPublisher> {
+    const publisher = new LedgerPublisher(options);
+    await provisionStreams(options.nc, publisher.names);
+    publisher.#subscription = options.nc.subscribe(publisher.#inbox);
+    void publisher.#listen(publisher.#subscription);
+    return publisher;
+  }
+
+  /** Typed methods, one per registered process. */
+  methods<Ps extends readonly Process[]>(processes: Ps): ProcessMethods<Ps> {
+    const methods: Record<string, (request: CommandRequest<unknown>) => Promise<Submitted>> = {};
+    for (const process of processes) methods[camelCase(process.name)] = (request) => this.submit(process.name, request);
+    return methods as ProcessMethods<Ps>;
+  }
+
+  async close(): Promise<void> {
+    this.#subscription?.unsubscribe();
+  }
+
+  /** Validates and publishes a command; returns once JetStream has stored it. */
+  async submit(processName: string, request: CommandRequest<unknown>): Promise<Submitted> {
+    const command = this.#command(processName, request);
+    const partition = this.#validate(command);
+    const body = JSON.stringify(command);
+    if (Buffer.byteLength(body) > COMMAND_BYTES_MAX) throw new PublishValidationError(`the command is larger than ${COMMAND_BYTES_MAX} bytes`);
+    const ack = await this.#publish(command, partition, body);
+    return {
+      commandId: command.commandId,
+      partition,
+      streamSeq: ack.seq,
+      duplicate: ack.duplicate,
+      outcome: (timeoutMs) => this.awaitOutcome(command, partition, body, timeoutMs),
+    };
+  }
+
+  /** Asks the workers for a command's recorded outcome. */
+  async lookup(commandId: string): Promise<OutcomeLookupReply> {
+    const reply = await this.options.nc.request(this.names.outcomeLookupSubject, JSON.stringify({ commandId }), { timeout: 2000 });
+    return reply.json<OutcomeLookupReply>();
+  }
+
+  async awaitOutcome(command: Command, partition: number, body: string, timeoutMs = this.options.outcomeTimeoutMs ?? 60_000): Promise<OutcomeNotice> {
+    const deadline = Date.now() + timeoutMs;
+    let waitMs = this.options.resendAfterMs ?? 2000;
+    let resolveNotice: (notice: OutcomeNotice) => void = () => undefined;
+    const noticed = new Promise<OutcomeNotice>((resolve) => (resolveNotice = resolve));
+    const listeners = this.#waiting.get(command.commandId) ?? new Set();
+    listeners.add(resolveNotice);
+    this.#waiting.set(command.commandId, listeners);
+    try {
+      while (Date.now() < deadline) {
+        const notice = await Promise.race([noticed, sleep(Math.min(waitMs, deadline - Date.now())).then(() => undefined)]);
+        if (notice !== undefined) return notice;
+        const known = await this.lookup(command.commandId).catch(() => undefined);
+        if (known?.known === true) return { commandId: command.commandId, status: 'answered', replayed: true, outcome: known.outcome };
+        await this.#publish(command, partition, body).catch(() => undefined);
+        waitMs = Math.min(waitMs * 2, this.options.resendAfterMsMax ?? 10_000);
+      }
+      throw new OutcomeTimeoutError(command.commandId, timeoutMs);
+    } finally {
+      listeners.delete(resolveNotice);
+      if (listeners.size === 0) this.#waiting.delete(command.commandId);
+    }
+  }
+
+  #command(process: string, request: CommandRequest<unknown>): Command {
+    return {
+      commandId: request.commandId ?? randomUUID(),
+      process,
+      memberId: request.memberId,
+      potId: request.potId,
+      payload: request.payload,
+      effectiveDate: request.effectiveDate ?? (this.options.today ?? todayUtc)(),
+      producedAt: new Date().toISOString(),
+    };
+  }
+
+  /** The command's partition, after checking everything the worker would reject it for. */
+  #validate(command: Command): number {
+    const malformed = envelopeRejection(command);
+    if (malformed !== undefined) throw new PublishValidationError(malformed.reason, (malformed.details?.issues as string[] | undefined) ?? []);
+    const process = this.options.registry.find(command.process);
+    if (process === undefined) throw new PublishValidationError(`no process is registered as "${command.process}"`);
+    const payload = process.payload.safeParse(command.payload);
+    if (!payload.success) {
+      throw new PublishValidationError(
+        `the payload does not fit ${process.name}`,
+        payload.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`),
+      );
+    }
+    commandFingerprint(command); // plain JSON only
+    return partitionOf(process.partitionKey(command), this.options.partitionCount);
+  }
+
+  async #publish(command: Command, partition: number, body: string) {
+    const headers = natsHeaders();
+    headers.set(HEADER.member, command.memberId);
+    headers.set(HEADER.pot, command.potId);
+    headers.set(HEADER.process, command.process);
+    headers.set(HEADER.reply, this.#inbox);
+    return this.#js.publish(this.names.commandSubject(partition), body, { msgID: command.commandId, headers });
+  }
+
+  async #listen(subscription: Subscription): Promise<void> {
+    for await (const message of subscription) {
+      try {
+        const notice = message.json<OutcomeNotice>();
+        for (const resolve of this.#waiting.get(notice.commandId) ?? []) resolve(notice);
+      } catch {
+        // not a notice: ignore
+      }
+    }
+  }
+}
+
+function todayUtc(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}

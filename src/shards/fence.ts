@@ -1,0 +1,129 @@
+import type pg from 'pg';
+import type { AssetCatalog } from '../ledger/index.js';
+import { inTransaction } from '../journal/database.js';
+import { commitItems, type CommitItem, type Queryable } from '../journal/store.js';
+
+/** The worker's commit was refused: another worker took the partition over (a higher epoch). */
+export class FencedError extends Error {
+  readonly code = 'SHARD_ERR_FENCED';
+  constructor(readonly partition: number, readonly epoch: bigint) {
+    super(`partition ${partition}: epoch ${epoch} is fenced off; another worker owns it now`);
+    this.name = 'FencedError';
+  }
+}
+
+export interface Claim {
+  readonly partition: number;
+  readonly epoch: bigint;
+  /** Every command up to this stream sequence has its outcome committed: resume after it. */
+  readonly checkpointSeq: bigint;
+  /** Every outcome up to this outcome sequence has its event confirmed: republish after it. */
+  readonly eventsThroughSeq: bigint;
+}
+
+/**
+ * Takes the partition in Postgres after winning its lease: the epoch goes up by one, which fences off
+ * every earlier owner's commits from this moment (their `WHERE epoch = …` matches no row). Waits for an
+ * earlier owner's commit in flight, since that commit holds the row lock.
+ */
+export async function claimPartition(pool: pg.Pool, partition: number, workerId: string): Promise<Claim> {
+  const { rows } = await pool.query<{ epoch: bigint; checkpoint_seq: bigint; events_through_seq: bigint }>(
+    `INSERT INTO partition_owners (partition, epoch, worker_id) VALUES ($1, 1, $2)
+     ON CONFLICT (partition) DO UPDATE
+        SET epoch = partition_owners.epoch + 1, worker_id = EXCLUDED.worker_id, acquired_at = now()
+     RETURNING epoch, checkpoint_seq, events_through_seq`,
+    [partition, workerId],
+  );
+  const row = rows[0];
+  if (row === undefined) throw new Error(`claimPartition: no row for partition ${partition}`);
+  return { partition, epoch: row.epoch, checkpointSeq: row.checkpoint_seq, eventsThroughSeq: row.events_through_seq };
+}
+
+/** A message that is not a command, recorded instead of an outcome. */
+export interface PoisonRecord {
+  readonly streamSeq: bigint;
+  readonly code: string;
+  readonly reason: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly bodyBytes: number;
+  readonly bodyPrefix: string;
+}
+
+export interface ShardBatch {
+  readonly partition: number;
+  readonly epoch: bigint;
+  readonly items: readonly CommitItem[];
+  readonly poison: readonly PoisonRecord[];
+  /** The last stream sequence this batch covers. */
+  readonly checkpointSeq: bigint;
+  /** Outcomes whose events JetStream confirmed since the last commit (piggybacked on this one). */
+  readonly eventsThroughSeq: bigint;
+}
+
+/**
+ * Group commit: one transaction for the batch. First the fence (`UPDATE … WHERE epoch = mine`, which
+ * also serialises the partition's commits), then movements, entries, balances, outcomes and poison
+ * records. Throws FencedError, and commits nothing, when the partition has moved on.
+ * Returns the outbox sequence of each item's outcome, in item order.
+ */
+export async function commitShardBatch(pool: pg.Pool, batch: ShardBatch, assets: AssetCatalog): Promise<bigint[]> {
+  return inTransaction(pool, async (client) => {
+    await fence(client, batch);
+    const seqs = await commitItems(client, batch.items, assets);
+    await recordPoison(client, batch.partition, batch.poison);
+    return seqs;
+  });
+}
+
+async function fence(db: Queryable, batch: ShardBatch): Promise<void> {
+  const result = await db.query(
+    `UPDATE partition_owners
+        SET checkpoint_seq = greatest(checkpoint_seq, $3), events_through_seq = greatest(events_through_seq, $4), committed_at = now()
+      WHERE partition = $1 AND epoch = $2`,
+    [batch.partition, batch.epoch.toString(), batch.checkpointSeq.toString(), batch.eventsThroughSeq.toString()],
+  );
+  if (result.rowCount !== 1) throw new FencedError(batch.partition, batch.epoch);
+}
+
+async function recordPoison(db: Queryable, partition: number, poison: readonly PoisonRecord[]): Promise<void> {
+  if (poison.length === 0) return;
+  await db.query(
+    `INSERT INTO poison_messages (partition, stream_seq, code, reason, headers, body_bytes, body_prefix)
+     SELECT $1, p.stream_seq, p.code, p.reason, p.headers, p.body_bytes, p.body_prefix
+       FROM unnest($2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::text[])
+            AS p(stream_seq, code, reason, headers, body_bytes, body_prefix)
+     ON CONFLICT (partition, stream_seq) DO NOTHING`,
+    [
+      partition,
+      poison.map((p) => p.streamSeq.toString()),
+      poison.map((p) => p.code),
+      poison.map((p) => p.reason),
+      poison.map((p) => JSON.stringify(p.headers)),
+      poison.map((p) => p.bodyBytes),
+      poison.map((p) => p.bodyPrefix),
+    ],
+  );
+}
+
+/** Outcomes of the partition after `afterSeq` (the outbox), oldest first, at most `limit`. */
+export async function outcomesAfter(
+  db: Queryable,
+  partition: number,
+  afterSeq: bigint,
+  limit: number,
+): Promise<{ seq: bigint; commandId: string; outcome: unknown }[]> {
+  const { rows } = await db.query<{ seq: bigint; command_id: string; outcome: unknown }>(
+    'SELECT seq, command_id, outcome FROM command_outcomes WHERE partition = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+    [partition, afterSeq.toString(), limit],
+  );
+  return rows.map((row) => ({ seq: row.seq, commandId: row.command_id, outcome: row.outcome }));
+}
+
+/** Marks events confirmed outside a batch commit (when the partition is idle), fenced like a commit. */
+export async function markEventsThrough(pool: pg.Pool, partition: number, epoch: bigint, eventsThroughSeq: bigint): Promise<void> {
+  const result = await pool.query(
+    'UPDATE partition_owners SET events_through_seq = greatest(events_through_seq, $3) WHERE partition = $1 AND epoch = $2',
+    [partition, epoch.toString(), eventsThroughSeq.toString()],
+  );
+  if (result.rowCount !== 1) throw new FencedError(partition, epoch);
+}

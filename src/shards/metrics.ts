@@ -1,0 +1,56 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The shard's signals for Prometheus. The three lags are Nubank's: effective date → produced (how late
+ * a command is for its business date), produced → consumed (transport), consumed → committed
+ * (the ledger itself), per partition.
+ */
+export interface ShardMetrics {
+  readonly registry: Registry;
+  readonly lagSeconds: Histogram<'partition' | 'stage'>;
+  readonly outcomes: Counter<'kind'>;
+  readonly replays: Counter;
+  readonly poison: Counter<'code'>;
+  readonly batchSize: Histogram;
+  readonly commitSeconds: Histogram;
+  readonly commitRetries: Counter<'reason'>;
+  readonly fenced: Counter;
+  readonly liveActors: Gauge<'partition'>;
+  readonly ownedPartitions: Gauge;
+  readonly consumerPending: Gauge<'partition'>;
+}
+
+export const LAG_STAGES = ['effective_to_produced', 'produced_to_consumed', 'consumed_to_committed'] as const;
+
+export function createShardMetrics(registry = new Registry()): ShardMetrics {
+  return {
+    registry,
+    lagSeconds: new Histogram({
+      name: 'potledger_lag_seconds',
+      help: 'Lag of commands by stage: effective date to produced, produced to consumed, consumed to committed',
+      labelNames: ['partition', 'stage'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 3600, 86400, 7 * 86400],
+      registers: [registry],
+    }),
+    outcomes: new Counter({ name: 'potledger_outcomes_total', help: 'Outcomes committed, by kind', labelNames: ['kind'], registers: [registry] }),
+    replays: new Counter({ name: 'potledger_replays_total', help: 'Commands answered from their recorded outcome', registers: [registry] }),
+    poison: new Counter({ name: 'potledger_poison_total', help: 'Messages recorded as poison, by code', labelNames: ['code'], registers: [registry] }),
+    batchSize: new Histogram({
+      name: 'potledger_commit_batch_size',
+      help: 'Messages per group commit',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000],
+      registers: [registry],
+    }),
+    commitSeconds: new Histogram({
+      name: 'potledger_commit_seconds',
+      help: 'Duration of a group commit transaction',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    commitRetries: new Counter({ name: 'potledger_commit_retries_total', help: 'Group commits retried after a transient failure', labelNames: ['reason'], registers: [registry] }),
+    fenced: new Counter({ name: 'potledger_fenced_total', help: 'Commits refused because the partition moved to another worker', registers: [registry] }),
+    liveActors: new Gauge({ name: 'potledger_live_actors', help: 'Pot actors in memory, per partition', labelNames: ['partition'], registers: [registry] }),
+    ownedPartitions: new Gauge({ name: 'potledger_owned_partitions', help: 'Partitions this worker owns', registers: [registry] }),
+    consumerPending: new Gauge({ name: 'potledger_consumer_pending', help: 'Command messages not yet delivered, per partition', labelNames: ['partition'], registers: [registry] }),
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * Names of everything the ledger keeps in NATS, derived from one prefix so that several ledgers (and
+ * every test run) can share a nats-server without touching each other's data.
+ *
+ *   stream  <prefix>-commands   subjects <prefix>.cmd.<partition>
+ *   stream  <prefix>-events     subjects <prefix>.evt.<partition>
+ *   KV      <prefix>-leases     key p<partition>: the partition's owner (lease with a TTL)
+ *   KV      <prefix>-workers    key <workerId>: live workers (heartbeat with a TTL)
+ *   consumer <prefix>-p<partition>-e<epoch>: the partition's pull consumer for one ownership epoch
+ *   subject <prefix>.outcome.get: request/reply lookup of a command's outcome
+ */
+export interface Names {
+  readonly prefix: string;
+  readonly commandStream: string;
+  readonly eventStream: string;
+  readonly leaseBucket: string;
+  readonly workerBucket: string;
+  readonly outcomeLookupSubject: string;
+  commandSubject(partition: number): string;
+  eventSubject(partition: number): string;
+  consumerName(partition: number, epoch: bigint): string;
+  leaseKey(partition: number): string;
+}
+
+export function names(prefix: string): Names {
+  return {
+    prefix,
+    commandStream: `${prefix}-commands`,
+    eventStream: `${prefix}-events`,
+    leaseBucket: `${prefix}-leases`,
+    workerBucket: `${prefix}-workers`,
+    outcomeLookupSubject: `${prefix}.outcome.get`,
+    commandSubject: (partition) => `${prefix}.cmd.${partition}`,
+    eventSubject: (partition) => `${prefix}.evt.${partition}`,
+    consumerName: (partition, epoch) => `${prefix}-p${partition}-e${epoch}`,
+    leaseKey: (partition) => `p${partition}`,
+  };
+}
+
+/** Message headers a command carries beside its JSON body. */
+export const HEADER = {
+  messageId: 'Nats-Msg-Id',
+  member: 'Potledger-Member',
+  pot: 'Potledger-Pot',
+  process: 'Potledger-Process',
+  /** Where the worker publishes the outcome once committed (core NATS, best effort). */
+  reply: 'Potledger-Reply',
+} as const;

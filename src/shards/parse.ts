@@ -1,0 +1,70 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import {
+  envelopeRejection,
+  partitionOf,
+  type Command,
+  type ProcessRegistry,
+} from '../ledger/index.js';
+import type { PoisonRecord } from './fence.js';
+import { HEADER } from './names.js';
+
+/** The largest command body a worker reads; larger ones are recorded as poison. */
+export const COMMAND_BYTES_MAX = 64 * 1024;
+const BODY_PREFIX_CHARS = 512;
+
+export const PoisonCode = {
+  oversize: 'SHARD_ERR_OVERSIZE',
+  notJson: 'SHARD_ERR_NOT_JSON',
+  invalidCommand: 'SHARD_ERR_INVALID_COMMAND',
+  messageId: 'SHARD_ERR_MESSAGE_ID',
+  wrongPartition: 'SHARD_ERR_WRONG_PARTITION',
+} as const;
+
+export type Received =
+  | { readonly kind: 'command'; readonly command: Command; readonly streamSeq: bigint; readonly reply: string | undefined }
+  | { readonly kind: 'poison'; readonly record: PoisonRecord };
+
+function headersOf(message: JsMsg): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (message.headers === undefined) return headers;
+  for (const [key, values] of message.headers) headers[key] = values.join(',').slice(0, 256);
+  return headers;
+}
+
+/**
+ * Reads a message of partition `partition` as a command, or says why it is poison: oversize, not
+ * JSON, a malformed envelope, a message id that is not the commandId, or a member of another partition.
+ */
+export function readMessage(message: JsMsg, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
+  const streamSeq = BigInt(message.seq);
+  const poison = (code: string, reason: string): Received => ({
+    kind: 'poison',
+    record: {
+      streamSeq,
+      code,
+      reason,
+      headers: headersOf(message),
+      bodyBytes: message.data.length,
+      bodyPrefix: Buffer.from(message.data.subarray(0, BODY_PREFIX_CHARS)).toString('utf8').replace(/\u0000/g, '\uFFFD'),
+    },
+  });
+  if (message.data.length > COMMAND_BYTES_MAX) return poison(PoisonCode.oversize, `${message.data.length} bytes; at most ${COMMAND_BYTES_MAX}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(message.data).toString('utf8'));
+  } catch (error) {
+    return poison(PoisonCode.notJson, `not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const malformed = envelopeRejection(body);
+  if (malformed !== undefined) return poison(PoisonCode.invalidCommand, `${malformed.reason}: ${JSON.stringify(malformed.details ?? {})}`);
+  const command = body as Command;
+  const messageId = message.headers?.get(HEADER.messageId);
+  if (messageId !== command.commandId) {
+    return poison(PoisonCode.messageId, `message id "${messageId ?? ''}" is not the commandId "${command.commandId}"`);
+  }
+  const key = registry.find(command.process)?.partitionKey(command) ?? command.memberId;
+  const expected = partitionOf(key, partitionCount);
+  if (expected !== partition) return poison(PoisonCode.wrongPartition, `the command belongs to partition ${expected}, not ${partition}`);
+  const reply = message.headers?.get(HEADER.reply);
+  return { kind: 'command', command, streamSeq, reply: reply === undefined || reply === '' ? undefined : reply };
+}

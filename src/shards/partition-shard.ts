@@ -1,0 +1,429 @@
+import { randomUUID } from 'node:crypto';
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { ActorDirectory } from '../actors/directory.js';
+import { AccountBook, PotActor } from '../actors/pot-actor.js';
+import {
+  commandFingerprint,
+  outcomeToWire,
+  reject,
+  RejectionCode,
+  type AssetCatalog,
+  type Command,
+  type LoadedMovement,
+  type Outcome,
+  type ProcessRegistry,
+} from '../ledger/index.js';
+import { sqlState } from '../journal/database.js';
+import { findOutcomes, loadMovements, type CommitItem } from '../journal/store.js';
+import { commitShardBatch, FencedError, markEventsThrough, outcomesAfter, type Claim, type PoisonRecord } from './fence.js';
+import { LAG_STAGES, type ShardMetrics } from './metrics.js';
+import type { Names } from './names.js';
+import { readMessage } from './parse.js';
+
+export interface ShardLimits {
+  /** Most messages in one group commit. */
+  readonly commitBatchMax: number;
+  /** Most messages buffered for the partition before the reader stops pulling (backpressure). */
+  readonly inboxMax: number;
+  /** Most pot actors kept in memory per partition; idle ones beyond are passivated. */
+  readonly liveActorsMax: number;
+  /** Backoff between retries of a batch after a transient failure. */
+  readonly retryDelayMsMin: number;
+  readonly retryDelayMsMax: number;
+  /** How long JetStream waits for an ack before redelivering. */
+  readonly ackWaitMs: number;
+}
+
+export const SHARD_LIMITS_DEFAULT: ShardLimits = {
+  commitBatchMax: 1000,
+  inboxMax: 4000,
+  liveActorsMax: 20_000,
+  retryDelayMsMin: 50,
+  retryDelayMsMax: 5000,
+  ackWaitMs: 30_000,
+};
+
+export interface ShardContext {
+  readonly pool: pg.Pool;
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: Names;
+  readonly registry: ProcessRegistry;
+  readonly assets: AssetCatalog;
+  readonly partitionCount: number;
+  readonly limits: ShardLimits;
+  readonly metrics: ShardMetrics;
+  readonly log: Logger;
+  readonly workerId: string;
+}
+
+/** The event published after commit for every new outcome (applied, corrected or rejected). */
+export interface LedgerEvent {
+  readonly commandId: string;
+  readonly partition: number;
+  readonly outcomeSeq: string;
+  readonly outcome: unknown;
+}
+
+/** What the publisher learns about its command once the outcome is known. */
+export interface OutcomeNotice {
+  readonly commandId: string;
+  readonly status: 'answered' | 'conflict';
+  readonly replayed: boolean;
+  readonly outcome: unknown;
+}
+
+interface Delivery {
+  readonly message: JsMsg;
+  readonly receivedAtMs: number;
+}
+
+type Answer = { readonly kind: 'answered'; readonly outcome: Outcome; readonly replayed: boolean } | { readonly kind: 'conflict'; readonly outcome: Outcome };
+
+/** How often an idle shard looks again at events it could not publish. */
+const IDLE_TICK_MS = 1000;
+
+/** Errors worth retrying as they are: the database or the network, not the data. */
+export function isTransient(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state === undefined) return true; // connection refused, reset, terminated, timeouts
+  return /^(08|40|53|57|58)/.test(state) || state === '23505' || state === '55P03';
+}
+
+/**
+ * One partition of one ownership epoch: reads the partition's commands from its own JetStream pull
+ * consumer, starting after the Postgres checkpoint, hands each to its pot actor in stream order, and
+ * group-commits the batch (fenced by epoch) before acknowledging it and publishing its events.
+ */
+export class PartitionShard {
+  readonly #ctx: ShardContext;
+  readonly #claim: Claim;
+  readonly #actors: ActorDirectory;
+  readonly #system = new AccountBook();
+  readonly #inbox: Delivery[] = [];
+  #messages: ConsumerMessages | undefined;
+  #wake: (() => void) | undefined;
+  #space: (() => void) | undefined;
+  #stopping = false;
+  #systemStale = true;
+  #eventsConfirmedSeq: bigint;
+  #eventsBehind = false;
+  #loops: Promise<unknown> = Promise.resolve();
+
+  private constructor(ctx: ShardContext, claim: Claim) {
+    this.#ctx = ctx;
+    this.#claim = claim;
+    this.#actors = new ActorDirectory(ctx.limits.liveActorsMax);
+    this.#eventsConfirmedSeq = claim.eventsThroughSeq;
+  }
+
+  get partition(): number {
+    return this.#claim.partition;
+  }
+
+  get epoch(): bigint {
+    return this.#claim.epoch;
+  }
+
+  get liveActors(): number {
+    return this.#actors.size;
+  }
+
+  /** Starts the shard for a partition just claimed in Postgres. */
+  static async start(ctx: ShardContext, claim: Claim): Promise<PartitionShard> {
+    const shard = new PartitionShard(ctx, claim);
+    await shard.#replaceConsumer();
+    await shard.#republishOutbox();
+    const consumer = await ctx.js.consumers.get(ctx.names.commandStream, ctx.names.consumerName(claim.partition, claim.epoch));
+    shard.#messages = await consumer.consume({ max_messages: Math.min(ctx.limits.inboxMax, 1000), expires: 5000 });
+    shard.#loops = Promise.all([shard.#read(), shard.#process()]);
+    return shard;
+  }
+
+  /** Stops pulling, lets the batch in flight finish, and returns when the loops have ended. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#messages?.close().catch(() => undefined);
+    this.#wake?.();
+    this.#space?.();
+    await this.#loops;
+    this.#ctx.metrics.liveActors.remove({ partition: String(this.partition) });
+  }
+
+  /**
+   * A fresh consumer for this epoch that starts right after the checkpoint; every older consumer of
+   * the partition is deleted, so a previous owner (paused, cut off) can no longer pull from it.
+   */
+  async #replaceConsumer(): Promise<void> {
+    const { jsm, names } = this.#ctx;
+    const prefix = `${names.prefix}-p${this.partition}-e`;
+    const mine = names.consumerName(this.partition, this.epoch);
+    for await (const info of jsm.consumers.list(names.commandStream)) {
+      if (info.name.startsWith(prefix) && info.name !== mine) await jsm.consumers.delete(names.commandStream, info.name).catch(() => false);
+    }
+    const start = this.#claim.checkpointSeq + 1n;
+    await jsm.consumers.add(names.commandStream, {
+      durable_name: mine,
+      filter_subject: names.commandSubject(this.partition),
+      ack_policy: AckPolicy.All,
+      ack_wait: this.#ctx.limits.ackWaitMs * 1_000_000,
+      max_ack_pending: this.#ctx.limits.inboxMax * 2,
+      ...(start === 1n ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Number(start) }),
+    });
+  }
+
+  async #read(): Promise<void> {
+    const messages = this.#messages;
+    if (messages === undefined) return;
+    for await (const message of messages) {
+      if (this.#stopping) break;
+      this.#inbox.push({ message, receivedAtMs: Date.now() });
+      this.#wake?.();
+      while (this.#inbox.length >= this.#ctx.limits.inboxMax && !this.#stopping) {
+        await new Promise<void>((resolve) => (this.#space = resolve));
+      }
+    }
+  }
+
+  async #process(): Promise<void> {
+    let retryDelayMs = this.#ctx.limits.retryDelayMsMin;
+    while (!this.#stopping) {
+      if (this.#inbox.length === 0) {
+        await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), sleep(IDLE_TICK_MS)]);
+        if (this.#eventsBehind && !this.#stopping) await this.#publishEvents([], []);
+        continue;
+      }
+      const batch = this.#inbox.slice(0, this.#ctx.limits.commitBatchMax);
+      try {
+        await this.#commitBatch(batch);
+        this.#inbox.splice(0, batch.length);
+        this.#space?.();
+        retryDelayMs = this.#ctx.limits.retryDelayMsMin;
+      } catch (error) {
+        this.#forgetBatchState();
+        if (error instanceof FencedError) {
+          this.#ctx.metrics.fenced.inc();
+          this.#ctx.log.warn({ partition: this.partition, epoch: String(this.epoch) }, 'fenced off: another worker owns the partition');
+          this.#stopping = true;
+          break;
+        }
+        this.#ctx.metrics.commitRetries.inc({ reason: isTransient(error) ? 'transient' : 'permanent' });
+        this.#ctx.log.error({ err: error, partition: this.partition, batch: batch.length }, 'group commit failed; retrying the batch in order');
+        await sleep(retryDelayMs);
+        retryDelayMs = Math.min(retryDelayMs * 2, this.#ctx.limits.retryDelayMsMax);
+      }
+    }
+  }
+
+  /** After a failed attempt, in-memory state may be ahead of Postgres: drop it, reload on the next try. */
+  #forgetBatchState(): void {
+    this.#actors.clear();
+    this.#systemStale = true;
+  }
+
+  async #commitBatch(batch: readonly Delivery[]): Promise<void> {
+    const ctx = this.#ctx;
+    if (this.#systemStale) await this.#loadSystemAccounts();
+    const received = batch.map(({ message }) => readMessage(message, this.partition, ctx.partitionCount, ctx.registry));
+    const commands = received.flatMap((r) => (r.kind === 'command' ? [r] : []));
+    const poison: PoisonRecord[] = received.flatMap((r) => (r.kind === 'poison' ? [r.record] : []));
+    const stored = await findOutcomes(ctx.pool, [...new Set(commands.map((c) => c.command.commandId))], ctx.assets);
+    await this.#loadActors(commands.map((c) => c.command));
+    const movements = await this.#loadReferencedMovements(commands.map((c) => c.command));
+
+    const items: CommitItem[] = [];
+    const answers: { command: Command; reply: string | undefined; answer: Answer }[] = [];
+    const seen = new Map<string, { fingerprint: string; outcome: Outcome }>();
+    for (const { command, streamSeq, reply } of commands) {
+      const fingerprint = commandFingerprint(command);
+      const prior = seen.get(command.commandId) ?? stored.get(command.commandId);
+      if (prior !== undefined) {
+        const answer: Answer =
+          prior.fingerprint === fingerprint
+            ? { kind: 'answered', outcome: prior.outcome, replayed: true }
+            : { kind: 'conflict', outcome: reject(RejectionCode.idempotencyConflict, `command ${command.commandId} was used before with another payload`) };
+        answers.push({ command, reply, answer });
+        continue;
+      }
+      const actor = this.#actors.get(command.potId);
+      if (actor === undefined) throw new Error(`pot ${command.potId} was not loaded`);
+      const ctxForPlan = { assets: ctx.assets, partitionCount: ctx.partitionCount, movementId: randomUUID() };
+      const { outcome, postings } = actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements);
+      items.push({ command, fingerprint, partition: this.partition, outcome, postings, streamSeq });
+      seen.set(command.commandId, { fingerprint, outcome });
+      answers.push({ command, reply, answer: { kind: 'answered', outcome, replayed: false } });
+      if (outcome.kind !== 'rejected') rememberMovement(movements, outcome.movement);
+    }
+
+    const last = batch[batch.length - 1];
+    if (last === undefined) return;
+    const started = performance.now();
+    const seqs = await commitShardBatch(
+      ctx.pool,
+      {
+        partition: this.partition,
+        epoch: this.epoch,
+        items,
+        poison,
+        checkpointSeq: BigInt(last.message.seq),
+        eventsThroughSeq: this.#eventsConfirmedSeq,
+      },
+      ctx.assets,
+    );
+    const committedAtMs = Date.now();
+    ctx.metrics.commitSeconds.observe((performance.now() - started) / 1000);
+    last.message.ack();
+    this.#observe(batch, items, poison, committedAtMs, answers.length - items.length);
+    this.#notify(answers);
+    await this.#publishEvents(items, seqs);
+    this.#actors.passivate(new Set());
+    ctx.metrics.liveActors.set({ partition: String(this.partition) }, this.#actors.size);
+  }
+
+  async #loadSystemAccounts(): Promise<void> {
+    const { rows } = await this.#ctx.pool.query<{ account_id: string; balance_minor: bigint; version: bigint }>(
+      "SELECT account_id, balance_minor, version FROM balances WHERE owner_type = 'system' AND partition = $1",
+      [this.partition],
+    );
+    this.#system.balances.clear();
+    this.#system.versions.clear();
+    for (const row of rows) this.#system.load(row.account_id, row.balance_minor, row.version);
+    this.#systemStale = false;
+  }
+
+  /** Loads, in two queries, every pot of the batch that has no live actor (absent pots included). */
+  async #loadActors(commands: readonly Command[]): Promise<void> {
+    const missing = [...new Set(commands.map((c) => c.potId))].filter((potId) => this.#actors.get(potId) === undefined);
+    if (missing.length === 0) return;
+    const pots = await this.#ctx.pool.query<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
+      'SELECT pot_id, member_id, status FROM pots WHERE pot_id = ANY($1::text[])',
+      [missing],
+    );
+    const accounts = await this.#ctx.pool.query<{ pot_id: string; account_id: string; balance_minor: bigint; version: bigint }>(
+      'SELECT pot_id, account_id, balance_minor, version FROM balances WHERE pot_id = ANY($1::text[])',
+      [missing],
+    );
+    const actors = new Map<string, PotActor>();
+    for (const potId of missing) actors.set(potId, new PotActor(potId, undefined));
+    for (const row of pots.rows) actors.set(row.pot_id, new PotActor(row.pot_id, { potId: row.pot_id, memberId: row.member_id, status: row.status }));
+    for (const row of accounts.rows) actors.get(row.pot_id)?.book.load(row.account_id, row.balance_minor, row.version);
+    for (const actor of actors.values()) this.#actors.add(actor);
+  }
+
+  async #loadReferencedMovements(commands: readonly Command[]): Promise<Map<string, LoadedMovement>> {
+    const ids = new Set<string>();
+    for (const command of commands) {
+      const process = this.#ctx.registry.find(command.process);
+      const parsed = process?.payload.safeParse(command.payload);
+      if (process !== undefined && parsed?.success === true) for (const id of process.loads(parsed.data).movementIds) ids.add(id);
+    }
+    return loadMovements(this.#ctx.pool, [...ids], this.#ctx.assets);
+  }
+
+  #observe(batch: readonly Delivery[], items: readonly CommitItem[], poison: readonly PoisonRecord[], committedAtMs: number, replays: number): void {
+    const { metrics } = this.#ctx;
+    const partition = String(this.partition);
+    metrics.batchSize.observe(batch.length);
+    metrics.replays.inc(replays);
+    for (const record of poison) metrics.poison.inc({ code: record.code });
+    for (const item of items) metrics.outcomes.inc({ kind: item.outcome.kind });
+    const receivedAt = new Map(batch.map((d) => [BigInt(d.message.seq), d.receivedAtMs]));
+    for (const item of items) {
+      const produced = Date.parse(item.command.producedAt);
+      const effective = Date.parse(`${item.command.effectiveDate}T00:00:00Z`);
+      const consumed = receivedAt.get(item.streamSeq ?? -1n) ?? committedAtMs;
+      const lags = [produced - effective, consumed - produced, committedAtMs - consumed];
+      LAG_STAGES.forEach((stage, index) => {
+        const lag = lags[index];
+        if (lag !== undefined && Number.isFinite(lag)) metrics.lagSeconds.observe({ partition, stage }, Math.max(0, lag) / 1000);
+      });
+    }
+    const pending = batch[batch.length - 1]?.message.info.pending;
+    if (pending !== undefined) metrics.consumerPending.set({ partition }, pending);
+  }
+
+  /** Tells each waiting publisher its outcome (core NATS, best effort: the outcome is also queryable). */
+  #notify(answers: readonly { command: Command; reply: string | undefined; answer: Answer }[]): void {
+    for (const { command, reply, answer } of answers) {
+      if (reply === undefined) continue;
+      const notice: OutcomeNotice = {
+        commandId: command.commandId,
+        status: answer.kind,
+        replayed: answer.kind === 'answered' && answer.replayed,
+        outcome: outcomeToWire(answer.outcome, this.#ctx.assets),
+      };
+      try {
+        this.#ctx.nc.publish(reply, JSON.stringify(notice));
+      } catch {
+        // The connection is closing; the publisher will ask for the outcome instead.
+      }
+    }
+  }
+
+  /**
+   * Publishes an event for each new outcome, with the movement id (or the command id for a
+   * rejection) as JetStream message id. Confirmed events are recorded with the next commit; events
+   * that could not be published are republished from the outbox.
+   */
+  async #publishEvents(items: readonly CommitItem[], seqs: readonly bigint[]): Promise<void> {
+    if (!this.#eventsBehind) {
+      try {
+        await Promise.all(
+          items.map((item, index) => this.#publishEvent(item.command.commandId, seqs[index] ?? 0n, outcomeToWire(item.outcome, this.#ctx.assets))),
+        );
+        this.#eventsConfirmedSeq = seqs[seqs.length - 1] ?? this.#eventsConfirmedSeq;
+        return;
+      } catch (error) {
+        this.#eventsBehind = true;
+        this.#ctx.log.warn({ err: error, partition: this.partition }, 'event publication failed; the outbox will republish');
+      }
+    }
+    try {
+      await this.#republishOutbox();
+      this.#eventsBehind = false;
+    } catch (error) {
+      this.#ctx.log.warn({ err: error, partition: this.partition }, 'outbox republish failed; will try again after the next commit');
+    }
+  }
+
+  async #publishEvent(commandId: string, outcomeSeq: bigint, outcome: ReturnType<typeof outcomeToWire>): Promise<void> {
+    const event: LedgerEvent = { commandId, partition: this.partition, outcomeSeq: outcomeSeq.toString(), outcome };
+    const msgID = outcome.kind === 'rejected' ? `rejected-${commandId}` : outcome.movement.movementId;
+    const headers = natsHeaders();
+    headers.set('Potledger-Outcome', outcome.kind);
+    await this.#ctx.js.publish(this.#ctx.names.eventSubject(this.partition), JSON.stringify(event), { msgID, headers });
+  }
+
+  /** Publishes the events of every outcome of the partition after the confirmed point, in order. */
+  async #republishOutbox(): Promise<void> {
+    const pageSize = 1000;
+    for (;;) {
+      const page = await outcomesAfter(this.#ctx.pool, this.partition, this.#eventsConfirmedSeq, pageSize);
+      for (const row of page) {
+        await this.#publishEvent(row.commandId, row.seq, row.outcome as ReturnType<typeof outcomeToWire>);
+        this.#eventsConfirmedSeq = row.seq;
+      }
+      if (page.length < pageSize) break;
+    }
+    if (this.#eventsConfirmedSeq > this.#claim.eventsThroughSeq) {
+      await markEventsThrough(this.#ctx.pool, this.partition, this.epoch, this.#eventsConfirmedSeq);
+    }
+  }
+}
+
+/** Adds a movement committed in this batch, so a later reversal in the same batch can find it. */
+function rememberMovement(movements: Map<string, LoadedMovement>, movement: LoadedMovement['movement']): void {
+  movements.set(movement.movementId, { movement });
+  if (movement.reverses !== undefined) {
+    const reversed = movements.get(movement.reverses);
+    if (reversed !== undefined) movements.set(movement.reverses, { ...reversed, reversedBy: movement.movementId });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

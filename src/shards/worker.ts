@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { outcomeToWire, type AssetCatalog, type ProcessRegistry } from '../ledger/index.js';
+import { findOutcomes } from '../journal/store.js';
+import { claimPartition } from './fence.js';
+import type { ShardMetrics } from './metrics.js';
+import { names as namesFor, type Names } from './names.js';
+import { Ownership, OWNERSHIP_DEFAULT, type OwnershipOptions } from './ownership.js';
+import { PartitionShard, SHARD_LIMITS_DEFAULT, type ShardLimits } from './partition-shard.js';
+import { provisionStreams } from './streams.js';
+
+export interface WorkerOptions {
+  readonly pool: pg.Pool;
+  readonly nc: NatsConnection;
+  readonly prefix: string;
+  readonly registry: ProcessRegistry;
+  readonly assets: AssetCatalog;
+  readonly partitionCount: number;
+  readonly metrics: ShardMetrics;
+  readonly log: Logger;
+  readonly workerId?: string;
+  readonly limits?: Partial<ShardLimits>;
+  readonly ownership?: Partial<OwnershipOptions>;
+}
+
+/** The answer of the outcome lookup service (`<prefix>.outcome.get`). */
+export type OutcomeLookupReply = { readonly commandId: string; readonly known: true; readonly outcome: unknown } | { readonly commandId: string; readonly known: false };
+
+/**
+ * A shard worker process: provisions the streams, takes its share of the partitions through leases,
+ * runs one PartitionShard per owned partition, and answers outcome lookups.
+ */
+export class ShardWorker {
+  readonly workerId: string;
+  readonly names: Names;
+  readonly #shards = new Map<number, PartitionShard>();
+  readonly #options: WorkerOptions;
+  #ownership: Ownership | undefined;
+  #lookup: Subscription | undefined;
+  #jsm: JetStreamManager | undefined;
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+    this.workerId = options.workerId ?? `worker-${randomUUID()}`;
+    this.names = namesFor(options.prefix);
+  }
+
+  ownedPartitions(): number[] {
+    return [...this.#shards.keys()].sort((a, b) => a - b);
+  }
+
+  liveActors(): number {
+    let total = 0;
+    for (const shard of this.#shards.values()) total += shard.liveActors;
+    return total;
+  }
+
+  async start(): Promise<void> {
+    const { nc, log } = this.#options;
+    this.#jsm = await provisionStreams(nc, this.names);
+    this.#lookup = nc.subscribe(this.names.outcomeLookupSubject, { queue: `${this.names.prefix}-outcome-lookup` });
+    void this.#answerLookups(this.#lookup);
+    this.#ownership = new Ownership(
+      nc,
+      this.names,
+      this.workerId,
+      this.#options.partitionCount,
+      { acquired: (p) => this.#acquired(p), released: (p, graceful) => this.#released(p, graceful) },
+      log,
+      { ...OWNERSHIP_DEFAULT, ...this.#options.ownership },
+    );
+    await this.#ownership.start();
+    log.info({ workerId: this.workerId, partitions: this.ownedPartitions() }, 'shard worker started');
+  }
+
+  async stop(): Promise<void> {
+    await this.#ownership?.stop();
+    this.#lookup?.unsubscribe();
+    await Promise.all([...this.#shards.values()].map((shard) => shard.stop()));
+    this.#shards.clear();
+  }
+
+  async #acquired(partition: number): Promise<void> {
+    const { pool, nc, log, metrics } = this.#options;
+    const jsm = this.#jsm;
+    if (jsm === undefined) throw new Error('worker not started');
+    const claim = await claimPartition(pool, partition, this.workerId);
+    const shard = await PartitionShard.start(
+      {
+        pool,
+        nc,
+        js: jetstream(nc),
+        jsm,
+        names: this.names,
+        registry: this.#options.registry,
+        assets: this.#options.assets,
+        partitionCount: this.#options.partitionCount,
+        limits: { ...SHARD_LIMITS_DEFAULT, ...this.#options.limits },
+        metrics,
+        log,
+        workerId: this.workerId,
+      },
+      claim,
+    );
+    this.#shards.set(partition, shard);
+    metrics.ownedPartitions.set(this.#shards.size);
+    log.info({ partition, epoch: String(claim.epoch), checkpoint: String(claim.checkpointSeq) }, 'partition acquired');
+  }
+
+  async #released(partition: number, graceful: boolean): Promise<void> {
+    const shard = this.#shards.get(partition);
+    this.#shards.delete(partition);
+    this.#options.metrics.ownedPartitions.set(this.#shards.size);
+    if (shard !== undefined) await shard.stop();
+    this.#options.log.info({ partition, graceful }, 'partition released');
+  }
+
+  async #answerLookups(subscription: Subscription): Promise<void> {
+    const { pool, assets, log } = this.#options;
+    for await (const message of subscription) {
+      let commandId = '';
+      try {
+        const request = message.json<{ commandId?: unknown }>();
+        commandId = typeof request.commandId === 'string' ? request.commandId : '';
+        const stored = (await findOutcomes(pool, [commandId], assets)).get(commandId);
+        const reply: OutcomeLookupReply =
+          stored === undefined ? { commandId, known: false } : { commandId, known: true, outcome: outcomeToWire(stored.outcome, assets) };
+        message.respond(JSON.stringify(reply));
+      } catch (error) {
+        log.warn({ err: error, commandId }, 'outcome lookup failed');
+        message.respond(JSON.stringify({ commandId, known: false, error: 'lookup failed' }));
+      }
+    }
+  }
+}
