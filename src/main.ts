@@ -1,14 +1,20 @@
-import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { collectDefaultMetrics } from 'prom-client';
 import { buildApp } from './api/app.js';
 import { runCli } from './cli/run-cli.js';
 import { loadConfig, redactUrl } from './config/config.js';
 import { createPool, urlAsRole } from './journal/database.js';
 import { ensureServiceRole, migrate, migrationsApplied } from './journal/migrate.js';
+import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from './ledger/index.js';
+import { failpointTrigger, parseFailpoint } from './shards/failpoints.js';
+import { createShardMetrics } from './shards/metrics.js';
+import { ShardWorker } from './shards/worker.js';
 
 /**
  * The service: applies migrations with the owner's connection, makes sure the service role exists,
- * connects to NATS JetStream, and serves health checks until SIGTERM or SIGINT.
+ * connects to NATS JetStream, runs a shard worker (its share of the partitions), and serves health
+ * checks and metrics until SIGTERM or SIGINT, when it hands its partitions over and exits.
  */
 await runCli(async () => {
   const config = loadConfig();
@@ -17,14 +23,18 @@ await runCli(async () => {
   await ensureServiceRole(owner, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD);
   await owner.end();
   const service = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD), {
+    max: 20,
     applicationName: 'potledger',
   });
-  const nats = await connect({ servers: config.NATS_URL, name: 'potledger' });
+  const nats = await connect({ servers: config.NATS_URL, name: 'potledger', maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nats);
   await jsm.getAccountInfo();
 
+  const metrics = createShardMetrics();
+  collectDefaultMetrics({ register: metrics.registry });
   const app = buildApp({
     config,
+    metrics: metrics.registry,
     readiness: {
       async check() {
         const postgres = await migrationsApplied(service).catch(() => false);
@@ -33,9 +43,31 @@ await runCli(async () => {
       },
     },
   });
+  const worker = config.WORKER_ENABLED
+    ? new ShardWorker({
+        pool: service,
+        nc: nats,
+        prefix: config.NATS_PREFIX,
+        registry: ledgerProcesses,
+        assets: assetCatalog(DEFAULT_ASSETS),
+        partitionCount: config.PARTITION_COUNT,
+        metrics,
+        log: app.log.child({ component: 'shards' }),
+        limits: { commitBatchMax: config.COMMIT_BATCH_MAX, liveActorsMax: config.LIVE_ACTORS_MAX },
+        ownership: { leaseTtlMs: config.LEASE_TTL_MS, tickMs: Math.max(200, Math.floor(config.LEASE_TTL_MS / 5)) },
+        failpoint: failpointTrigger(parseFailpoint(config.POTLEDGER_FAILPOINT)),
+      })
+    : undefined;
+  await worker?.start();
   await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   app.log.info(
-    { migrationsApplied: applied, database: redactUrl(config.DATABASE_URL), nats: config.NATS_URL, partitions: config.PARTITION_COUNT },
+    {
+      migrationsApplied: applied,
+      database: redactUrl(config.DATABASE_URL),
+      nats: config.NATS_URL,
+      partitions: config.PARTITION_COUNT,
+      workerId: worker?.workerId,
+    },
     'potledger is up',
   );
 
@@ -43,7 +75,8 @@ await runCli(async () => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  app.log.info('shutting down');
+  app.log.info('shutting down: handing partitions over');
+  await worker?.stop();
   await app.close();
   await nats.drain();
   await service.end();

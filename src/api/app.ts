@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 
 /** What the HTTP layer asks of the rest of the service, in its own words. */
@@ -10,6 +11,8 @@ export interface Readiness {
 export interface AppOptions {
   readonly config: Pick<Config, 'LOG_LEVEL'>;
   readonly readiness: Readiness;
+  /** Prometheus registry served at /metrics. */
+  readonly metrics?: Registry;
 }
 
 /** Builds the HTTP app without listening (tests use `app.inject()`). */
@@ -25,5 +28,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const ready = Object.values(dependencies).every(Boolean);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', dependencies });
   });
+  const metrics = options.metrics;
+  if (metrics !== undefined) {
+    app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  }
   return app;
 }

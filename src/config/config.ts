@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PARTITION_COUNT_DEFAULT, PARTITION_COUNT_MAX } from '../ledger/index.js';
+import { FAILPOINTS } from '../shards/failpoints.js';
 
 /**
  * Configuration comes from environment variables only, validated at start-up. A bad value stops the
@@ -33,6 +34,19 @@ export const configSchema = z.object({
   NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -').default('potledger'),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: wholeNumber(0, 65535).default(8080),
+  /** Run shard workers in this process (false for an API-only process). */
+  WORKER_ENABLED: z.enum(['true', 'false']).transform((value) => value === 'true').default(true),
+  /** Most messages in one group commit. */
+  COMMIT_BATCH_MAX: wholeNumber(1, 5000).default(1000),
+  /** Most pot actors kept in memory per partition. */
+  LIVE_ACTORS_MAX: wholeNumber(1, 10_000_000).default(20_000),
+  /** A partition lease not renewed for this long expires and moves to another worker. */
+  LEASE_TTL_MS: wholeNumber(1000, 600_000).default(5000),
+  /** Tests only: die at a named failpoint (`after-commit-before-ack:3`). */
+  POTLEDGER_FAILPOINT: z
+    .string()
+    .regex(new RegExp(`^(${FAILPOINTS.join('|')}):[1-9][0-9]*$`), `<name>:<n>, name one of ${FAILPOINTS.join(', ')}`)
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Logger } from 'pino';
-import { stableHash } from '../ledger/index.js';
+import type { Log } from './log.js';
+import { createHash } from 'node:crypto';
 import type { Names } from './names.js';
 
 export interface OwnershipOptions {
@@ -46,7 +46,7 @@ export class Ownership {
     readonly workerId: string,
     private readonly partitionCount: number,
     private readonly handler: PartitionHandler,
-    private readonly log: Logger,
+    private readonly log: Log,
     private readonly options: OwnershipOptions = OWNERSHIP_DEFAULT,
   ) {}
 
@@ -142,12 +142,16 @@ export class Ownership {
   }
 }
 
-/** Rendezvous (highest random weight) hashing: the live worker a partition belongs to. */
+/**
+ * Rendezvous (highest random weight) hashing: the live worker a partition belongs to. The weight is
+ * taken from sha256, whose every output bit depends on every input bit (FNV-1a, used for partitions,
+ * mixes too little for ids that differ in one character).
+ */
 export function preferredWorker(workers: readonly string[], partition: number): string | undefined {
   let best: string | undefined;
   let bestScore = -1;
   for (const worker of workers) {
-    const score = stableHash(`${worker}/${partition}`);
+    const score = createHash('sha256').update(`${worker}/${partition}`).digest().readUIntBE(0, 6);
     if (score > bestScore || (score === bestScore && best !== undefined && worker < best)) {
       best = worker;
       bestScore = score;

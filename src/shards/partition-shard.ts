@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import type pg from 'pg';
-import type { Logger } from 'pino';
+import type { Log } from './log.js';
 import { ActorDirectory } from '../actors/directory.js';
 import { AccountBook, PotActor } from '../actors/pot-actor.js';
 import {
@@ -21,6 +21,7 @@ import { findOutcomes, loadMovements, type CommitItem } from '../journal/store.j
 import { commitShardBatch, FencedError, markEventsThrough, outcomesAfter, type Claim, type PoisonRecord } from './fence.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
 import type { Names } from './names.js';
+import type { Failpoint } from './failpoints.js';
 import { readMessage } from './parse.js';
 
 export interface ShardLimits {
@@ -57,8 +58,10 @@ export interface ShardContext {
   readonly partitionCount: number;
   readonly limits: ShardLimits;
   readonly metrics: ShardMetrics;
-  readonly log: Logger;
+  readonly log: Log;
   readonly workerId: string;
+  /** Called at each failpoint (tests make the process die there); a no-op in production. */
+  readonly failpoint?: (name: Failpoint) => void;
 }
 
 /** The event published after commit for every new outcome (applied, corrected or rejected). */
@@ -276,7 +279,9 @@ export class PartitionShard {
     );
     const committedAtMs = Date.now();
     ctx.metrics.commitSeconds.observe((performance.now() - started) / 1000);
+    ctx.failpoint?.('after-commit-before-ack');
     last.message.ack();
+    ctx.failpoint?.('after-ack-before-events');
     this.#observe(batch, items, poison, committedAtMs, answers.length - items.length);
     this.#notify(answers);
     await this.#publishEvents(items, seqs);

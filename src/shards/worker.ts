@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type pg from 'pg';
-import type { Logger } from 'pino';
+import type { Log } from './log.js';
 import { outcomeToWire, type AssetCatalog, type ProcessRegistry } from '../ledger/index.js';
 import { findOutcomes } from '../journal/store.js';
 import { claimPartition } from './fence.js';
+import type { Failpoint } from './failpoints.js';
 import type { ShardMetrics } from './metrics.js';
 import { names as namesFor, type Names } from './names.js';
 import { Ownership, OWNERSHIP_DEFAULT, type OwnershipOptions } from './ownership.js';
@@ -20,10 +21,11 @@ export interface WorkerOptions {
   readonly assets: AssetCatalog;
   readonly partitionCount: number;
   readonly metrics: ShardMetrics;
-  readonly log: Logger;
+  readonly log: Log;
   readonly workerId?: string;
   readonly limits?: Partial<ShardLimits>;
   readonly ownership?: Partial<OwnershipOptions>;
+  readonly failpoint?: (name: Failpoint) => void;
 }
 
 /** The answer of the outcome lookup service (`<prefix>.outcome.get`). */
@@ -102,6 +104,7 @@ export class ShardWorker {
         metrics,
         log,
         workerId: this.workerId,
+        ...(this.#options.failpoint === undefined ? {} : { failpoint: this.#options.failpoint }),
       },
       claim,
     );
