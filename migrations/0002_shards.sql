@@ -19,7 +19,6 @@ CREATE TABLE partition_owners (
 -- serialised by the row lock on partition_owners), so seq orders them.
 ALTER TABLE command_outcomes ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
 ALTER TABLE command_outcomes ADD COLUMN stream_seq bigint;
-CREATE UNIQUE INDEX command_outcomes_seq ON command_outcomes (seq);
 CREATE INDEX command_outcomes_partition_seq ON command_outcomes (partition, seq);
 
 -- Messages that cannot be read as a command (not JSON, a malformed envelope, oversize, the wrong

@@ -42,6 +42,8 @@ export const configSchema = z.object({
   LIVE_ACTORS_MAX: wholeNumber(1, 10_000_000).default(20_000),
   /** A partition lease not renewed for this long expires and moves to another worker. */
   LEASE_TTL_MS: wholeNumber(1000, 600_000).default(5000),
+  /** Most bytes each of the command and event streams may hold (JetStream reserves it). */
+  STREAM_MAX_BYTES: wholeNumber(1024 ** 2, 1024 ** 4).default(1024 ** 3),
   /** Tests only: die at a named failpoint (`after-commit-before-ack:3`). */
   POTLEDGER_FAILPOINT: z
     .string()

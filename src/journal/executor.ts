@@ -60,7 +60,7 @@ export function createExecutor(pool: pg.Pool, options: ExecutorOptions) {
         const snapshot = await loadPot(client, command.potId, partition);
         const parsed = process?.payload.safeParse(command.payload);
         const wanted = process !== undefined && parsed?.success === true ? process.loads(parsed.data).movementIds : [];
-        const movements = await loadMovements(client, wanted, options.assets);
+        const movements = await loadMovements(client, wanted);
         const outcome = run(options.registry, command, { pot: snapshot.pot, balances: snapshot.balances, movements }, {
           assets: options.assets,
           partitionCount: options.partitionCount,

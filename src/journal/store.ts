@@ -1,18 +1,23 @@
 import type pg from 'pg';
 import {
   canonicalJson,
-  movementFromWire,
+  movementToWire,
   outcomeFromWire,
   outcomeToWire,
   parseAccountId,
+  reject,
   type AccountId,
   type AssetCatalog,
   type Command,
+  type Entry,
   type LoadedMovement,
+  type Movement,
   type Outcome,
+  type PotChange,
   type PotState,
   type Posting,
-  type WireOutcome,
+  type RejectionCode,
+  type WireMovementDraft,
 } from '../ledger/index.js';
 
 /** Anything that runs a query: a pool or a client inside a transaction. */
@@ -50,22 +55,72 @@ export async function loadPot(db: Queryable, potId: string, partition: number): 
   return { pot, balances, versions };
 }
 
-/** Loads committed movements by id, each with the id of the movement that reversed it, if any. */
-export async function loadMovements(db: Queryable, movementIds: readonly string[], assets: AssetCatalog): Promise<Map<string, LoadedMovement>> {
-  const loaded = new Map<string, LoadedMovement>();
-  if (movementIds.length === 0) return loaded;
-  const { rows } = await db.query<{ outcome: WireOutcome; reversed_by: string | null }>(
-    `SELECT o.outcome, r.movement_id AS reversed_by
-       FROM movements m
-       JOIN command_outcomes o ON o.command_id = m.command_id
-       LEFT JOIN movements r ON r.reverses = m.movement_id
-      WHERE m.movement_id = ANY($1::text[])`,
+interface MovementRow {
+  movement_id: string;
+  command_id: string;
+  process: string;
+  process_version: number;
+  member_id: string;
+  pot_id: string;
+  partition: number;
+  effective_date: string;
+  pot_change: PotChange | null;
+  reverses: string | null;
+}
+
+/** Reads committed movements with their entries, rebuilt from the journal rows. */
+export async function readMovements(db: Queryable, movementIds: readonly string[]): Promise<Map<string, Movement>> {
+  const movements = new Map<string, Movement>();
+  if (movementIds.length === 0) return movements;
+  const heads = await db.query<MovementRow>(
+    `SELECT movement_id, command_id, process, process_version, member_id, pot_id, partition, effective_date::text AS effective_date,
+            pot_change, reverses
+       FROM movements WHERE movement_id = ANY($1::text[])`,
     [movementIds],
   );
-  for (const row of rows) {
-    if (row.outcome.kind === 'rejected') continue;
-    const movement = movementFromWire(row.outcome.movement, assets);
-    loaded.set(movement.movementId, row.reversed_by === null ? { movement } : { movement, reversedBy: row.reversed_by });
+  const sides = await db.query<{ movement_id: string; entry_index: number; side: 'debit' | 'credit'; account_id: string; asset: string; amount_minor: bigint }>(
+    `SELECT movement_id, entry_index, side, account_id, asset, amount_minor
+       FROM entries WHERE movement_id = ANY($1::text[]) ORDER BY movement_id, entry_index, side DESC`,
+    [movementIds],
+  );
+  const entries = new Map<string, Entry[]>();
+  for (const row of sides.rows) {
+    const list = entries.get(row.movement_id) ?? [];
+    const entry = list[row.entry_index] ?? { debit: '', credit: '', asset: row.asset, amountMinor: row.amount_minor };
+    list[row.entry_index] = row.side === 'debit' ? { ...entry, debit: row.account_id } : { ...entry, credit: row.account_id };
+    entries.set(row.movement_id, list);
+  }
+  for (const row of heads.rows) {
+    movements.set(row.movement_id, {
+      movementId: row.movement_id,
+      commandId: row.command_id,
+      process: row.process,
+      processVersion: row.process_version,
+      memberId: row.member_id,
+      potId: row.pot_id,
+      partition: row.partition,
+      effectiveDate: row.effective_date,
+      entries: entries.get(row.movement_id) ?? [],
+      ...(row.pot_change === null ? {} : { potChange: row.pot_change }),
+      ...(row.reverses === null ? {} : { reverses: row.reverses }),
+    });
+  }
+  return movements;
+}
+
+/** Loads committed movements by id, each with the id of the movement that reversed it, if any. */
+export async function loadMovements(db: Queryable, movementIds: readonly string[]): Promise<Map<string, LoadedMovement>> {
+  const loaded = new Map<string, LoadedMovement>();
+  if (movementIds.length === 0) return loaded;
+  const movements = await readMovements(db, movementIds);
+  const reversals = await db.query<{ movement_id: string; reverses: string }>(
+    'SELECT movement_id, reverses FROM movements WHERE reverses = ANY($1::text[])',
+    [movementIds],
+  );
+  const reversedBy = new Map(reversals.rows.map((row) => [row.reverses, row.movement_id]));
+  for (const [id, movement] of movements) {
+    const by = reversedBy.get(id);
+    loaded.set(id, by === undefined ? { movement } : { movement, reversedBy: by });
   }
   return loaded;
 }
@@ -75,25 +130,88 @@ export interface StoredOutcome {
   readonly fingerprint: string;
   readonly outcome: Outcome;
   readonly recordedAt: string;
+  /** The outbox order of the outcome. */
+  readonly seq: bigint;
 }
+
+/** What `command_outcomes.outcome` holds: only what the movement tables cannot give back. */
+type StoredDetail =
+  | null
+  | { readonly code: RejectionCode; readonly reason: string; readonly details?: Readonly<Record<string, unknown>> }
+  | { readonly original: WireMovementDraft; readonly violations: readonly string[] };
+
+interface OutcomeRow {
+  command_id: string;
+  fingerprint: string;
+  status: 'applied' | 'corrected' | 'rejected';
+  movement_id: string | null;
+  outcome: StoredDetail;
+  recorded_at: Date;
+  seq: bigint;
+}
+
+const OUTCOME_COLUMNS = 'command_id, fingerprint, status, movement_id, outcome, recorded_at, seq';
 
 /** The recorded outcomes of these commandIds (the idempotency record). */
 export async function findOutcomes(db: Queryable, commandIds: readonly string[], assets: AssetCatalog): Promise<Map<string, StoredOutcome>> {
-  const found = new Map<string, StoredOutcome>();
-  if (commandIds.length === 0) return found;
-  const { rows } = await db.query<{ command_id: string; fingerprint: string; outcome: WireOutcome; recorded_at: Date }>(
-    'SELECT command_id, fingerprint, outcome, recorded_at FROM command_outcomes WHERE command_id = ANY($1::text[])',
-    [commandIds],
+  if (commandIds.length === 0) return new Map();
+  const { rows } = await db.query<OutcomeRow>(`SELECT ${OUTCOME_COLUMNS} FROM command_outcomes WHERE command_id = ANY($1::text[])`, [commandIds]);
+  return composeOutcomes(db, rows, assets);
+}
+
+/** Outcomes of the partition after `afterSeq` (the event outbox), oldest first, at most `limit`. */
+export async function outcomesAfter(db: Queryable, partition: number, afterSeq: bigint, limit: number, assets: AssetCatalog): Promise<StoredOutcome[]> {
+  const { rows } = await db.query<OutcomeRow>(
+    `SELECT ${OUTCOME_COLUMNS} FROM command_outcomes WHERE partition = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+    [partition, afterSeq.toString(), limit],
   );
+  const composed = await composeOutcomes(db, rows, assets);
+  return rows.flatMap((row) => composed.get(row.command_id) ?? []);
+}
+
+async function composeOutcomes(db: Queryable, rows: readonly OutcomeRow[], assets: AssetCatalog): Promise<Map<string, StoredOutcome>> {
+  const movements = await readMovements(db, rows.flatMap((row) => (row.movement_id === null ? [] : [row.movement_id])));
+  const found = new Map<string, StoredOutcome>();
   for (const row of rows) {
     found.set(row.command_id, {
       commandId: row.command_id,
       fingerprint: row.fingerprint,
-      outcome: outcomeFromWire(row.outcome, assets),
+      outcome: outcomeOf(row, movements, assets),
       recordedAt: row.recorded_at.toISOString(),
+      seq: row.seq,
     });
   }
   return found;
+}
+
+function outcomeOf(row: OutcomeRow, movements: ReadonlyMap<string, Movement>, assets: AssetCatalog): Outcome {
+  const detail = row.outcome;
+  if (row.status === 'rejected') {
+    if (detail === null || !('code' in detail)) throw new Error(`outcome of ${row.command_id}: a rejection without its code`);
+    return reject(detail.code, detail.reason, detail.details === undefined ? undefined : { ...detail.details });
+  }
+  const movement = row.movement_id === null ? undefined : movements.get(row.movement_id);
+  if (movement === undefined) throw new Error(`outcome of ${row.command_id}: movement ${row.movement_id} is missing`);
+  if (row.status === 'applied') return { kind: 'applied', movement };
+  if (detail === null || !('original' in detail)) throw new Error(`outcome of ${row.command_id}: a correction without its original`);
+  const wire = outcomeFromWire(
+    { kind: 'corrected', movement: movementToWire(movement, assets), original: detail.original, violations: detail.violations },
+    assets,
+  );
+  return wire;
+}
+
+function detailOf(outcome: Outcome, assets: AssetCatalog): StoredDetail {
+  switch (outcome.kind) {
+    case 'applied':
+      return null;
+    case 'corrected': {
+      const wire = outcomeToWire(outcome, assets);
+      return wire.kind === 'corrected' ? { original: wire.original, violations: wire.violations } : null;
+    }
+    case 'rejected':
+      return outcome.details === undefined ? { code: outcome.code, reason: outcome.reason } : { code: outcome.code, reason: outcome.reason, details: outcome.details };
+  }
 }
 
 /** One command's result, ready to be written. */
@@ -271,7 +389,7 @@ async function insertOutcomes(db: Queryable, items: readonly CommitItem[], asset
       items.map((i) => i.outcome.kind),
       items.map((i) => (i.outcome.kind === 'rejected' ? null : i.outcome.movement.movementId)),
       items.map((i) => (i.outcome.kind === 'rejected' ? i.outcome.code : null)),
-      items.map((i) => JSON.stringify(outcomeToWire(i.outcome, assets))),
+      items.map((i) => { const detail = detailOf(i.outcome, assets); return detail === null ? null : JSON.stringify(detail); }),
       items.map((i) => (i.streamSeq === undefined ? null : i.streamSeq.toString())),
     ],
   );

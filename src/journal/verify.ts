@@ -50,6 +50,12 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
           HAVING count(*) <> 2 OR count(DISTINCT e.side) <> 2 OR count(DISTINCT e.asset) <> 1 OR count(DISTINCT e.amount_minor) <> 1`,
   },
   {
+    name: 'entries-have-movements',
+    description: 'every entry belongs to a recorded movement',
+    sql: `SELECT format('entry %s/%s/%s has no movement', e.movement_id, e.entry_index, e.side) AS break
+            FROM entries e LEFT JOIN movements m ON m.movement_id = e.movement_id WHERE m.movement_id IS NULL`,
+  },
+  {
     name: 'asset-sums-to-zero',
     description: 'every asset sums to zero over all accounts',
     sql: `SELECT format('%s sums to %s over all accounts', b.asset, sum(b.balance_minor)) AS break

@@ -44,8 +44,20 @@ export function accountIdOf(ref: AccountRef): AccountId {
     : systemAccount(ref.owner.partition, ref.kind, ref.asset);
 }
 
+/** Parsed account ids, memoised: the same few accounts are parsed over and over on a hot path. */
+const PARSED_CACHE_MAX = 100_000;
+const parsedCache = new Map<string, AccountRef | undefined>();
+
 /** Reads an account id; undefined when it is not canonical. */
 export function parseAccountId(id: string): AccountRef | undefined {
+  if (parsedCache.has(id)) return parsedCache.get(id);
+  if (parsedCache.size >= PARSED_CACHE_MAX) parsedCache.clear();
+  const ref = parseAccountIdUncached(id);
+  parsedCache.set(id, ref === undefined ? undefined : Object.freeze(ref));
+  return ref;
+}
+
+function parseAccountIdUncached(id: string): AccountRef | undefined {
   const parts = id.split(':');
   if (parts.length !== 4) return undefined;
   const [type, ownerText, kind, asset] = parts as [string, string, string, string];

@@ -244,26 +244,27 @@ export type VersionMap = ReadonlyMap<AccountId, bigint>;
 
 /**
  * Posts the entries in order: each side gets the account's running balance after it and the next
- * version of the account. Returns the postings and the balances and versions after the movement.
+ * version of the account. Returns the postings, and the balances and versions after the movement of
+ * the accounts it touched (only those: the inputs are not copied or modified).
  */
 export function postEntries(
   entries: readonly Entry[],
   balances: BalanceMap,
   versions: VersionMap,
 ): { postings: Posting[]; balances: Map<AccountId, bigint>; versions: Map<AccountId, bigint> } {
-  const balancesAfter = new Map(balances);
-  const versionsAfter = new Map(versions);
+  const touchedBalances = new Map<AccountId, bigint>();
+  const touchedVersions = new Map<AccountId, bigint>();
   const postings: Posting[] = [];
   entries.forEach((entry, entryIndex) => {
     for (const side of ['debit', 'credit'] as const) {
       const account = side === 'debit' ? entry.debit : entry.credit;
       const signed = side === 'debit' ? entry.amountMinor : -entry.amountMinor;
-      const balanceAfterMinor = balanceOf(balancesAfter, account) + signed;
-      const accountVersion = (versionsAfter.get(account) ?? 0n) + 1n;
-      balancesAfter.set(account, balanceAfterMinor);
-      versionsAfter.set(account, accountVersion);
+      const balanceAfterMinor = (touchedBalances.get(account) ?? balanceOf(balances, account)) + signed;
+      const accountVersion = (touchedVersions.get(account) ?? versions.get(account) ?? 0n) + 1n;
+      touchedBalances.set(account, balanceAfterMinor);
+      touchedVersions.set(account, accountVersion);
       postings.push({ entryIndex, side, account, asset: entry.asset, amountMinor: entry.amountMinor, balanceAfterMinor, accountVersion });
     }
   });
-  return { postings, balances: balancesAfter, versions: versionsAfter };
+  return { postings, balances: touchedBalances, versions: touchedVersions };
 }

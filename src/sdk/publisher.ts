@@ -7,7 +7,7 @@ import type { OutcomeNotice } from '../shards/partition-shard.js';
 import { COMMAND_BYTES_MAX } from '../shards/parse.js';
 import { HEADER, names as namesFor, type Names } from '../shards/names.js';
 import type { OutcomeLookupReply } from '../shards/worker.js';
-import { provisionStreams } from '../shards/streams.js';
+import { provisionStreams, STREAM_LIMITS_DEFAULT, type StreamLimits } from '../shards/streams.js';
 
 /** The command was refused before publication: it would only have become a recorded rejection. */
 export class PublishValidationError extends Error {
@@ -59,6 +59,7 @@ export interface PublisherOptions {
   readonly outcomeTimeoutMs?: number;
   /** Today's date for commands that give none (tests pin it). */
   readonly today?: () => string;
+  readonly streamLimits?: Partial<StreamLimits>;
 }
 
 type CamelCase<S extends string> = S extends `${infer Head}.${infer Tail}`
@@ -87,6 +88,7 @@ export class LedgerPublisher {
   readonly #js: JetStreamClient;
   readonly #inbox: string;
   readonly #waiting = new Map<string, Set<(notice: OutcomeNotice) => void>>();
+  readonly #listeners = new Set<(notice: OutcomeNotice) => void>();
   #subscription: Subscription | undefined;
 
   private constructor(private readonly options: PublisherOptions) {
@@ -97,7 +99,7 @@ export class LedgerPublisher {
 
   static async connect(options: PublisherOptions): Promise<LedgerPublisher> {
     const publisher = new LedgerPublisher(options);
-    await provisionStreams(options.nc, publisher.names);
+    await provisionStreams(options.nc, publisher.names, { ...STREAM_LIMITS_DEFAULT, ...options.streamLimits });
     publisher.#subscription = options.nc.subscribe(publisher.#inbox);
     void publisher.#listen(publisher.#subscription);
     return publisher;
@@ -108,6 +110,12 @@ export class LedgerPublisher {
     const methods: Record<string, (request: CommandRequest<unknown>) => Promise<Submitted>> = {};
     for (const process of processes) methods[camelCase(process.name)] = (request) => this.submit(process.name, request);
     return methods as ProcessMethods<Ps>;
+  }
+
+  /** Calls `listener` with every outcome notice this publisher receives (for dashboards, benchmarks). */
+  onOutcome(listener: (notice: OutcomeNotice) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   async close(): Promise<void> {
@@ -203,6 +211,7 @@ export class LedgerPublisher {
       try {
         const notice = message.json<OutcomeNotice>();
         for (const resolve of this.#waiting.get(notice.commandId) ?? []) resolve(notice);
+        for (const listener of this.#listeners) listener(notice);
       } catch {
         // not a notice: ignore
       }

@@ -105,20 +105,6 @@ async function recordPoison(db: Queryable, partition: number, poison: readonly P
   );
 }
 
-/** Outcomes of the partition after `afterSeq` (the outbox), oldest first, at most `limit`. */
-export async function outcomesAfter(
-  db: Queryable,
-  partition: number,
-  afterSeq: bigint,
-  limit: number,
-): Promise<{ seq: bigint; commandId: string; outcome: unknown }[]> {
-  const { rows } = await db.query<{ seq: bigint; command_id: string; outcome: unknown }>(
-    'SELECT seq, command_id, outcome FROM command_outcomes WHERE partition = $1 AND seq > $2 ORDER BY seq LIMIT $3',
-    [partition, afterSeq.toString(), limit],
-  );
-  return rows.map((row) => ({ seq: row.seq, commandId: row.command_id, outcome: row.outcome }));
-}
-
 /** Marks events confirmed outside a batch commit (when the partition is idle), fenced like a commit. */
 export async function markEventsThrough(pool: pg.Pool, partition: number, epoch: bigint, eventsThroughSeq: bigint): Promise<void> {
   const result = await pool.query(

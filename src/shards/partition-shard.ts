@@ -17,8 +17,8 @@ import {
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { sqlState } from '../journal/database.js';
-import { findOutcomes, loadMovements, type CommitItem } from '../journal/store.js';
-import { commitShardBatch, FencedError, markEventsThrough, outcomesAfter, type Claim, type PoisonRecord } from './fence.js';
+import { findOutcomes, loadMovements, outcomesAfter, type CommitItem } from '../journal/store.js';
+import { commitShardBatch, FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
 import type { Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
@@ -326,7 +326,7 @@ export class PartitionShard {
       const parsed = process?.payload.safeParse(command.payload);
       if (process !== undefined && parsed?.success === true) for (const id of process.loads(parsed.data).movementIds) ids.add(id);
     }
-    return loadMovements(this.#ctx.pool, [...ids], this.#ctx.assets);
+    return loadMovements(this.#ctx.pool, [...ids]);
   }
 
   #observe(batch: readonly Delivery[], items: readonly CommitItem[], poison: readonly PoisonRecord[], committedAtMs: number, replays: number): void {
@@ -407,9 +407,9 @@ export class PartitionShard {
   async #republishOutbox(): Promise<void> {
     const pageSize = 1000;
     for (;;) {
-      const page = await outcomesAfter(this.#ctx.pool, this.partition, this.#eventsConfirmedSeq, pageSize);
+      const page = await outcomesAfter(this.#ctx.pool, this.partition, this.#eventsConfirmedSeq, pageSize, this.#ctx.assets);
       for (const row of page) {
-        await this.#publishEvent(row.commandId, row.seq, row.outcome as ReturnType<typeof outcomeToWire>);
+        await this.#publishEvent(row.commandId, row.seq, outcomeToWire(row.outcome, this.#ctx.assets));
         this.#eventsConfirmedSeq = row.seq;
       }
       if (page.length < pageSize) break;

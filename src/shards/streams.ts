@@ -7,14 +7,17 @@ export interface StreamLimits {
   readonly maxAgeMs: number;
   /** JetStream's dedupe window for message ids: a first line of defence only (Postgres is the second). */
   readonly duplicateWindowMs: number;
-  /** Most bytes a stream may hold before it refuses new messages (backpressure, not loss). */
+  /**
+   * Most bytes a stream may hold before it refuses new messages (backpressure, not loss). JetStream
+   * reserves it from the server's file store when the stream is created.
+   */
   readonly maxBytes: number;
 }
 
 export const STREAM_LIMITS_DEFAULT: StreamLimits = {
   maxAgeMs: 7 * 24 * 3600 * 1000,
   duplicateWindowMs: 2 * 60 * 1000,
-  maxBytes: 8 * 1024 ** 3,
+  maxBytes: 1024 ** 3,
 };
 
 const msToNs = (ms: number): number => ms * 1_000_000;

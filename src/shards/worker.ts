@@ -11,7 +11,7 @@ import type { ShardMetrics } from './metrics.js';
 import { names as namesFor, type Names } from './names.js';
 import { Ownership, OWNERSHIP_DEFAULT, type OwnershipOptions } from './ownership.js';
 import { PartitionShard, SHARD_LIMITS_DEFAULT, type ShardLimits } from './partition-shard.js';
-import { provisionStreams } from './streams.js';
+import { provisionStreams, STREAM_LIMITS_DEFAULT, type StreamLimits } from './streams.js';
 
 export interface WorkerOptions {
   readonly pool: pg.Pool;
@@ -26,6 +26,7 @@ export interface WorkerOptions {
   readonly limits?: Partial<ShardLimits>;
   readonly ownership?: Partial<OwnershipOptions>;
   readonly failpoint?: (name: Failpoint) => void;
+  readonly streamLimits?: Partial<StreamLimits>;
 }
 
 /** The answer of the outcome lookup service (`<prefix>.outcome.get`). */
@@ -62,7 +63,7 @@ export class ShardWorker {
 
   async start(): Promise<void> {
     const { nc, log } = this.#options;
-    this.#jsm = await provisionStreams(nc, this.names);
+    this.#jsm = await provisionStreams(nc, this.names, { ...STREAM_LIMITS_DEFAULT, ...this.#options.streamLimits });
     this.#lookup = nc.subscribe(this.names.outcomeLookupSubject, { queue: `${this.names.prefix}-outcome-lookup` });
     void this.#answerLookups(this.#lookup);
     this.#ownership = new Ownership(
