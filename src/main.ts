@@ -53,7 +53,7 @@ await runCli(async () => {
         partitionCount: config.PARTITION_COUNT,
         metrics,
         log: app.log.child({ component: 'shards' }),
-        limits: { commitBatchMax: config.COMMIT_BATCH_MAX, liveActorsMax: config.LIVE_ACTORS_MAX },
+        limits: { commitBatchMax: config.COMMIT_BATCH_MAX, groupItemsMax: config.COMMIT_GROUP_MAX, liveActorsMax: config.LIVE_ACTORS_MAX },
         ownership: { leaseTtlMs: config.LEASE_TTL_MS, tickMs: Math.max(200, Math.floor(config.LEASE_TTL_MS / 5)) },
         failpoint: failpointTrigger(parseFailpoint(config.POTLEDGER_FAILPOINT)),
         streamLimits: { maxBytes: config.STREAM_MAX_BYTES },

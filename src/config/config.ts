@@ -36,8 +36,10 @@ export const configSchema = z.object({
   HTTP_PORT: wholeNumber(0, 65535).default(8080),
   /** Run shard workers in this process (false for an API-only process). */
   WORKER_ENABLED: z.enum(['true', 'false']).transform((value) => value === 'true').default(true),
-  /** Most messages in one group commit. */
+  /** Most messages of one partition in one batch. */
   COMMIT_BATCH_MAX: wholeNumber(1, 5000).default(1000),
+  /** Most commands in one group commit transaction, across the partitions of the worker. */
+  COMMIT_GROUP_MAX: wholeNumber(1, 20_000).default(4000),
   /** Most pot actors kept in memory per partition. */
   LIVE_ACTORS_MAX: wholeNumber(1, 10_000_000).default(20_000),
   /** A partition lease not renewed for this long expires and moves to another worker. */

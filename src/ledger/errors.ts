@@ -37,8 +37,6 @@ export const RejectionCode = {
   movementNotFound: 'LEDGER_ERR_MOVEMENT_NOT_FOUND',
   /** The movement was reversed already, or is itself a reversal. */
   movementNotReversible: 'LEDGER_ERR_MOVEMENT_NOT_REVERSIBLE',
-  /** Nothing to do: e.g. repaying a charge when nothing is owed. */
-  nothingToDo: 'LEDGER_ERR_NOTHING_TO_DO',
   /** The same commandId was used earlier with a different payload. Never recorded as the outcome. */
   idempotencyConflict: 'LEDGER_ERR_IDEMPOTENCY_CONFLICT',
   /** A process threw: a bug in the process, recorded as a rejection so the partition goes on. */

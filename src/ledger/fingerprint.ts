@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 
 /**
  * Canonical JSON: object keys sorted, no whitespace, so equal values give equal text. Values that JSON
- * cannot carry (bigint, functions, undefined in arrays) are refused: wire payloads are plain JSON.
+ * cannot carry (bigint, functions, undefined, even as an object's value) are refused: wire payloads
+ * are plain JSON, and a key holding undefined would fingerprint like an absent key while a strict
+ * schema refuses it.
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
@@ -12,9 +14,7 @@ export function canonicalJson(value: unknown): string {
   }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   throw new TypeError(`canonicalJson: cannot encode a ${typeof value}`);

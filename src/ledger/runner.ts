@@ -42,9 +42,8 @@ export function run(registry: ProcessRegistry, command: Command, view: PotView, 
   if (process === undefined) return reject(RejectionCode.unknownProcess, `no process is registered as "${command.process}"`);
   const payload = process.payload.safeParse(command.payload);
   if (!payload.success) {
-    return reject(RejectionCode.invalidPayload, `the payload does not fit ${process.name} v${process.version}`, {
-      issues: issuesOf(payload.error.issues),
-    });
+    const issues = issuesOf(payload.error.issues);
+    return reject(RejectionCode.invalidPayload, `the payload does not fit ${process.name} v${process.version}: ${issues.join('; ')}`, { issues });
   }
   const potProblem = checkPot(process, command, view);
   if (potProblem !== undefined) return potProblem;
@@ -63,7 +62,8 @@ export function run(registry: ProcessRegistry, command: Command, view: PotView, 
 export function envelopeRejection(command: unknown): Rejection | undefined {
   const envelope = commandSchema.safeParse(command);
   if (envelope.success) return undefined;
-  return reject(RejectionCode.invalidCommand, 'the command envelope is malformed', { issues: issuesOf(envelope.error.issues) });
+  const issues = issuesOf(envelope.error.issues);
+  return reject(RejectionCode.invalidCommand, `the command envelope is malformed: ${issues.join('; ')}`, { issues });
 }
 
 function plan(process: Process, input: PlanInput<unknown>): Outcome {

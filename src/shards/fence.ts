@@ -60,29 +60,56 @@ export interface ShardBatch {
   readonly eventsThroughSeq: bigint;
 }
 
+/** Some partitions of a group moved to another worker: nothing of the group was committed. */
+export class FencedPartitionsError extends Error {
+  readonly code = 'SHARD_ERR_FENCED_PARTITIONS';
+  constructor(readonly partitions: readonly number[]) {
+    super(`partitions ${partitions.join(', ')} are fenced off`);
+    this.name = 'FencedPartitionsError';
+  }
+}
+
 /**
- * Group commit: one transaction for the batch. First the fence (`UPDATE … WHERE epoch = mine`, which
- * also serialises the partition's commits), then movements, entries, balances, outcomes and poison
- * records. Throws FencedError, and commits nothing, when the partition has moved on.
- * Returns the outbox sequence of each item's outcome, in item order.
+ * Group commit: one transaction for the batches of several partitions. First the fences (`UPDATE …
+ * WHERE epoch = mine` for every partition, which also serialises each partition's commits), then
+ * movements, entries, balances, outcomes and poison records of all batches. When any partition has
+ * moved on, nothing is committed and FencedPartitionsError names the partitions.
+ * Returns, per batch, the outbox sequence of each item's outcome, in item order.
  */
-export async function commitShardBatch(pool: pg.Pool, batch: ShardBatch, assets: AssetCatalog): Promise<bigint[]> {
+export async function commitShardBatches(pool: pg.Pool, batches: readonly ShardBatch[], assets: AssetCatalog): Promise<bigint[][]> {
   return inTransaction(pool, async (client) => {
-    await fence(client, batch);
-    const seqs = await commitItems(client, batch.items, assets);
-    await recordPoison(client, batch.partition, batch.poison);
-    return seqs;
+    await fence(client, batches);
+    const seqs = await commitItems(client, batches.flatMap((batch) => batch.items), assets);
+    const perBatch: bigint[][] = [];
+    let offset = 0;
+    for (const batch of batches) {
+      perBatch.push(seqs.slice(offset, offset + batch.items.length));
+      offset += batch.items.length;
+      await recordPoison(client, batch.partition, batch.poison);
+    }
+    return perBatch;
   });
 }
 
-async function fence(db: Queryable, batch: ShardBatch): Promise<void> {
-  const result = await db.query(
-    `UPDATE partition_owners
-        SET checkpoint_seq = greatest(checkpoint_seq, $3), events_through_seq = greatest(events_through_seq, $4), committed_at = now()
-      WHERE partition = $1 AND epoch = $2`,
-    [batch.partition, batch.epoch.toString(), batch.checkpointSeq.toString(), batch.eventsThroughSeq.toString()],
+async function fence(db: Queryable, batches: readonly ShardBatch[]): Promise<void> {
+  const { rows } = await db.query<{ partition: number }>(
+    `UPDATE partition_owners o
+        SET checkpoint_seq = greatest(o.checkpoint_seq, f.checkpoint_seq),
+            events_through_seq = greatest(o.events_through_seq, f.events_through_seq),
+            committed_at = now()
+       FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[]) AS f(partition, epoch, checkpoint_seq, events_through_seq)
+      WHERE o.partition = f.partition AND o.epoch = f.epoch
+     RETURNING o.partition`,
+    [
+      batches.map((b) => b.partition),
+      batches.map((b) => b.epoch.toString()),
+      batches.map((b) => b.checkpointSeq.toString()),
+      batches.map((b) => b.eventsThroughSeq.toString()),
+    ],
   );
-  if (result.rowCount !== 1) throw new FencedError(batch.partition, batch.epoch);
+  const fenced = new Set(rows.map((row) => row.partition));
+  const missing = batches.map((b) => b.partition).filter((partition) => !fenced.has(partition));
+  if (missing.length > 0) throw new FencedPartitionsError(missing);
 }
 
 async function recordPoison(db: Queryable, partition: number, poison: readonly PoisonRecord[]): Promise<void> {

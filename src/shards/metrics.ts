@@ -12,6 +12,7 @@ export interface ShardMetrics {
   readonly replays: Counter;
   readonly poison: Counter<'code'>;
   readonly batchSize: Histogram;
+  readonly groupBatches: Histogram;
   readonly commitSeconds: Histogram;
   readonly commitRetries: Counter<'reason'>;
   readonly fenced: Counter;
@@ -37,8 +38,14 @@ export function createShardMetrics(registry = new Registry()): ShardMetrics {
     poison: new Counter({ name: 'potledger_poison_total', help: 'Messages recorded as poison, by code', labelNames: ['code'], registers: [registry] }),
     batchSize: new Histogram({
       name: 'potledger_commit_batch_size',
-      help: 'Messages per group commit',
+      help: 'Commands per group commit transaction',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000],
+      registers: [registry],
+    }),
+    groupBatches: new Histogram({
+      name: 'potledger_commit_group_partitions',
+      help: 'Partition batches sharing one group commit transaction',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
       registers: [registry],
     }),
     commitSeconds: new Histogram({

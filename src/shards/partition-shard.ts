@@ -18,15 +18,18 @@ import {
 } from '../ledger/index.js';
 import { sqlState } from '../journal/database.js';
 import { findOutcomes, loadMovements, outcomesAfter, type CommitItem } from '../journal/store.js';
-import { commitShardBatch, FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
+import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
+import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
 import type { Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
 import { readMessage } from './parse.js';
 
 export interface ShardLimits {
-  /** Most messages in one group commit. */
+  /** Most messages of one partition in one batch. */
   readonly commitBatchMax: number;
+  /** Most commands in one group commit transaction (batches of several partitions). */
+  readonly groupItemsMax: number;
   /** Most messages buffered for the partition before the reader stops pulling (backpressure). */
   readonly inboxMax: number;
   /** Most pot actors kept in memory per partition; idle ones beyond are passivated. */
@@ -40,6 +43,7 @@ export interface ShardLimits {
 
 export const SHARD_LIMITS_DEFAULT: ShardLimits = {
   commitBatchMax: 1000,
+  groupItemsMax: 4000,
   inboxMax: 4000,
   liveActorsMax: 20_000,
   retryDelayMsMin: 50,
@@ -60,6 +64,8 @@ export interface ShardContext {
   readonly metrics: ShardMetrics;
   readonly log: Log;
   readonly workerId: string;
+  /** The worker's group committer: batches of several partitions share a transaction. */
+  readonly committer: GroupCommitter;
   /** Called at each failpoint (tests make the process die there); a no-op in production. */
   readonly failpoint?: (name: Failpoint) => void;
 }
@@ -115,6 +121,7 @@ export class PartitionShard {
   #systemStale = true;
   #eventsConfirmedSeq: bigint;
   #eventsBehind = false;
+  #events: Promise<void> = Promise.resolve();
   #loops: Promise<unknown> = Promise.resolve();
 
   private constructor(ctx: ShardContext, claim: Claim) {
@@ -154,6 +161,7 @@ export class PartitionShard {
     this.#wake?.();
     this.#space?.();
     await this.#loops;
+    await this.#events;
     this.#ctx.metrics.liveActors.remove({ partition: String(this.partition) });
   }
 
@@ -197,7 +205,7 @@ export class PartitionShard {
     while (!this.#stopping) {
       if (this.#inbox.length === 0) {
         await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), sleep(IDLE_TICK_MS)]);
-        if (this.#eventsBehind && !this.#stopping) await this.#publishEvents([], []);
+        if (this.#eventsBehind && !this.#stopping) this.#events = this.#events.then(() => this.#publishEvents([], []));
         continue;
       }
       const batch = this.#inbox.slice(0, this.#ctx.limits.commitBatchMax);
@@ -264,27 +272,22 @@ export class PartitionShard {
 
     const last = batch[batch.length - 1];
     if (last === undefined) return;
-    const started = performance.now();
-    const seqs = await commitShardBatch(
-      ctx.pool,
-      {
-        partition: this.partition,
-        epoch: this.epoch,
-        items,
-        poison,
-        checkpointSeq: BigInt(last.message.seq),
-        eventsThroughSeq: this.#eventsConfirmedSeq,
-      },
-      ctx.assets,
-    );
+    const seqs = await ctx.committer.commit({
+      partition: this.partition,
+      epoch: this.epoch,
+      items,
+      poison,
+      checkpointSeq: BigInt(last.message.seq),
+      eventsThroughSeq: this.#eventsConfirmedSeq,
+    });
     const committedAtMs = Date.now();
-    ctx.metrics.commitSeconds.observe((performance.now() - started) / 1000);
     ctx.failpoint?.('after-commit-before-ack');
     last.message.ack();
     ctx.failpoint?.('after-ack-before-events');
     this.#observe(batch, items, poison, committedAtMs, answers.length - items.length);
     this.#notify(answers);
-    await this.#publishEvents(items, seqs);
+    // Events go out off the commit path, in order; the outbox covers anything not confirmed.
+    this.#events = this.#events.then(() => this.#publishEvents(items, seqs));
     this.#actors.passivate(new Set());
     ctx.metrics.liveActors.set({ partition: String(this.partition) }, this.#actors.size);
   }
@@ -332,7 +335,6 @@ export class PartitionShard {
   #observe(batch: readonly Delivery[], items: readonly CommitItem[], poison: readonly PoisonRecord[], committedAtMs: number, replays: number): void {
     const { metrics } = this.#ctx;
     const partition = String(this.partition);
-    metrics.batchSize.observe(batch.length);
     metrics.replays.inc(replays);
     for (const record of poison) metrics.poison.inc({ code: record.code });
     for (const item of items) metrics.outcomes.inc({ kind: item.outcome.kind });

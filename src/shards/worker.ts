@@ -6,6 +6,7 @@ import type { Log } from './log.js';
 import { outcomeToWire, type AssetCatalog, type ProcessRegistry } from '../ledger/index.js';
 import { findOutcomes } from '../journal/store.js';
 import { claimPartition } from './fence.js';
+import { GroupCommitter } from './group-committer.js';
 import type { Failpoint } from './failpoints.js';
 import type { ShardMetrics } from './metrics.js';
 import { names as namesFor, type Names } from './names.js';
@@ -44,6 +45,7 @@ export class ShardWorker {
   #ownership: Ownership | undefined;
   #lookup: Subscription | undefined;
   #jsm: JetStreamManager | undefined;
+  #committer: GroupCommitter | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -63,6 +65,12 @@ export class ShardWorker {
 
   async start(): Promise<void> {
     const { nc, log } = this.#options;
+    const limits = { ...SHARD_LIMITS_DEFAULT, ...this.#options.limits };
+    this.#committer = new GroupCommitter(this.#options.pool, this.#options.assets, limits.groupItemsMax, (batches, items, seconds) => {
+      this.#options.metrics.commitSeconds.observe(seconds);
+      this.#options.metrics.batchSize.observe(items);
+      this.#options.metrics.groupBatches.observe(batches);
+    });
     this.#jsm = await provisionStreams(nc, this.names, { ...STREAM_LIMITS_DEFAULT, ...this.#options.streamLimits });
     this.#lookup = nc.subscribe(this.names.outcomeLookupSubject, { queue: `${this.names.prefix}-outcome-lookup` });
     void this.#answerLookups(this.#lookup);
@@ -89,7 +97,8 @@ export class ShardWorker {
   async #acquired(partition: number): Promise<void> {
     const { pool, nc, log, metrics } = this.#options;
     const jsm = this.#jsm;
-    if (jsm === undefined) throw new Error('worker not started');
+    const committer = this.#committer;
+    if (jsm === undefined || committer === undefined) throw new Error('worker not started');
     const claim = await claimPartition(pool, partition, this.workerId);
     const shard = await PartitionShard.start(
       {
@@ -105,6 +114,7 @@ export class ShardWorker {
         metrics,
         log,
         workerId: this.workerId,
+        committer,
         ...(this.#options.failpoint === undefined ? {} : { failpoint: this.#options.failpoint }),
       },
       claim,
