@@ -101,18 +101,21 @@ function check(draft: MovementDraft, input: PlanInput<unknown>): Violation[] | R
 
 /**
  * The rejection for broken invariants. A pot account going below what it must hold is the cause the
- * member can act on (insufficient funds), even when a contra account breaks with it.
+ * member can act on (insufficient funds): the reason then names the pot's accounts only, so it does
+ * not depend on what other pots did to the partition's system accounts.
  */
 function violationRejection(violations: readonly Violation[]): Rejection {
-  const reasons = violations.map(describeViolation);
-  const potShort = violations.some(
+  const short = violations.filter(
     ({ account, invariant }) => parseAccountId(account)?.owner.type === 'pot' && (invariant.type === 'nonNegative' || invariant.type === 'atMost'),
   );
-  const code = potShort
-    ? RejectionCode.insufficientFunds
-    : violations.some(({ invariant }) => invariant.type === 'range')
-      ? RejectionCode.balanceOverflow
-      : RejectionCode.invariantViolated;
+  const named = short.length > 0 ? short : violations;
+  const code =
+    short.length > 0
+      ? RejectionCode.insufficientFunds
+      : violations.some(({ invariant }) => invariant.type === 'range')
+        ? RejectionCode.balanceOverflow
+        : RejectionCode.invariantViolated;
+  const reasons = named.map(describeViolation);
   return reject(code, reasons.join('; '), { violations: reasons });
 }
 

@@ -23,10 +23,13 @@ export interface PropertySettings {
   readonly path?: string;
 }
 
-/** Reads FC_SEED, FC_NUM_RUNS and FC_PATH; a fresh random 32-bit seed when FC_SEED is unset. */
-export function propertySettings(environment: NodeJS.ProcessEnv = process.env): PropertySettings {
+/**
+ * Reads FC_SEED, FC_NUM_RUNS and FC_PATH; a fresh random 32-bit seed when FC_SEED is unset.
+ * `numRunsDefault` is for properties that run against a real database, where a run costs milliseconds.
+ */
+export function propertySettings(environment: NodeJS.ProcessEnv = process.env, numRunsDefault = NUM_RUNS_DEFAULT): PropertySettings {
   const seed = readInteger(environment, 'FC_SEED') ?? (Math.random() * 2 ** 32) | 0;
-  const numRuns = readInteger(environment, 'FC_NUM_RUNS') ?? NUM_RUNS_DEFAULT;
+  const numRuns = readInteger(environment, 'FC_NUM_RUNS') ?? numRunsDefault;
   if (numRuns < 1) throw new RangeError('FC_NUM_RUNS must be at least 1');
   const path = environment.FC_PATH;
   if (path === undefined || path === '') return { seed, numRuns };
@@ -52,7 +55,7 @@ export function checkProperty<Ts>(
   property: fc.IProperty<Ts> | fc.IAsyncProperty<Ts>,
   params: fc.Parameters<Ts> = {},
 ): void | Promise<void> {
-  const settings = propertySettings();
+  const settings = propertySettings(process.env, params.numRuns ?? NUM_RUNS_DEFAULT);
   console.log(`[property] ${name} seed=${settings.seed} numRuns=${settings.numRuns}${settings.path === undefined ? '' : ` path=${settings.path}`}`);
   const parameters: fc.Parameters<Ts> = { ...params, ...settings };
   try {
