@@ -70,9 +70,12 @@ export async function createBenchDatabase(label: string): Promise<BenchDatabase>
   };
 }
 
-/** Starts a worker process (`src/main.ts`) and resolves once it says it is up. */
+/**
+ * Starts a worker process and resolves once it says it is up. It runs as `node --import tsx src/main.ts`,
+ * with no npm or tsx wrapper in between, so SIGTERM reaches the worker itself.
+ */
 export async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn('npx', ['tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
