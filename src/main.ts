@@ -25,6 +25,8 @@ await runCli(async () => {
   const service = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD), {
     max: 20,
     applicationName: 'potledger',
+    // A worker frozen mid-commit must not hold its partitions' row locks for long (see fence.ts).
+    idleInTransactionTimeoutMs: 3000,
   });
   const nats = await connect({ servers: config.NATS_URL, name: 'potledger', maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nats);

@@ -20,6 +20,12 @@ export interface PoolOptions {
   readonly max?: number;
   readonly applicationName?: string;
   readonly statementTimeoutMs?: number;
+  /**
+   * Ends a session that sits idle inside a transaction this long, releasing its locks. The shard
+   * workers set it so that a worker frozen in the middle of a commit cannot hold a partition's row
+   * lock (and so block the next owner's claim) for longer than this.
+   */
+  readonly idleInTransactionTimeoutMs?: number;
 }
 
 export const POOL_SIZE_DEFAULT = 10;
@@ -31,6 +37,7 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     types: exactTypes,
     application_name: options.applicationName ?? 'potledger',
     ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+    ...(options.idleInTransactionTimeoutMs === undefined ? {} : { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs }),
   });
   // An idle client that loses its connection emits 'error' on the pool; without a listener that would
   // crash the process. The next query on the pool reconnects.
@@ -67,6 +74,11 @@ export function urlWithDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${encodeURIComponent(database)}`;
   return parsed.toString();
+}
+
+/** Text Postgres can store: it refuses the NUL character in text and in jsonb. */
+export function storableText(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
 /** SQLSTATE of a pg error, if any. */

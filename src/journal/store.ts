@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { storableText } from './database.js';
 import {
   canonicalJson,
   movementToWire,
@@ -382,14 +383,18 @@ async function insertOutcomes(db: Queryable, items: readonly CommitItem[], asset
     [
       items.map((i) => i.command.commandId),
       items.map((i) => i.fingerprint),
-      items.map((i) => i.command.process),
+      items.map((i) => storableText(i.command.process)),
       items.map((i) => i.command.memberId),
       items.map((i) => i.command.potId),
       items.map((i) => i.partition),
       items.map((i) => i.outcome.kind),
       items.map((i) => (i.outcome.kind === 'rejected' ? null : i.outcome.movement.movementId)),
       items.map((i) => (i.outcome.kind === 'rejected' ? i.outcome.code : null)),
-      items.map((i) => { const detail = detailOf(i.outcome, assets); return detail === null ? null : JSON.stringify(detail); }),
+      items.map((i) => {
+        const detail = detailOf(i.outcome, assets);
+        // jsonb refuses \u0000 (a NUL in a rejected payload's key, say): it is stored as U+FFFD.
+        return detail === null ? null : JSON.stringify(detail).replaceAll('\\u0000', '\\ufffd');
+      }),
       items.map((i) => (i.streamSeq === undefined ? null : i.streamSeq.toString())),
     ],
   );

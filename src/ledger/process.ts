@@ -25,7 +25,7 @@ export const isoDate = z.iso.date();
 
 export const commandSchema = z.strictObject({
   commandId: z.string().regex(COMMAND_ID, 'letters, digits and _.:- only, 1 to 128 characters'),
-  process: z.string().max(128),
+  process: z.string().regex(/^[\x21-\x7E]{1,128}$/, 'printable ASCII, 1 to 128 characters'),
   memberId: z.string().regex(MEMBER_ID, 'letters, digits, _ and - only, 1 to 64 characters'),
   potId: z.string().regex(POT_ID, 'letters, digits, _ and - only, 1 to 64 characters'),
   payload: z.unknown(),

@@ -27,7 +27,18 @@ export interface Claim {
  * earlier owner's commit in flight, since that commit holds the row lock.
  */
 export async function claimPartition(pool: pg.Pool, partition: number, workerId: string): Promise<Claim> {
-  const { rows } = await pool.query<{ epoch: bigint; checkpoint_seq: bigint; events_through_seq: bigint }>(
+  return inTransaction(pool, (client) => claimIn(client, partition, workerId));
+}
+
+/**
+ * How long a claim waits for a commit in flight. A frozen owner's commit cannot hold the row longer
+ * than the pool's idle-in-transaction timeout; a claim that gives up is retried at the next tick.
+ */
+export const CLAIM_LOCK_TIMEOUT_MS = 2000;
+
+async function claimIn(client: Queryable, partition: number, workerId: string): Promise<Claim> {
+  await client.query(`SET LOCAL lock_timeout = ${CLAIM_LOCK_TIMEOUT_MS}`);
+  const { rows } = await client.query<{ epoch: bigint; checkpoint_seq: bigint; events_through_seq: bigint }>(
     `INSERT INTO partition_owners (partition, epoch, worker_id) VALUES ($1, 1, $2)
      ON CONFLICT (partition) DO UPDATE
         SET epoch = partition_owners.epoch + 1, worker_id = EXCLUDED.worker_id, acquired_at = now()

@@ -71,7 +71,9 @@ export class GroupCommitter {
         return;
       } catch (error) {
         if (!(error instanceof FencedPartitionsError)) {
-          for (const waiting of pending) waiting.reject(error);
+          // One partition's bad batch must not hold the others back: commit each alone.
+          if (pending.length === 1) pending[0]?.reject(error);
+          else for (const waiting of pending) await this.#commitGroup([waiting]);
           return;
         }
         // Fenced partitions fail alone; the others are committed without them.

@@ -5,6 +5,7 @@ import {
   type Command,
   type ProcessRegistry,
 } from '../ledger/index.js';
+import { storableText } from '../journal/database.js';
 import type { PoisonRecord } from './fence.js';
 import { HEADER } from './names.js';
 
@@ -18,6 +19,10 @@ export const PoisonCode = {
   invalidCommand: 'SHARD_ERR_INVALID_COMMAND',
   messageId: 'SHARD_ERR_MESSAGE_ID',
   wrongPartition: 'SHARD_ERR_WRONG_PARTITION',
+  /** The body holds a NUL character, which Postgres cannot store in text. */
+  nulCharacter: 'SHARD_ERR_NUL_CHARACTER',
+  /** The journal refused the command's writes for good (a data error); set by the shard, not here. */
+  storageRefused: 'SHARD_ERR_STORAGE_REFUSED',
 } as const;
 
 export type Received =
@@ -27,8 +32,28 @@ export type Received =
 function headersOf(message: JsMsg): Record<string, string> {
   const headers: Record<string, string> = {};
   if (message.headers === undefined) return headers;
-  for (const [key, values] of message.headers) headers[key] = values.join(',').slice(0, 256);
+  for (const [key, values] of message.headers) headers[storableText(key)] = storableText(values.join(',').slice(0, 256));
   return headers;
+}
+
+/** True when any string or key in a parsed JSON value holds a NUL character. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || containsNul(inner));
+  return false;
+}
+
+/** A poison record for a message, with every text made storable. */
+export function poisonOf(message: JsMsg, code: string, reason: string): PoisonRecord {
+  return {
+    streamSeq: BigInt(message.seq),
+    code,
+    reason: storableText(reason).slice(0, 2000),
+    headers: headersOf(message),
+    bodyBytes: message.data.length,
+    bodyPrefix: storableText(Buffer.from(message.data.subarray(0, BODY_PREFIX_CHARS)).toString('utf8')),
+  };
 }
 
 /**
@@ -37,17 +62,7 @@ function headersOf(message: JsMsg): Record<string, string> {
  */
 export function readMessage(message: JsMsg, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
   const streamSeq = BigInt(message.seq);
-  const poison = (code: string, reason: string): Received => ({
-    kind: 'poison',
-    record: {
-      streamSeq,
-      code,
-      reason,
-      headers: headersOf(message),
-      bodyBytes: message.data.length,
-      bodyPrefix: Buffer.from(message.data.subarray(0, BODY_PREFIX_CHARS)).toString('utf8').replace(/\u0000/g, '\uFFFD'),
-    },
-  });
+  const poison = (code: string, reason: string): Received => ({ kind: 'poison', record: poisonOf(message, code, reason) });
   if (message.data.length > COMMAND_BYTES_MAX) return poison(PoisonCode.oversize, `${message.data.length} bytes; at most ${COMMAND_BYTES_MAX}`);
   let body: unknown;
   try {
@@ -55,6 +70,7 @@ export function readMessage(message: JsMsg, partition: number, partitionCount: n
   } catch (error) {
     return poison(PoisonCode.notJson, `not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
+  if (containsNul(body)) return poison(PoisonCode.nulCharacter, 'the command holds a NUL character, which the journal cannot store');
   const malformed = envelopeRejection(body);
   if (malformed !== undefined) return poison(PoisonCode.invalidCommand, `${malformed.reason}: ${JSON.stringify(malformed.details ?? {})}`);
   const command = body as Command;

@@ -23,7 +23,7 @@ import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
 import type { Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
-import { readMessage } from './parse.js';
+import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
 
 export interface ShardLimits {
   /** Most messages of one partition in one batch. */
@@ -104,6 +104,16 @@ export function isTransient(error: unknown): boolean {
 }
 
 /**
+ * Errors in the data of one command (a value Postgres refuses): retrying cannot help, so the command
+ * is isolated and recorded as poison. Privilege or schema errors are not among them: they are the
+ * operator's to fix, and the commands wait.
+ */
+export function isDataError(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined && /^(22|23|54)/.test(state) && state !== '23505';
+}
+
+/**
  * One partition of one ownership epoch: reads the partition's commands from its own JetStream pull
  * consumer, starting after the Postgres checkpoint, hands each to its pot actor in stream order, and
  * group-commits the batch (fenced by epoch) before acknowledging it and publishing its events.
@@ -122,6 +132,9 @@ export class PartitionShard {
   #eventsConfirmedSeq: bigint;
   #eventsBehind = false;
   #events: Promise<void> = Promise.resolve();
+  #eventsPersistedSeq: bigint;
+  /** Messages whose writes Postgres refused for good, by stream sequence: recorded as poison. */
+  readonly #refused = new Map<bigint, string>();
   #loops: Promise<unknown> = Promise.resolve();
 
   private constructor(ctx: ShardContext, claim: Claim) {
@@ -129,6 +142,7 @@ export class PartitionShard {
     this.#claim = claim;
     this.#actors = new ActorDirectory(ctx.limits.liveActorsMax);
     this.#eventsConfirmedSeq = claim.eventsThroughSeq;
+    this.#eventsPersistedSeq = claim.eventsThroughSeq;
   }
 
   get partition(): number {
@@ -201,19 +215,22 @@ export class PartitionShard {
   }
 
   async #process(): Promise<void> {
-    let retryDelayMs = this.#ctx.limits.retryDelayMsMin;
+    const { limits } = this.#ctx;
+    let retryDelayMs = limits.retryDelayMsMin;
+    let batchLimit = limits.commitBatchMax;
     while (!this.#stopping) {
       if (this.#inbox.length === 0) {
         await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), sleep(IDLE_TICK_MS)]);
-        if (this.#eventsBehind && !this.#stopping) this.#events = this.#events.then(() => this.#publishEvents([], []));
+        if (!this.#stopping) await this.#whenIdle();
         continue;
       }
-      const batch = this.#inbox.slice(0, this.#ctx.limits.commitBatchMax);
+      const batch = this.#inbox.slice(0, batchLimit);
       try {
         await this.#commitBatch(batch);
         this.#inbox.splice(0, batch.length);
         this.#space?.();
-        retryDelayMs = this.#ctx.limits.retryDelayMsMin;
+        retryDelayMs = limits.retryDelayMsMin;
+        batchLimit = limits.commitBatchMax;
       } catch (error) {
         this.#forgetBatchState();
         if (error instanceof FencedError) {
@@ -222,11 +239,34 @@ export class PartitionShard {
           this.#stopping = true;
           break;
         }
-        this.#ctx.metrics.commitRetries.inc({ reason: isTransient(error) ? 'transient' : 'permanent' });
-        this.#ctx.log.error({ err: error, partition: this.partition, batch: batch.length }, 'group commit failed; retrying the batch in order');
+        const dataError = isDataError(error);
+        this.#ctx.metrics.commitRetries.inc({ reason: dataError ? 'data' : 'transient' });
+        this.#ctx.log.error({ err: error, partition: this.partition, batch: batch.length }, 'group commit failed; retrying in order');
+        if (dataError) {
+          // Narrow down to the message Postgres refuses, then record that one as poison.
+          const only = batch[0];
+          if (batch.length > 1) batchLimit = Math.ceil(batch.length / 2);
+          else if (only !== undefined) this.#refused.set(BigInt(only.message.seq), error instanceof Error ? error.message : String(error));
+          continue;
+        }
         await sleep(retryDelayMs);
-        retryDelayMs = Math.min(retryDelayMs * 2, this.#ctx.limits.retryDelayMsMax);
+        retryDelayMs = Math.min(retryDelayMs * 2, limits.retryDelayMsMax);
       }
+    }
+  }
+
+  /** With nothing to commit: republish events that failed, and record how far events are confirmed. */
+  async #whenIdle(): Promise<void> {
+    if (this.#eventsBehind) this.#events = this.#events.then(() => this.#publishEvents([], []));
+    await this.#events;
+    if (this.#eventsConfirmedSeq <= this.#eventsPersistedSeq) return;
+    const confirmed = this.#eventsConfirmedSeq;
+    try {
+      await markEventsThrough(this.#ctx.pool, this.partition, this.epoch, confirmed);
+      this.#eventsPersistedSeq = confirmed;
+    } catch (error) {
+      if (error instanceof FencedError) this.#stopping = true;
+      else this.#ctx.log.warn({ err: error, partition: this.partition }, 'could not record the confirmed events; will try again');
     }
   }
 
@@ -239,7 +279,12 @@ export class PartitionShard {
   async #commitBatch(batch: readonly Delivery[]): Promise<void> {
     const ctx = this.#ctx;
     if (this.#systemStale) await this.#loadSystemAccounts();
-    const received = batch.map(({ message }) => readMessage(message, this.partition, ctx.partitionCount, ctx.registry));
+    const received = batch.map(({ message }): Received => {
+      const refused = this.#refused.get(BigInt(message.seq));
+      return refused === undefined
+        ? readMessage(message, this.partition, ctx.partitionCount, ctx.registry)
+        : { kind: 'poison', record: poisonOf(message, PoisonCode.storageRefused, `the journal refused it: ${refused}`) };
+    });
     const commands = received.flatMap((r) => (r.kind === 'command' ? [r] : []));
     const poison: PoisonRecord[] = received.flatMap((r) => (r.kind === 'poison' ? [r.record] : []));
     const stored = await findOutcomes(ctx.pool, [...new Set(commands.map((c) => c.command.commandId))], ctx.assets);
@@ -272,14 +317,17 @@ export class PartitionShard {
 
     const last = batch[batch.length - 1];
     if (last === undefined) return;
+    const eventsThroughSeq = this.#eventsConfirmedSeq;
     const seqs = await ctx.committer.commit({
       partition: this.partition,
       epoch: this.epoch,
       items,
       poison,
       checkpointSeq: BigInt(last.message.seq),
-      eventsThroughSeq: this.#eventsConfirmedSeq,
+      eventsThroughSeq,
     });
+    if (eventsThroughSeq > this.#eventsPersistedSeq) this.#eventsPersistedSeq = eventsThroughSeq;
+    for (const { message } of batch) this.#refused.delete(BigInt(message.seq));
     const committedAtMs = Date.now();
     ctx.failpoint?.('after-commit-before-ack');
     last.message.ack();
@@ -416,8 +464,9 @@ export class PartitionShard {
       }
       if (page.length < pageSize) break;
     }
-    if (this.#eventsConfirmedSeq > this.#claim.eventsThroughSeq) {
+    if (this.#eventsConfirmedSeq > this.#eventsPersistedSeq) {
       await markEventsThrough(this.#ctx.pool, this.partition, this.epoch, this.#eventsConfirmedSeq);
+      this.#eventsPersistedSeq = this.#eventsConfirmedSeq;
     }
   }
 }
