@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses, PROCESSES } from '../../src/ledger/index.js';
 import { verifyLedger } from '../../src/journal/verify.js';
-import { LedgerPublisher } from '../../src/sdk/publisher.js';
+import { camelCase, LedgerPublisher, PublishValidationError } from '../../src/sdk/publisher.js';
 import { createShardMetrics } from '../../src/shards/metrics.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -13,13 +13,14 @@ let db: TestDatabase;
 let nats: TestNats;
 let worker: ShardWorker;
 let publisher: LedgerPublisher;
+const metrics = createShardMetrics();
 
 beforeAll(async () => {
   db = await createTestDatabase('shardsmoke');
   nats = await createTestNats('smoke');
   worker = new ShardWorker({
     pool: db.service, nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, assets, partitionCount: 4,
-    metrics: createShardMetrics(), log: pino({ level: 'warn' }),
+    metrics, log: pino({ level: 'warn' }),
   });
   await worker.start();
   publisher = await LedgerPublisher.connect({ nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, partitionCount: 4 });
@@ -45,5 +46,47 @@ describe('commands through JetStream to the shard worker', () => {
     const { rows } = await db.service.query("SELECT balance_minor FROM balances WHERE account_id = 'pot:P-1:cash:GBP'");
     expect(rows).toEqual([{ balance_minor: 1234n }]);
     expect((await verifyLedger(db.owner)).ok).toBe(true);
+  });
+
+  it('exports the three lags per partition for Prometheus', async () => {
+    const text = await metrics.registry.metrics();
+    for (const stage of ['effective_to_produced', 'produced_to_consumed', 'consumed_to_committed']) {
+      expect(text).toMatch(new RegExp(`potledger_lag_seconds_count\\{partition="\\d+",stage="${stage}"\\} [1-9]`));
+    }
+    expect(text).toMatch(/potledger_outcomes_total\{kind="applied"\} [1-9]/);
+  });
+});
+
+describe('the publisher SDK', () => {
+  it('has one method per registered process', () => {
+    const client = publisher.methods(PROCESSES) as unknown as Record<string, unknown>;
+    for (const process of ledgerProcesses.list()) expect(typeof client[camelCase(process.name)]).toBe('function');
+    expect(camelCase('movement.reverse')).toBe('movementReverse');
+  });
+
+  it('refuses, before publishing, what the worker would only reject', async () => {
+    const cases: [string, Parameters<LedgerPublisher['submit']>[1]][] = [
+      ['cash.deposit', { memberId: 'M-1', potId: 'P-1', payload: { amount: '1.00' } }],
+      ['cash.deposit', { memberId: 'bad id', potId: 'P-1', payload: { amount: '1.00', currency: 'GBP' } }],
+      ['cash.deposit', { memberId: 'M-1', potId: 'P-1', payload: { amount: '1.00', currency: 'GBP' }, effectiveDate: '2026-02-30' }],
+      ['no.such-process', { memberId: 'M-1', potId: 'P-1', payload: {} }],
+      ['cash.deposit', { memberId: 'M-1', potId: 'P-1', payload: { amount: '1.00', currency: 'GBP', memo: 'x'.repeat(70_000) } }],
+    ];
+    for (const [process, request] of cases) {
+      await expect(publisher.submit(process, request)).rejects.toBeInstanceOf(PublishValidationError);
+    }
+  });
+
+  it('re-sends with the same commandId until the outcome is known, and the ledger applies it once', async () => {
+    const commandId = 'sdk-resend-1';
+    const first = await publisher.submit('cash.deposit', { commandId, memberId: 'M-1', potId: 'P-1', payload: { amount: '1.00', currency: 'GBP' } });
+    await first.outcome();
+    const again = await publisher.submit('cash.deposit', { commandId, memberId: 'M-1', potId: 'P-1', payload: { amount: '1.00', currency: 'GBP' } });
+    const notice = await again.outcome();
+    expect(notice.outcome).toMatchObject({ kind: 'applied' });
+    const { rows } = await db.service.query('SELECT count(*)::int AS n FROM movements WHERE command_id = $1', [commandId]);
+    expect(rows).toEqual([{ n: 1 }]);
+    expect((await publisher.lookup(commandId)).known).toBe(true);
+    expect((await publisher.lookup('never-sent')).known).toBe(false);
   });
 });
