@@ -75,7 +75,9 @@ export async function createBenchDatabase(label: string): Promise<BenchDatabase>
  * with no npm or tsx wrapper in between, so SIGTERM reaches the worker itself.
  */
 export async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // BENCH_PROFILE_DIR=<dir> writes a V8 CPU profile of each worker there (for "where the time goes").
+  const profile = process.env.BENCH_PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -115,19 +115,27 @@ interface Measured {
   readonly p99Ms: number;
 }
 
-/** Publishes every request (at most `inFlight` unacknowledged) and waits for every outcome. */
+/** The commands one `submitMany` call of the benchmark publishes. */
+const CHUNK = 500;
+
+/**
+ * Publishes every request through `submitMany` in chunks (at most `inFlight` commands not yet
+ * acknowledged by JetStream) and waits for every outcome.
+ */
 async function drive(publisher: LedgerPublisher, requests: readonly Request[], inFlight: number): Promise<Measured> {
   const tracker = trackOutcomes(publisher, requests.length);
   const started = performance.now();
   let next = 0;
-  const lanes = Array.from({ length: Math.min(inFlight, requests.length) }, async () => {
+  const lanes = Array.from({ length: Math.max(1, Math.min(Math.floor(inFlight / CHUNK), Math.ceil(requests.length / CHUNK))) }, async () => {
     while (next < requests.length) {
-      const request = requests[next];
-      next += 1;
-      if (request === undefined) break;
-      const commandId = randomUUID();
-      tracker.sent(commandId);
-      await publisher.submit(request.process, { ...request, commandId });
+      const chunk = requests.slice(next, next + CHUNK);
+      next += chunk.length;
+      const withIds = chunk.map(({ process, ...request }) => {
+        const commandId = randomUUID();
+        tracker.sent(commandId);
+        return { process, request: { ...request, commandId } };
+      });
+      await publisher.submitMany(withIds);
     }
   });
   await Promise.all(lanes);

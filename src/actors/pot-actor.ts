@@ -31,6 +31,42 @@ export class AccountBook {
   }
 }
 
+/**
+ * The pot's accounts and the partition's system accounts seen as one map, without copying either
+ * (the two never share an account).
+ */
+class JoinedMap<V> implements ReadonlyMap<AccountId, V> {
+  constructor(
+    private readonly first: ReadonlyMap<AccountId, V>,
+    private readonly second: ReadonlyMap<AccountId, V>,
+  ) {}
+  get size(): number {
+    return this.first.size + this.second.size;
+  }
+  get(key: AccountId): V | undefined {
+    return this.first.get(key) ?? this.second.get(key);
+  }
+  has(key: AccountId): boolean {
+    return this.first.has(key) || this.second.has(key);
+  }
+  *entries(): MapIterator<[AccountId, V]> {
+    yield* this.first.entries();
+    yield* this.second.entries();
+  }
+  *keys(): MapIterator<AccountId> {
+    for (const [key] of this.entries()) yield key;
+  }
+  *values(): MapIterator<V> {
+    for (const [, value] of this.entries()) yield value;
+  }
+  [Symbol.iterator](): MapIterator<[AccountId, V]> {
+    return this.entries();
+  }
+  forEach(callback: (value: V, key: AccountId, map: ReadonlyMap<AccountId, V>) => void): void {
+    for (const [key, value] of this.entries()) callback(value, key, this);
+  }
+}
+
 /** What an actor answers for one command: the outcome and the postings to commit. */
 export interface ActorResult {
   readonly outcome: Outcome;
@@ -69,10 +105,10 @@ export class PotActor {
     ctx: PlanContext,
     movements: ReadonlyMap<string, LoadedMovement>,
   ): ActorResult {
-    const balances: BalanceMap = new Map([...system.balances, ...this.book.balances]);
+    const balances: BalanceMap = new JoinedMap(this.book.balances, system.balances);
     const outcome = run(registry, command, { pot: this.#pot, balances, movements }, ctx);
     if (outcome.kind === 'rejected') return { outcome, postings: [] };
-    const versions = new Map([...system.versions, ...this.book.versions]);
+    const versions = new JoinedMap(this.book.versions, system.versions);
     const { postings } = postEntries(outcome.movement.entries, balances, versions);
     this.book.apply(postings, this.owns);
     system.apply(postings, (account) => !this.owns(account));

@@ -37,16 +37,23 @@ export interface CommandRequest<P> {
   readonly effectiveDate?: string;
 }
 
-export interface Submitted {
+/** A command JetStream has stored. */
+export interface Sent {
   readonly commandId: string;
   readonly partition: number;
+  /** Resolves with the committed outcome, re-sending the command until it is known. */
+  outcome(timeoutMs?: number): Promise<OutcomeNotice>;
+}
+
+export interface Submitted extends Sent {
   /** The stream sequence JetStream stored it at. */
   readonly streamSeq: number;
   /** JetStream had this commandId already within its dedupe window. */
   readonly duplicate: boolean;
-  /** Resolves with the committed outcome, re-sending the command until it is known. */
-  outcome(timeoutMs?: number): Promise<OutcomeNotice>;
 }
+
+/** The most commands one `submitMany` call publishes. */
+export const SUBMIT_MANY_MAX = 10_000;
 
 export interface PublisherOptions {
   readonly nc: NatsConnection;
@@ -138,6 +145,37 @@ export class LedgerPublisher {
     };
   }
 
+  /**
+   * Validates and publishes many commands (a fan-out such as the rebalancer's) with one JetStream
+   * acknowledgement for all: every command but the last goes out as a plain publish, the last one
+   * waits for its acknowledgement. One connection delivers in order and the stream stores in order, so
+   * that acknowledgement confirms them all; if it fails, re-send the whole call (same commandIds: the
+   * ledger applies each once). Nothing is published when any command is invalid.
+   */
+  async submitMany(requests: readonly { readonly process: string; readonly request: CommandRequest<unknown> }[]): Promise<Sent[]> {
+    if (requests.length > SUBMIT_MANY_MAX) throw new PublishValidationError(`at most ${SUBMIT_MANY_MAX} commands per call`);
+    const prepared = requests.map(({ process, request }) => {
+      const command = this.#command(process, request);
+      const partition = this.#validate(command);
+      const body = JSON.stringify(command);
+      if (Buffer.byteLength(body) > COMMAND_BYTES_MAX) throw new PublishValidationError(`command ${command.commandId} is larger than ${COMMAND_BYTES_MAX} bytes`);
+      return { command, partition, body };
+    });
+    const last = prepared[prepared.length - 1];
+    if (last === undefined) return [];
+    for (const { command, partition, body } of prepared.slice(0, -1)) {
+      const headers = this.#headers(command);
+      headers.set(HEADER.messageId, command.commandId);
+      this.options.nc.publish(this.names.commandSubject(partition), body, { headers });
+    }
+    await this.#publish(last.command, last.partition, last.body);
+    return prepared.map(({ command, partition, body }) => ({
+      commandId: command.commandId,
+      partition,
+      outcome: (timeoutMs) => this.awaitOutcome(command, partition, body, timeoutMs),
+    }));
+  }
+
   /** Asks the workers for a command's recorded outcome. */
   async lookup(commandId: string): Promise<OutcomeLookupReply> {
     const reply = await this.options.nc.request(this.names.outcomeLookupSubject, JSON.stringify({ commandId }), { timeout: 2000 });
@@ -197,13 +235,17 @@ export class LedgerPublisher {
     return partitionOf(process.partitionKey(command), this.options.partitionCount);
   }
 
-  async #publish(command: Command, partition: number, body: string) {
+  #headers(command: Command) {
     const headers = natsHeaders();
     headers.set(HEADER.member, command.memberId);
     headers.set(HEADER.pot, command.potId);
     headers.set(HEADER.process, command.process);
     headers.set(HEADER.reply, this.#inbox);
-    return this.#js.publish(this.names.commandSubject(partition), body, { msgID: command.commandId, headers });
+    return headers;
+  }
+
+  async #publish(command: Command, partition: number, body: string) {
+    return this.#js.publish(this.names.commandSubject(partition), body, { msgID: command.commandId, headers: this.#headers(command) });
   }
 
   async #listen(subscription: Subscription): Promise<void> {

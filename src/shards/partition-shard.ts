@@ -21,7 +21,7 @@ import { findOutcomes, loadMovements, outcomesAfter, type CommitItem } from '../
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
-import type { Names } from './names.js';
+import { HEADER, type Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
 import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
 
@@ -427,10 +427,9 @@ export class PartitionShard {
   async #publishEvents(items: readonly CommitItem[], seqs: readonly bigint[]): Promise<void> {
     if (!this.#eventsBehind) {
       try {
-        await Promise.all(
-          items.map((item, index) => this.#publishEvent(item.command.commandId, seqs[index] ?? 0n, outcomeToWire(item.outcome, this.#ctx.assets))),
+        await this.#publishEventBatch(
+          items.map((item, index) => ({ commandId: item.command.commandId, seq: seqs[index] ?? 0n, outcome: outcomeToWire(item.outcome, this.#ctx.assets) })),
         );
-        this.#eventsConfirmedSeq = seqs[seqs.length - 1] ?? this.#eventsConfirmedSeq;
         return;
       } catch (error) {
         this.#eventsBehind = true;
@@ -445,12 +444,31 @@ export class PartitionShard {
     }
   }
 
-  async #publishEvent(commandId: string, outcomeSeq: bigint, outcome: ReturnType<typeof outcomeToWire>): Promise<void> {
-    const event: LedgerEvent = { commandId, partition: this.partition, outcomeSeq: outcomeSeq.toString(), outcome };
-    const msgID = outcome.kind === 'rejected' ? `rejected-${commandId}` : outcome.movement.movementId;
-    const headers = natsHeaders();
-    headers.set('Potledger-Outcome', outcome.kind);
-    await this.#ctx.js.publish(this.#ctx.names.eventSubject(this.partition), JSON.stringify(event), { msgID, headers });
+  /**
+   * Publishes events in order on this connection: every one but the last as a plain NATS publish
+   * (JetStream stores it, deduplicating by Nats-Msg-Id), the last one with a JetStream publish that
+   * waits for its acknowledgement. One connection delivers in order and the stream stores in order,
+   * so the last acknowledgement confirms the whole batch, at the cost of one round trip per batch
+   * instead of one per event. Only then does the confirmed point move.
+   */
+  async #publishEventBatch(events: readonly { commandId: string; seq: bigint; outcome: ReturnType<typeof outcomeToWire> }[]): Promise<void> {
+    const last = events[events.length - 1];
+    if (last === undefined) return;
+    const subject = this.#ctx.names.eventSubject(this.partition);
+    const encoded = events.map(({ commandId, seq, outcome }) => {
+      const event: LedgerEvent = { commandId, partition: this.partition, outcomeSeq: seq.toString(), outcome };
+      const headers = natsHeaders();
+      headers.set('Potledger-Outcome', outcome.kind);
+      const msgID = outcome.kind === 'rejected' ? `rejected-${commandId}` : outcome.movement.movementId;
+      return { data: JSON.stringify(event), headers, msgID };
+    });
+    for (const { data, headers, msgID } of encoded.slice(0, -1)) {
+      headers.set(HEADER.messageId, msgID);
+      this.#ctx.nc.publish(subject, data, { headers });
+    }
+    const final = encoded[encoded.length - 1];
+    if (final !== undefined) await this.#ctx.js.publish(subject, final.data, { msgID: final.msgID, headers: final.headers });
+    this.#eventsConfirmedSeq = last.seq;
   }
 
   /** Publishes the events of every outcome of the partition after the confirmed point, in order. */
@@ -458,10 +476,7 @@ export class PartitionShard {
     const pageSize = 1000;
     for (;;) {
       const page = await outcomesAfter(this.#ctx.pool, this.partition, this.#eventsConfirmedSeq, pageSize, this.#ctx.assets);
-      for (const row of page) {
-        await this.#publishEvent(row.commandId, row.seq, outcomeToWire(row.outcome, this.#ctx.assets));
-        this.#eventsConfirmedSeq = row.seq;
-      }
+      await this.#publishEventBatch(page.map((row) => ({ commandId: row.commandId, seq: row.seq, outcome: outcomeToWire(row.outcome, this.#ctx.assets) })));
       if (page.length < pageSize) break;
     }
     if (this.#eventsConfirmedSeq > this.#eventsPersistedSeq) {
