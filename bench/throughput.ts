@@ -59,7 +59,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     log(`paced at ${pacedRate}/s for ${pacedSeconds} s: p50 ${round(paced.p50Ms)} ms, p99 ${round(paced.p99Ms)} ms`);
 
     await stopWorker(worker);
-    worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: '1', COMMIT_GROUP_MAX: '1' });
+    worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: '1', COMMIT_GROUP_MAX: '1', COMMIT_CONCURRENCY: '1' });
     await waitForOwnership(db, partitions);
     const naive = await drive(publisher, deposits(potIds, naiveCommands), inFlight);
     log(`naive (one transaction and one ack per message): ${round(naive.perSecond)} movements/s`);

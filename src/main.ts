@@ -23,7 +23,7 @@ await runCli(async () => {
   await ensureServiceRole(owner, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD);
   await owner.end();
   const service = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD), {
-    max: 20,
+    max: config.DATABASE_POOL_MAX,
     applicationName: 'potledger',
     // A worker frozen mid-commit must not hold its partitions' row locks for long (see fence.ts).
     idleInTransactionTimeoutMs: 3000,
@@ -55,7 +55,12 @@ await runCli(async () => {
         partitionCount: config.PARTITION_COUNT,
         metrics,
         log: app.log.child({ component: 'shards' }),
-        limits: { commitBatchMax: config.COMMIT_BATCH_MAX, groupItemsMax: config.COMMIT_GROUP_MAX, liveActorsMax: config.LIVE_ACTORS_MAX },
+        limits: {
+          commitBatchMax: config.COMMIT_BATCH_MAX,
+          groupItemsMax: config.COMMIT_GROUP_MAX,
+          groupConcurrency: config.COMMIT_CONCURRENCY,
+          liveActorsMax: config.LIVE_ACTORS_MAX,
+        },
         ownership: { leaseTtlMs: config.LEASE_TTL_MS, tickMs: Math.max(200, Math.floor(config.LEASE_TTL_MS / 5)) },
         failpoint: failpointTrigger(parseFailpoint(config.POTLEDGER_FAILPOINT)),
         streamLimits: { maxBytes: config.STREAM_MAX_BYTES },

@@ -27,6 +27,8 @@ export const configSchema = z.object({
   DATABASE_SERVICE_ROLE: roleName.default('potledger_service'),
   /** Its password, when the server asks for one (docker compose); none with trust authentication. */
   DATABASE_SERVICE_PASSWORD: z.string().min(1).optional(),
+  /** Connections the service keeps to Postgres (shard reads and group commits share them). */
+  DATABASE_POOL_MAX: wholeNumber(2, 500).default(20),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
   /** Partitions of the command stream. Fixed for the life of a ledger: changing it moves members. */
   PARTITION_COUNT: wholeNumber(1, PARTITION_COUNT_MAX).default(PARTITION_COUNT_DEFAULT),
@@ -40,6 +42,8 @@ export const configSchema = z.object({
   COMMIT_BATCH_MAX: wholeNumber(1, 5000).default(1000),
   /** Most commands in one group commit transaction, across the partitions of the worker. */
   COMMIT_GROUP_MAX: wholeNumber(1, 20_000).default(4000),
+  /** Group commit transactions a worker runs at once. */
+  COMMIT_CONCURRENCY: wholeNumber(1, 16).default(2),
   /** Most pot actors kept in memory per partition. */
   LIVE_ACTORS_MAX: wholeNumber(1, 10_000_000).default(20_000),
   /** A partition lease not renewed for this long expires and moves to another worker. */

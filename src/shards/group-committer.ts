@@ -11,12 +11,14 @@ interface Waiting {
 /**
  * Group commit across the partitions of a worker: batches handed in while a transaction is running
  * are committed together in the next one. Under light load a batch commits at once (low latency);
- * under heavy load many partitions' batches share one transaction (high throughput). A partition has
- * at most one batch here at a time, so its order is kept.
+ * under heavy load many partitions' batches share one transaction (high throughput). Up to
+ * `concurrency` transactions run at once: they never touch the same rows, because a partition has at
+ * most one batch here at a time (which also keeps its order) and every account and pot belongs to
+ * exactly one partition.
  */
 export class GroupCommitter {
   readonly #queue: Waiting[] = [];
-  #running = false;
+  #running = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -24,25 +26,26 @@ export class GroupCommitter {
     /** Most items (commands) in one transaction. */
     private readonly itemsMax: number,
     private readonly observe: (batches: number, items: number, seconds: number) => void = () => undefined,
+    private readonly concurrency = 2,
   ) {}
 
   /** Resolves with the outbox sequences of the batch's outcomes once committed. */
   commit(batch: ShardBatch): Promise<bigint[]> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ batch, resolve, reject });
-      if (!this.#running) void this.#drain();
+      if (this.#running < this.concurrency) void this.#drain();
     });
   }
 
   async #drain(): Promise<void> {
-    this.#running = true;
+    this.#running += 1;
     try {
       while (this.#queue.length > 0) {
         const group = this.#take();
         await this.#commitGroup(group);
       }
     } finally {
-      this.#running = false;
+      this.#running -= 1;
     }
   }
 

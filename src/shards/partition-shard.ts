@@ -30,6 +30,8 @@ export interface ShardLimits {
   readonly commitBatchMax: number;
   /** Most commands in one group commit transaction (batches of several partitions). */
   readonly groupItemsMax: number;
+  /** Group commit transactions running at once (they never touch the same rows). */
+  readonly groupConcurrency: number;
   /** Most messages buffered for the partition before the reader stops pulling (backpressure). */
   readonly inboxMax: number;
   /** Most pot actors kept in memory per partition; idle ones beyond are passivated. */
@@ -44,6 +46,7 @@ export interface ShardLimits {
 export const SHARD_LIMITS_DEFAULT: ShardLimits = {
   commitBatchMax: 1000,
   groupItemsMax: 4000,
+  groupConcurrency: 2,
   inboxMax: 4000,
   liveActorsMax: 20_000,
   retryDelayMsMin: 50,

@@ -70,7 +70,7 @@ export class ShardWorker {
       this.#options.metrics.commitSeconds.observe(seconds);
       this.#options.metrics.batchSize.observe(items);
       this.#options.metrics.groupBatches.observe(batches);
-    });
+    }, limits.groupConcurrency);
     this.#jsm = await provisionStreams(nc, this.names, { ...STREAM_LIMITS_DEFAULT, ...this.#options.streamLimits });
     this.#lookup = nc.subscribe(this.names.outcomeLookupSubject, { queue: `${this.names.prefix}-outcome-lookup` });
     void this.#answerLookups(this.#lookup);
