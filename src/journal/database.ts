@@ -45,6 +45,17 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   return pool;
 }
 
+/** Anything that runs a query: a pool or a client inside a transaction. */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * A query run as a named prepared statement: Postgres parses and plans it once per connection instead
+ * of at every call. For the hot paths only; the text under one name must never change.
+ */
+export function prepared(db: Queryable, name: string) {
+  return <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]) => db.query<R>({ name, text, values });
+}
+
 /** Runs `work` in one transaction on one client; rolls back on any error and rethrows it. */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();

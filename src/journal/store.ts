@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { storableText } from './database.js';
+import { prepared, storableText, type Queryable } from './database.js';
 import {
   canonicalJson,
   movementToWire,
@@ -21,8 +21,7 @@ import {
   type WireMovementDraft,
 } from '../ledger/index.js';
 
-/** Anything that runs a query: a pool or a client inside a transaction. */
-export type Queryable = Pick<pg.PoolClient, 'query'>;
+export type { Queryable };
 
 /** What the ledger knows of a pot before a command: its state, balances and account versions. */
 export interface PotSnapshot {
@@ -156,7 +155,7 @@ const OUTCOME_COLUMNS = 'command_id, fingerprint, status, movement_id, outcome, 
 /** The recorded outcomes of these commandIds (the idempotency record). */
 export async function findOutcomes(db: Queryable, commandIds: readonly string[], assets: AssetCatalog): Promise<Map<string, StoredOutcome>> {
   if (commandIds.length === 0) return new Map();
-  const { rows } = await db.query<OutcomeRow>(`SELECT ${OUTCOME_COLUMNS} FROM command_outcomes WHERE command_id = ANY($1::text[])`, [commandIds]);
+  const { rows } = await prepared(db, 'potledger-find-outcomes')<OutcomeRow>(`SELECT ${OUTCOME_COLUMNS} FROM command_outcomes WHERE command_id = ANY($1::text[])`, [commandIds]);
   return composeOutcomes(db, rows, assets);
 }
 
@@ -259,7 +258,7 @@ function movementOf(item: CommitItem) {
 async function insertMovements(db: Queryable, items: readonly CommitItem[]): Promise<void> {
   if (items.length === 0) return;
   const movements = items.map(movementOf);
-  await db.query(
+  await prepared(db, 'potledger-insert-movements')(
     `INSERT INTO movements (movement_id, command_id, process, process_version, member_id, pot_id, partition,
                             effective_date, corrected, pot_change, reverses)
      SELECT m.movement_id, m.command_id, m.process, m.process_version, m.member_id, m.pot_id, m.partition,
@@ -288,7 +287,7 @@ async function insertMovements(db: Queryable, items: readonly CommitItem[]): Pro
 async function insertEntries(db: Queryable, items: readonly CommitItem[]): Promise<void> {
   const rows = items.flatMap((item) => item.postings.map((posting) => ({ movementId: movementOf(item).movementId, posting })));
   if (rows.length === 0) return;
-  await db.query(
+  await prepared(db, 'potledger-insert-entries')(
     `INSERT INTO entries (movement_id, entry_index, side, account_id, asset, amount_minor, balance_after_minor, account_version)
      SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])`,
     [
@@ -315,7 +314,7 @@ async function upsertBalances(db: Queryable, items: readonly CommitItem[]): Prom
     if (ref === undefined) throw new Error(`upsertBalances: ${posting.account} is not an account id`);
     return { posting, movementId, ref };
   });
-  const result = await db.query(
+  const result = await prepared(db, 'potledger-upsert-balances')(
     `INSERT INTO balances (account_id, owner_type, pot_id, partition, kind, asset, balance_minor, version, last_movement_id)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])
      ON CONFLICT (account_id) DO UPDATE
@@ -369,7 +368,7 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
 
 /** Inserts the outcomes in item order and returns their outbox sequence numbers, in the same order. */
 async function insertOutcomes(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<bigint[]> {
-  const { rows } = await db.query<{ seq: bigint }>(
+  const { rows } = await prepared(db, 'potledger-insert-outcomes')<{ seq: bigint }>(
     `INSERT INTO command_outcomes (command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
                                    rejection_code, outcome, stream_seq)
      SELECT o.command_id, o.fingerprint, o.process, o.member_id, o.pot_id, o.partition, o.status, o.movement_id,

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { AssetCatalog } from '../ledger/index.js';
-import { inTransaction } from '../journal/database.js';
+import { inTransaction, prepared } from '../journal/database.js';
 import { commitItems, type CommitItem, type Queryable } from '../journal/store.js';
 
 /** The worker's commit was refused: another worker took the partition over (a higher epoch). */
@@ -103,7 +103,7 @@ export async function commitShardBatches(pool: pg.Pool, batches: readonly ShardB
 }
 
 async function fence(db: Queryable, batches: readonly ShardBatch[]): Promise<void> {
-  const { rows } = await db.query<{ partition: number }>(
+  const { rows } = await prepared(db, 'potledger-fence')<{ partition: number }>(
     `UPDATE partition_owners o
         SET checkpoint_seq = greatest(o.checkpoint_seq, f.checkpoint_seq),
             events_through_seq = greatest(o.events_through_seq, f.events_through_seq),

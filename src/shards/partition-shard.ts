@@ -16,7 +16,7 @@ import {
   type Outcome,
   type ProcessRegistry,
 } from '../ledger/index.js';
-import { sqlState } from '../journal/database.js';
+import { prepared, sqlState } from '../journal/database.js';
 import { findOutcomes, loadMovements, outcomesAfter, type CommitItem } from '../journal/store.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
@@ -358,11 +358,11 @@ export class PartitionShard {
   async #loadActors(commands: readonly Command[]): Promise<void> {
     const missing = [...new Set(commands.map((c) => c.potId))].filter((potId) => this.#actors.get(potId) === undefined);
     if (missing.length === 0) return;
-    const pots = await this.#ctx.pool.query<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
+    const pots = await prepared(this.#ctx.pool, 'potledger-load-pots')<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
       'SELECT pot_id, member_id, status FROM pots WHERE pot_id = ANY($1::text[])',
       [missing],
     );
-    const accounts = await this.#ctx.pool.query<{ pot_id: string; account_id: string; balance_minor: bigint; version: bigint }>(
+    const accounts = await prepared(this.#ctx.pool, 'potledger-load-pot-accounts')<{ pot_id: string; account_id: string; balance_minor: bigint; version: bigint }>(
       'SELECT pot_id, account_id, balance_minor, version FROM balances WHERE pot_id = ANY($1::text[])',
       [missing],
     );
