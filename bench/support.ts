@@ -95,6 +95,10 @@ export async function startWorker(env: Record<string, string>): Promise<ChildPro
     child.stderr?.on('data', check);
     child.on('exit', (code) => reject(new Error(`worker exited (${code}): ${output}`)));
   });
+  // A worker that dies during a measurement must say why, or the benchmark would wait for ever.
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM') process.stderr.write(`worker ${child.pid} exited (code ${code}, signal ${signal}):\n${output}\n`);
+  });
   return child;
 }
 

@@ -34,7 +34,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
   const pacedSeconds = numberFlag(options, 'paced-seconds', 10);
   const naiveCommands = numberFlag(options, 'naive-commands', 5000);
   const partitions = numberFlag(options, 'partitions', 64);
-  const batch = numberFlag(options, 'batch', 1000);
+  const batch = numberFlag(options, 'batch', 250);
   const inFlight = numberFlag(options, 'in-flight', 4000);
   const db = await createBenchDatabase('throughput');
   const prefix = `bench${randomBytes(3).toString('hex')}`;

@@ -26,7 +26,7 @@ await runCli(async () => {
     max: config.DATABASE_POOL_MAX,
     applicationName: 'potledger',
     // A worker frozen mid-commit must not hold its partitions' row locks for long (see fence.ts).
-    idleInTransactionTimeoutMs: 3000,
+    idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_MS,
   });
   const nats = await connect({ servers: config.NATS_URL, name: 'potledger', maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nats);

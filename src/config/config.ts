@@ -29,6 +29,11 @@ export const configSchema = z.object({
   DATABASE_SERVICE_PASSWORD: z.string().min(1).optional(),
   /** Connections the service keeps to Postgres (shard reads and group commits share them). */
   DATABASE_POOL_MAX: wholeNumber(2, 500).default(20),
+  /**
+   * Postgres ends a service session idle inside a transaction this long: a worker frozen mid-commit
+   * then releases its partitions' row locks, and the next owner's claim goes through.
+   */
+  DATABASE_IDLE_IN_TRANSACTION_MS: wholeNumber(1000, 600_000).default(5000),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
   /** Partitions of the command stream. Fixed for the life of a ledger: changing it moves members. */
   PARTITION_COUNT: wholeNumber(1, PARTITION_COUNT_MAX).default(PARTITION_COUNT_DEFAULT),
@@ -39,7 +44,7 @@ export const configSchema = z.object({
   /** Run shard workers in this process (false for an API-only process). */
   WORKER_ENABLED: z.enum(['true', 'false']).transform((value) => value === 'true').default(true),
   /** Most messages of one partition in one batch. */
-  COMMIT_BATCH_MAX: wholeNumber(1, 5000).default(1000),
+  COMMIT_BATCH_MAX: wholeNumber(1, 5000).default(250),
   /** Most commands in one group commit transaction, across the partitions of the worker. */
   COMMIT_GROUP_MAX: wholeNumber(1, 20_000).default(4000),
   /** Group commit transactions a worker runs at once. */

@@ -59,6 +59,10 @@ export function prepared(db: Queryable, name: string) {
 /** Runs `work` in one transaction on one client; rolls back on any error and rethrows it. */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A connection the server ends while we hold it (idle-in-transaction timeout, restart) emits 'error'
+  // between queries; unheard, that would crash the process. The next query fails instead, and rolls back.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -68,6 +72,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
+    client.off('error', ignore);
     client.release();
   }
 }

@@ -75,9 +75,9 @@ export class Ownership {
 
   async #tick(): Promise<void> {
     if (this.#stopped || this.#leases === undefined || this.#workers === undefined) return;
+    await this.#renewLeases(); // first: a late renewal loses the lease
     await this.#workers.put(this.workerId, JSON.stringify({ at: Date.now() }));
     const live = await this.#liveWorkers();
-    await this.#renewLeases();
     for (let partition = 0; partition < this.partitionCount; partition += 1) {
       const wanted = preferredWorker(live, partition) === this.workerId;
       if (wanted && !this.#owned.has(partition)) await this.#tryAcquire(partition);
@@ -92,20 +92,23 @@ export class Ownership {
     return [...live];
   }
 
+  /** Renews every lease at once (one round trip's worth of time, not one per partition). */
   async #renewLeases(): Promise<void> {
     const leases = this.#leases;
     if (leases === undefined) return;
-    for (const [partition, lease] of this.#owned) {
-      try {
-        const revision = await leases.update(this.names.leaseKey(partition), this.#leaseValue(), lease.revision);
-        this.#owned.set(partition, { revision, renewedAtMs: Date.now() });
-      } catch (error) {
-        const lost = /wrong last sequence/i.test(String(error)) || Date.now() - lease.renewedAtMs > this.options.leaseTtlMs;
-        if (!lost) continue; // NATS is briefly away: the fence keeps commits safe meanwhile
-        this.log.warn({ partition, err: error }, 'lease lost; stopping the partition');
-        this.#owned.delete(partition);
-        await this.handler.released(partition, false);
-      }
+    await Promise.all([...this.#owned].map(([partition, lease]) => this.#renew(leases, partition, lease)));
+  }
+
+  async #renew(leases: KV, partition: number, lease: { revision: number; renewedAtMs: number }): Promise<void> {
+    try {
+      const revision = await leases.update(this.names.leaseKey(partition), this.#leaseValue(), lease.revision);
+      if (this.#owned.has(partition)) this.#owned.set(partition, { revision, renewedAtMs: Date.now() });
+    } catch (error) {
+      const lost = /wrong last sequence/i.test(String(error)) || Date.now() - lease.renewedAtMs > this.options.leaseTtlMs;
+      if (!lost || !this.#owned.has(partition)) return; // NATS is briefly away: the fence keeps commits safe meanwhile
+      this.log.warn({ partition, err: error }, 'lease lost; stopping the partition');
+      this.#owned.delete(partition);
+      await this.handler.released(partition, false);
     }
   }
 
