@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { prepared, storableText, type Queryable } from './database.js';
 import {
   canonicalJson,

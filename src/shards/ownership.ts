@@ -19,6 +19,8 @@ export interface PartitionHandler {
   acquired(partition: number): Promise<void>;
   /** Stop consuming (gracefully when `graceful`, else at once: the lease is lost). */
   released(partition: number, graceful: boolean): Promise<void>;
+  /** Owned partitions that can no longer go on here; they are released, to be claimed afresh. */
+  failed(): readonly number[];
 }
 
 /**
@@ -78,6 +80,7 @@ export class Ownership {
     await this.#renewLeases(); // first: a late renewal loses the lease
     await this.#workers.put(this.workerId, JSON.stringify({ at: Date.now() }));
     const live = await this.#liveWorkers();
+    for (const partition of this.handler.failed()) if (this.#owned.has(partition)) await this.#release(partition);
     for (let partition = 0; partition < this.partitionCount; partition += 1) {
       const wanted = preferredWorker(live, partition) === this.workerId;
       if (wanted && !this.#owned.has(partition)) await this.#tryAcquire(partition);

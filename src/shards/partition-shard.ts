@@ -135,6 +135,7 @@ export class PartitionShard {
   #wake: (() => void) | undefined;
   #space: (() => void) | undefined;
   #stopping = false;
+  #failed = false;
   #systemStale = true;
   #eventsConfirmedSeq: bigint;
   #eventsBehind = false;
@@ -208,16 +209,32 @@ export class PartitionShard {
     });
   }
 
+  /** True once the shard cannot go on (its consumer failed): the worker then hands the partition back. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
   async #read(): Promise<void> {
     const messages = this.#messages;
     if (messages === undefined) return;
-    for await (const message of messages) {
-      if (this.#stopping) break;
-      this.#inbox.push({ message, receivedAtMs: Date.now() });
-      this.#wake?.();
-      while (this.#inbox.length >= this.#ctx.limits.inboxMax && !this.#stopping) {
-        await new Promise<void>((resolve) => (this.#space = resolve));
+    try {
+      for await (const message of messages) {
+        if (this.#stopping) break;
+        this.#inbox.push({ message, receivedAtMs: Date.now() });
+        this.#wake?.();
+        while (this.#inbox.length >= this.#ctx.limits.inboxMax && !this.#stopping) {
+          await new Promise<void>((resolve) => (this.#space = resolve));
+        }
       }
+    } catch (error) {
+      this.#ctx.log.error({ err: error, partition: this.partition }, 'the partition consumer failed; handing the partition back');
+      this.#failed = true;
+    }
+    if (!this.#stopping) {
+      // The consumer ended without being asked to (deleted by a new owner, or failed): stop here.
+      this.#failed = true;
+      this.#stopping = true;
+      this.#wake?.();
     }
   }
 

@@ -79,7 +79,11 @@ export class ShardWorker {
       this.names,
       this.workerId,
       this.#options.partitionCount,
-      { acquired: (p) => this.#acquired(p), released: (p, graceful) => this.#released(p, graceful) },
+      {
+        acquired: (p) => this.#acquired(p),
+        released: (p, graceful) => this.#released(p, graceful),
+        failed: () => [...this.#shards.values()].filter((shard) => shard.failed).map((shard) => shard.partition),
+      },
       log,
       { ...OWNERSHIP_DEFAULT, ...this.#options.ownership },
     );
