@@ -161,14 +161,30 @@ pg_ensure() {
   local default=postgres://postgres@127.0.0.1:5432/postgres
   if tcp_open 127.0.0.1 5432; then
     if pg_login "$default"; then
-      export DATABASE_URL=$default
-      log "postgres: using the server on the default port 127.0.0.1:5432 (postgres logs in without a password)"
+      use_ledger_database "$default"
+      log "postgres: using the server on the default port 127.0.0.1:5432 (postgres logs in without a password), database potledger"
       return
     fi
     log "postgres: 127.0.0.1:5432 answers but postgres cannot log in there without a password (or psql is missing): starting a project-local one"
   fi
   pg_start_local
-  export DATABASE_URL=$PG_LOCAL_URL
+  use_ledger_database "$PG_LOCAL_URL"
+}
+
+# On a server this script found or started, the ledger lives in a database of its own, `potledger`,
+# created once (tests create and drop their own databases beside it).
+use_ledger_database() {
+  local base=$1
+  local url=${base%/postgres}/potledger
+  if have psql; then
+    if [[ $(psql "$base" -Atc "SELECT 1 FROM pg_database WHERE datname = 'potledger'" 2>/dev/null) != 1 ]]; then
+      psql "$base" -qc 'CREATE DATABASE potledger' >/dev/null 2>&1 || die "could not create the database potledger on ${base%/postgres}"
+      log "postgres: created the database potledger"
+    fi
+    export DATABASE_URL=$url
+  else
+    export DATABASE_URL=$base
+  fi
 }
 
 pg_stop() {

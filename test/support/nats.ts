@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 
+/** Every test's NATS prefix starts with this, so leftovers of an interrupted run can be found. */
+export const TEST_PREFIX = 'ptest';
+
 export function natsUrl(): string {
   const url = process.env.NATS_URL;
   if (url === undefined || url === '') throw new Error('NATS_URL is not set: run the tests with `./dev test`');
@@ -18,7 +21,7 @@ export interface TestNats {
 /** A connection and a unique prefix; `cleanup` deletes every stream (KV buckets included) of the prefix. */
 export async function createTestNats(label: string): Promise<TestNats> {
   const nc = await connect({ servers: natsUrl(), name: `potledger-test-${label}` });
-  const prefix = `t${label.replace(/[^a-z0-9]/g, '').slice(0, 12)}${randomBytes(3).toString('hex')}`;
+  const prefix = `${TEST_PREFIX}${label.replace(/[^a-z0-9]/g, '').slice(0, 12)}${randomBytes(3).toString('hex')}`;
   return {
     nc,
     prefix,
