@@ -14,10 +14,12 @@ import {
   type Command,
   type LoadedMovement,
   type Outcome,
+  type PotState,
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { prepared, sqlState } from '../journal/database.js';
-import { findOutcomes, loadMovements, outcomesAfter, type CommitItem } from '../journal/store.js';
+import { findOutcomes, loadMovements, outcomesAfter, type CommitItem, type StoredOutcome } from '../journal/store.js';
+import { Coalescer } from './coalescer.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
@@ -73,8 +75,48 @@ export interface ShardContext {
   readonly workerId: string;
   /** The worker's group committer: batches of several partitions share a transaction. */
   readonly committer: GroupCommitter;
+  /** The worker's look-ups, shared by its partitions so that their queries are coalesced. */
+  readonly lookups: ShardLookups;
   /** Called at each failpoint (tests make the process die there); a no-op in production. */
   readonly failpoint?: (name: Failpoint) => void;
+}
+
+/** A pot as loaded for its actor: its state, and its accounts' balances and versions. */
+export interface LoadedPot {
+  readonly pot: PotState | undefined;
+  readonly accounts: readonly { readonly account: string; readonly balanceMinor: bigint; readonly version: bigint }[];
+}
+
+export interface ShardLookups {
+  readonly outcomes: Coalescer<string, StoredOutcome>;
+  readonly pots: Coalescer<string, LoadedPot>;
+}
+
+/** Look-ups for a worker's shards: recorded outcomes by commandId, pots by id, coalesced per turn. */
+export function shardLookups(pool: pg.Pool, assets: AssetCatalog): ShardLookups {
+  return {
+    outcomes: new Coalescer((ids) => findOutcomes(pool, ids, assets)),
+    pots: new Coalescer((ids) => loadPots(pool, ids)),
+  };
+}
+
+async function loadPots(pool: pg.Pool, potIds: readonly string[]): Promise<Map<string, LoadedPot>> {
+  const pots = await prepared(pool, 'potledger-load-pots')<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
+    'SELECT pot_id, member_id, status FROM pots WHERE pot_id = ANY($1::text[])',
+    [potIds],
+  );
+  const accounts = await prepared(pool, 'potledger-load-pot-accounts')<{ pot_id: string; account_id: string; balance_minor: bigint; version: bigint }>(
+    'SELECT pot_id, account_id, balance_minor, version FROM balances WHERE pot_id = ANY($1::text[])',
+    [potIds],
+  );
+  const loaded = new Map<string, { pot: PotState | undefined; accounts: LoadedPot['accounts'][number][] }>();
+  for (const potId of potIds) loaded.set(potId, { pot: undefined, accounts: [] });
+  for (const row of pots.rows) {
+    const entry = loaded.get(row.pot_id);
+    if (entry !== undefined) entry.pot = { potId: row.pot_id, memberId: row.member_id, status: row.status };
+  }
+  for (const row of accounts.rows) loaded.get(row.pot_id)?.accounts.push({ account: row.account_id, balanceMinor: row.balance_minor, version: row.version });
+  return loaded;
 }
 
 /** The event published after commit for every new outcome (applied, corrected or rejected). */
@@ -311,7 +353,7 @@ export class PartitionShard {
     });
     const commands = received.flatMap((r) => (r.kind === 'command' ? [r] : []));
     const poison: PoisonRecord[] = received.flatMap((r) => (r.kind === 'poison' ? [r.record] : []));
-    const stored = await findOutcomes(ctx.pool, [...new Set(commands.map((c) => c.command.commandId))], ctx.assets);
+    const stored = await ctx.lookups.outcomes.load([...new Set(commands.map((c) => c.command.commandId))]);
     await this.#loadActors(commands.map((c) => c.command));
     const movements = await this.#loadReferencedMovements(commands.map((c) => c.command));
 
@@ -375,23 +417,17 @@ export class PartitionShard {
     this.#systemStale = false;
   }
 
-  /** Loads, in two queries, every pot of the batch that has no live actor (absent pots included). */
+  /** Loads every pot of the batch that has no live actor (absent pots included), coalesced with the other partitions. */
   async #loadActors(commands: readonly Command[]): Promise<void> {
     const missing = [...new Set(commands.map((c) => c.potId))].filter((potId) => this.#actors.get(potId) === undefined);
     if (missing.length === 0) return;
-    const pots = await prepared(this.#ctx.pool, 'potledger-load-pots')<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
-      'SELECT pot_id, member_id, status FROM pots WHERE pot_id = ANY($1::text[])',
-      [missing],
-    );
-    const accounts = await prepared(this.#ctx.pool, 'potledger-load-pot-accounts')<{ pot_id: string; account_id: string; balance_minor: bigint; version: bigint }>(
-      'SELECT pot_id, account_id, balance_minor, version FROM balances WHERE pot_id = ANY($1::text[])',
-      [missing],
-    );
-    const actors = new Map<string, PotActor>();
-    for (const potId of missing) actors.set(potId, new PotActor(potId, undefined));
-    for (const row of pots.rows) actors.set(row.pot_id, new PotActor(row.pot_id, { potId: row.pot_id, memberId: row.member_id, status: row.status }));
-    for (const row of accounts.rows) actors.get(row.pot_id)?.book.load(row.account_id, row.balance_minor, row.version);
-    for (const actor of actors.values()) this.#actors.add(actor);
+    const loaded = await this.#ctx.lookups.pots.load(missing);
+    for (const potId of missing) {
+      const { pot, accounts } = loaded.get(potId) ?? { pot: undefined, accounts: [] };
+      const actor = new PotActor(potId, pot);
+      for (const { account, balanceMinor, version } of accounts) actor.book.load(account, balanceMinor, version);
+      this.#actors.add(actor);
+    }
   }
 
   async #loadReferencedMovements(commands: readonly Command[]): Promise<Map<string, LoadedMovement>> {

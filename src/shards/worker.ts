@@ -11,7 +11,7 @@ import type { Failpoint } from './failpoints.js';
 import type { ShardMetrics } from './metrics.js';
 import { names as namesFor, type Names } from './names.js';
 import { Ownership, OWNERSHIP_DEFAULT, type OwnershipOptions } from './ownership.js';
-import { PartitionShard, SHARD_LIMITS_DEFAULT, type ShardLimits } from './partition-shard.js';
+import { PartitionShard, SHARD_LIMITS_DEFAULT, shardLookups, type ShardLimits, type ShardLookups } from './partition-shard.js';
 import { provisionStreams, STREAM_LIMITS_DEFAULT, type StreamLimits } from './streams.js';
 
 export interface WorkerOptions {
@@ -46,6 +46,7 @@ export class ShardWorker {
   #lookup: Subscription | undefined;
   #jsm: JetStreamManager | undefined;
   #committer: GroupCommitter | undefined;
+  #lookups: ShardLookups | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -71,6 +72,7 @@ export class ShardWorker {
       this.#options.metrics.batchSize.observe(items);
       this.#options.metrics.groupBatches.observe(batches);
     }, limits.groupConcurrency);
+    this.#lookups = shardLookups(this.#options.pool, this.#options.assets);
     this.#jsm = await provisionStreams(nc, this.names, { ...STREAM_LIMITS_DEFAULT, ...this.#options.streamLimits });
     this.#lookup = nc.subscribe(this.names.outcomeLookupSubject, { queue: `${this.names.prefix}-outcome-lookup` });
     void this.#answerLookups(this.#lookup);
@@ -102,7 +104,8 @@ export class ShardWorker {
     const { pool, nc, log, metrics } = this.#options;
     const jsm = this.#jsm;
     const committer = this.#committer;
-    if (jsm === undefined || committer === undefined) throw new Error('worker not started');
+    const lookups = this.#lookups;
+    if (jsm === undefined || committer === undefined || lookups === undefined) throw new Error('worker not started');
     const claim = await claimPartition(pool, partition, this.workerId);
     const shard = await PartitionShard.start(
       {
@@ -119,6 +122,7 @@ export class ShardWorker {
         log,
         workerId: this.workerId,
         committer,
+        lookups,
         ...(this.#options.failpoint === undefined ? {} : { failpoint: this.#options.failpoint }),
       },
       claim,
