@@ -20,10 +20,11 @@ import {
 import { prepared, sqlState } from '../journal/database.js';
 import { findOutcomes, loadMovements, outcomesAfter, type CommitItem, type StoredOutcome } from '../journal/store.js';
 import { Coalescer } from './coalescer.js';
+import type { EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
-import { HEADER, type Names } from './names.js';
+import type { Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
 import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
 
@@ -77,6 +78,8 @@ export interface ShardContext {
   readonly committer: GroupCommitter;
   /** The worker's look-ups, shared by its partitions so that their queries are coalesced. */
   readonly lookups: ShardLookups;
+  /** The worker's event publisher, shared by its partitions. */
+  readonly events: EventBatcher;
   /** Called at each failpoint (tests make the process die there); a no-op in production. */
   readonly failpoint?: (name: Failpoint) => void;
 }
@@ -505,29 +508,23 @@ export class PartitionShard {
   }
 
   /**
-   * Publishes events in order on this connection: every one but the last as a plain NATS publish
-   * (JetStream stores it, deduplicating by Nats-Msg-Id), the last one with a JetStream publish that
-   * waits for its acknowledgement. One connection delivers in order and the stream stores in order,
-   * so the last acknowledgement confirms the whole batch, at the cost of one round trip per batch
-   * instead of one per event. Only then does the confirmed point move.
+   * Publishes events in order through the worker's EventBatcher (one JetStream acknowledgement for the
+   * events of all partitions in one turn of the event loop); only once confirmed does the partition's
+   * confirmed point move.
    */
   async #publishEventBatch(events: readonly { commandId: string; seq: bigint; outcome: ReturnType<typeof outcomeToWire> }[]): Promise<void> {
     const last = events[events.length - 1];
     if (last === undefined) return;
     const subject = this.#ctx.names.eventSubject(this.partition);
-    const encoded = events.map(({ commandId, seq, outcome }) => {
-      const event: LedgerEvent = { commandId, partition: this.partition, outcomeSeq: seq.toString(), outcome };
-      const headers = natsHeaders();
-      headers.set('Potledger-Outcome', outcome.kind);
-      const msgID = outcome.kind === 'rejected' ? `rejected-${commandId}` : outcome.movement.movementId;
-      return { data: JSON.stringify(event), headers, msgID };
-    });
-    for (const { data, headers, msgID } of encoded.slice(0, -1)) {
-      headers.set(HEADER.messageId, msgID);
-      this.#ctx.nc.publish(subject, data, { headers });
-    }
-    const final = encoded[encoded.length - 1];
-    if (final !== undefined) await this.#ctx.js.publish(subject, final.data, { msgID: final.msgID, headers: final.headers });
+    await this.#ctx.events.publish(
+      events.map(({ commandId, seq, outcome }) => {
+        const event: LedgerEvent = { commandId, partition: this.partition, outcomeSeq: seq.toString(), outcome };
+        const headers = natsHeaders();
+        headers.set('Potledger-Outcome', outcome.kind);
+        const msgID = outcome.kind === 'rejected' ? `rejected-${commandId}` : outcome.movement.movementId;
+        return { subject, data: JSON.stringify(event), headers, msgID };
+      }),
+    );
     this.#eventsConfirmedSeq = last.seq;
   }
 

@@ -6,6 +6,7 @@ import type { Log } from './log.js';
 import { outcomeToWire, type AssetCatalog, type ProcessRegistry } from '../ledger/index.js';
 import { findOutcomes } from '../journal/store.js';
 import { claimPartition } from './fence.js';
+import { EventBatcher } from './event-batcher.js';
 import { GroupCommitter } from './group-committer.js';
 import type { Failpoint } from './failpoints.js';
 import type { ShardMetrics } from './metrics.js';
@@ -47,6 +48,7 @@ export class ShardWorker {
   #jsm: JetStreamManager | undefined;
   #committer: GroupCommitter | undefined;
   #lookups: ShardLookups | undefined;
+  #events: EventBatcher | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -73,6 +75,7 @@ export class ShardWorker {
       this.#options.metrics.groupBatches.observe(batches);
     }, limits.groupConcurrency);
     this.#lookups = shardLookups(this.#options.pool, this.#options.assets);
+    this.#events = new EventBatcher(nc, jetstream(nc));
     this.#jsm = await provisionStreams(nc, this.names, { ...STREAM_LIMITS_DEFAULT, ...this.#options.streamLimits });
     this.#lookup = nc.subscribe(this.names.outcomeLookupSubject, { queue: `${this.names.prefix}-outcome-lookup` });
     void this.#answerLookups(this.#lookup);
@@ -105,7 +108,8 @@ export class ShardWorker {
     const jsm = this.#jsm;
     const committer = this.#committer;
     const lookups = this.#lookups;
-    if (jsm === undefined || committer === undefined || lookups === undefined) throw new Error('worker not started');
+    const events = this.#events;
+    if (jsm === undefined || committer === undefined || lookups === undefined || events === undefined) throw new Error('worker not started');
     const claim = await claimPartition(pool, partition, this.workerId);
     const shard = await PartitionShard.start(
       {
@@ -123,6 +127,7 @@ export class ShardWorker {
         workerId: this.workerId,
         committer,
         lookups,
+        events,
         ...(this.#options.failpoint === undefined ? {} : { failpoint: this.#options.failpoint }),
       },
       claim,
