@@ -1,6 +1,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { HEADER } from './names.js';
+import { PerTurn } from './per-turn.js';
 
 export interface EventMessage {
   readonly subject: string;
@@ -17,40 +18,27 @@ export interface EventMessage {
  * every message before it; each caller's promise resolves (or rejects) with it.
  */
 export class EventBatcher {
-  #pending: { messages: readonly EventMessage[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  #scheduled = false;
+  readonly #turn: PerTurn<readonly EventMessage[], void>;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
-  ) {}
-
-  publish(messages: readonly EventMessage[]): Promise<void> {
-    if (messages.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ messages, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#flush());
-      }
-    });
+  ) {
+    this.#turn = new PerTurn((batches) => this.#publishAll(batches));
   }
 
-  async #flush(): Promise<void> {
-    const waiting = this.#pending;
-    this.#pending = [];
-    this.#scheduled = false;
-    const all = waiting.flatMap((request) => request.messages);
-    const last = all[all.length - 1];
-    try {
-      for (const message of all.slice(0, -1)) {
-        message.headers.set(HEADER.messageId, message.msgID);
-        this.nc.publish(message.subject, message.data, { headers: message.headers });
-      }
-      if (last !== undefined) await this.js.publish(last.subject, last.data, { msgID: last.msgID, headers: last.headers });
-      for (const request of waiting) request.resolve();
-    } catch (error) {
-      for (const request of waiting) request.reject(error);
+  publish(messages: readonly EventMessage[]): Promise<void> {
+    return messages.length === 0 ? Promise.resolve() : this.#turn.add(messages);
+  }
+
+  async #publishAll(batches: readonly (readonly EventMessage[])[]): Promise<void[]> {
+    const all = batches.flat();
+    for (const message of all.slice(0, -1)) {
+      message.headers.set(HEADER.messageId, message.msgID);
+      this.nc.publish(message.subject, message.data, { headers: message.headers });
     }
+    const last = all[all.length - 1];
+    if (last !== undefined) await this.js.publish(last.subject, last.data, { msgID: last.msgID, headers: last.headers });
+    return batches.map(() => undefined);
   }
 }
