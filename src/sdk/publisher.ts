@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import { commandFingerprint, envelopeRejection, partitionOf, type Command, type Process, type ProcessRegistry } from '../ledger/index.js';
+import { commandFingerprint, envelopeRejection, partitionOf, reject, RejectionCode, type Command, type Process, type ProcessRegistry } from '../ledger/index.js';
 import type { OutcomeNotice } from '../shards/partition-shard.js';
 import { COMMAND_BYTES_MAX } from '../shards/parse.js';
 import { HEADER, names as namesFor, type Names } from '../shards/names.js';
@@ -176,9 +176,10 @@ export class LedgerPublisher {
     }));
   }
 
-  /** Asks the workers for a command's recorded outcome. */
-  async lookup(commandId: string): Promise<OutcomeLookupReply> {
-    const reply = await this.options.nc.request(this.names.outcomeLookupSubject, JSON.stringify({ commandId }), { timeout: 2000 });
+  /** Asks the workers for a command's recorded outcome (and, given its fingerprint, whether it is that command). */
+  async lookup(commandId: string, fingerprint?: string): Promise<OutcomeLookupReply> {
+    const request = fingerprint === undefined ? { commandId } : { commandId, fingerprint };
+    const reply = await this.options.nc.request(this.names.outcomeLookupSubject, JSON.stringify(request), { timeout: 2000 });
     return reply.json<OutcomeLookupReply>();
   }
 
@@ -194,7 +195,11 @@ export class LedgerPublisher {
       while (Date.now() < deadline) {
         const notice = await Promise.race([noticed, sleep(Math.min(waitMs, deadline - Date.now())).then(() => undefined)]);
         if (notice !== undefined) return notice;
-        const known = await this.lookup(command.commandId).catch(() => undefined);
+        const known = await this.lookup(command.commandId, commandFingerprint(command)).catch(() => undefined);
+        if (known?.known === true && known.sameCommand === false) {
+          const conflict = reject(RejectionCode.idempotencyConflict, `command ${command.commandId} was used before with another payload`);
+          return { commandId: command.commandId, status: 'conflict', replayed: false, outcome: conflict };
+        }
         if (known?.known === true) return { commandId: command.commandId, status: 'answered', replayed: true, outcome: known.outcome };
         await this.#publish(command, partition, body).catch(() => undefined);
         waitMs = Math.min(waitMs * 2, this.options.resendAfterMsMax ?? 10_000);

@@ -31,8 +31,14 @@ export interface WorkerOptions {
   readonly streamLimits?: Partial<StreamLimits>;
 }
 
-/** The answer of the outcome lookup service (`<prefix>.outcome.get`). */
-export type OutcomeLookupReply = { readonly commandId: string; readonly known: true; readonly outcome: unknown } | { readonly commandId: string; readonly known: false };
+/**
+ * The answer of the outcome lookup service (`<prefix>.outcome.get`, request `{ commandId, fingerprint? }`).
+ * With a fingerprint, `sameCommand` says whether the recorded command is the one asked about, or
+ * another command under the same id (a conflict).
+ */
+export type OutcomeLookupReply =
+  | { readonly commandId: string; readonly known: true; readonly outcome: unknown; readonly sameCommand?: boolean }
+  | { readonly commandId: string; readonly known: false };
 
 /**
  * A shard worker process: provisions the streams, takes its share of the partitions through leases,
@@ -150,11 +156,12 @@ export class ShardWorker {
     for await (const message of subscription) {
       let commandId = '';
       try {
-        const request = message.json<{ commandId?: unknown }>();
+        const request = message.json<{ commandId?: unknown; fingerprint?: unknown }>();
         commandId = typeof request.commandId === 'string' ? request.commandId : '';
         const stored = (await findOutcomes(pool, [commandId], assets)).get(commandId);
+        const same = typeof request.fingerprint === 'string' && stored !== undefined ? { sameCommand: stored.fingerprint === request.fingerprint } : {};
         const reply: OutcomeLookupReply =
-          stored === undefined ? { commandId, known: false } : { commandId, known: true, outcome: outcomeToWire(stored.outcome, assets) };
+          stored === undefined ? { commandId, known: false } : { commandId, known: true, outcome: outcomeToWire(stored.outcome, assets), ...same };
         message.respond(JSON.stringify(reply));
       } catch (error) {
         log.warn({ err: error, commandId }, 'outcome lookup failed');

@@ -88,5 +88,11 @@ describe('the publisher SDK', () => {
     expect(rows).toEqual([{ n: 1 }]);
     expect((await publisher.lookup(commandId)).known).toBe(true);
     expect((await publisher.lookup('never-sent')).known).toBe(false);
+    // The same id with another payload, within JetStream's dedupe window: the worker never sees it, and
+    // the SDK learns from the lookup that the id belongs to another command.
+    const reused = await publisher.submit('cash.deposit', { commandId, memberId: 'M-1', potId: 'P-1', payload: { amount: '2.00', currency: 'GBP' } });
+    expect(reused.duplicate).toBe(true);
+    const conflict = await reused.outcome();
+    expect(conflict).toMatchObject({ status: 'conflict', outcome: { kind: 'rejected', code: 'LEDGER_ERR_IDEMPOTENCY_CONFLICT' } });
   });
 });
