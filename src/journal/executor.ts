@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import {
-  commandFingerprint,
-  envelopeRejection,
+  admit,
+  answerRepeat,
+  isRejection,
+  movementsToLoad,
   partitionOf,
   postEntries,
-  reject,
-  RejectionCode,
   run,
   type Answer,
   type AssetCatalog,
@@ -37,30 +37,17 @@ export function createExecutor(pool: pg.Pool, options: ExecutorOptions) {
   const movementIdFor = options.movementId ?? (() => randomUUID());
   return {
     async execute(command: Command): Promise<Answer> {
-      const malformed = envelopeRejection(command);
-      if (malformed !== undefined) return { kind: 'answered', replayed: false, outcome: malformed };
-      let fingerprint: string;
-      try {
-        fingerprint = commandFingerprint(command);
-      } catch (error) {
-        return { kind: 'answered', replayed: false, outcome: reject(RejectionCode.invalidCommand, `the command is not plain JSON: ${String(error)}`) };
-      }
+      const admitted = admit(command);
+      if (isRejection(admitted)) return { kind: 'answered', replayed: false, outcome: admitted };
+      const { fingerprint } = admitted;
       const process = options.registry.find(command.process);
       const partition = partitionOf(process?.partitionKey(command) ?? command.memberId, options.partitionCount);
       return inTransaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1, $2)', [PARTITION_LOCK_CLASS, partition]);
         const previous = (await findOutcomes(client, [command.commandId], options.assets)).get(command.commandId);
-        if (previous !== undefined) {
-          if (previous.fingerprint === fingerprint) return { kind: 'answered', replayed: true, outcome: previous.outcome };
-          return {
-            kind: 'conflict',
-            rejection: reject(RejectionCode.idempotencyConflict, `command ${command.commandId} was used before with another payload`),
-          };
-        }
+        if (previous !== undefined) return answerRepeat(command, fingerprint, previous);
         const snapshot = await loadPot(client, command.potId, partition);
-        const parsed = process?.payload.safeParse(command.payload);
-        const wanted = process !== undefined && parsed?.success === true ? process.loads(parsed.data).movementIds : [];
-        const movements = await loadMovements(client, wanted);
+        const movements = await loadMovements(client, movementsToLoad(options.registry, command));
         const outcome = run(options.registry, command, { pot: snapshot.pot, balances: snapshot.balances, movements }, {
           assets: options.assets,
           partitionCount: options.partitionCount,

@@ -1,5 +1,6 @@
 /** The pure ledger core: no I/O, no clock, no randomness. Everything outside src/ledger imports from here. */
 export * from './accounts.js';
+export * from './admission.js';
 export * from './allocation.js';
 export * from './assets.js';
 export * from './decimal.js';

@@ -1,16 +1,11 @@
 import type { AccountId } from './accounts.js';
 import type { AssetCatalog } from './assets.js';
-import { reject, RejectionCode, type Rejection } from './errors.js';
-import { commandFingerprint } from './fingerprint.js';
+import { admit, answerRepeat, movementsToLoad, type Answer } from './admission.js';
+import { isRejection } from './errors.js';
 import { postEntries, type Movement, type Posting } from './movement.js';
 import type { Command, LoadedMovement, PotState } from './process.js';
 import type { ProcessRegistry } from './registry.js';
-import { envelopeRejection, run, type Outcome } from './runner.js';
-
-/** The answer to one attempt of a command. */
-export type Answer =
-  | { readonly kind: 'answered'; readonly outcome: Outcome; readonly replayed: boolean }
-  | { readonly kind: 'conflict'; readonly rejection: Rejection };
+import { run, type Outcome } from './runner.js';
 
 /**
  * The ledger in memory: the reference the journal and the running system are compared with. Pure (no
@@ -34,23 +29,11 @@ export class ReferenceLedger {
 
   /** Runs the command once; a repeat returns the first outcome. `movementId` is used only if it applies. */
   execute(command: Command, movementId: string): Answer {
-    const malformed = envelopeRejection(command);
-    if (malformed !== undefined) return { kind: 'answered', replayed: false, outcome: malformed };
-    let fingerprint: string;
-    try {
-      fingerprint = commandFingerprint(command);
-    } catch (error) {
-      const outcome = reject(RejectionCode.invalidCommand, `the command is not plain JSON: ${String(error)}`);
-      return { kind: 'answered', outcome, replayed: false };
-    }
+    const admitted = admit(command);
+    if (isRejection(admitted)) return { kind: 'answered', replayed: false, outcome: admitted };
+    const { fingerprint } = admitted;
     const previous = this.#outcomes.get(command.commandId);
-    if (previous !== undefined) {
-      if (previous.fingerprint === fingerprint) return { kind: 'answered', outcome: previous.outcome, replayed: true };
-      return {
-        kind: 'conflict',
-        rejection: reject(RejectionCode.idempotencyConflict, `command ${command.commandId} was used before with another payload`),
-      };
-    }
+    if (previous !== undefined) return answerRepeat(command, fingerprint, previous);
     const outcome = this.#plan(command, movementId);
     if (outcome.kind !== 'rejected') this.#apply(outcome.movement);
     this.#outcomes.set(command.commandId, { fingerprint, outcome });
@@ -58,11 +41,8 @@ export class ReferenceLedger {
   }
 
   #plan(command: Command, movementId: string): Outcome {
-    const process = this.registry.find(command.process);
-    const parsed = process?.payload.safeParse(command.payload);
-    const wanted = process !== undefined && parsed?.success === true ? process.loads(parsed.data).movementIds : [];
     const movements = new Map<string, LoadedMovement>();
-    for (const id of wanted) {
+    for (const id of movementsToLoad(this.registry, command)) {
       const loaded = this.#movements.get(id);
       if (loaded !== undefined) movements.set(id, loaded);
     }

@@ -6,10 +6,11 @@ import type { Log } from './log.js';
 import { ActorDirectory } from '../actors/directory.js';
 import { AccountBook, PotActor } from '../actors/pot-actor.js';
 import {
+  answerRepeat,
   commandFingerprint,
+  movementsToLoad,
   outcomeToWire,
-  reject,
-  RejectionCode,
+  type Answer,
   type AssetCatalog,
   type Command,
   type LoadedMovement,
@@ -143,17 +144,9 @@ interface Delivery {
   readonly receivedAtMs: number;
 }
 
-type Answer = { readonly kind: 'answered'; readonly outcome: Outcome; readonly replayed: boolean } | { readonly kind: 'conflict'; readonly outcome: Outcome };
 
 /** How often an idle shard looks again at events it could not publish. */
 const IDLE_TICK_MS = 1000;
-
-/** Errors worth retrying as they are: the database or the network, not the data. */
-export function isTransient(error: unknown): boolean {
-  const state = sqlState(error);
-  if (state === undefined) return true; // connection refused, reset, terminated, timeouts
-  return /^(08|40|53|57|58)/.test(state) || state === '23505' || state === '55P03';
-}
 
 /**
  * Errors in the data of one command (a value Postgres refuses): retrying cannot help, so the command
@@ -367,11 +360,7 @@ export class PartitionShard {
       const fingerprint = commandFingerprint(command);
       const prior = seen.get(command.commandId) ?? stored.get(command.commandId);
       if (prior !== undefined) {
-        const answer: Answer =
-          prior.fingerprint === fingerprint
-            ? { kind: 'answered', outcome: prior.outcome, replayed: true }
-            : { kind: 'conflict', outcome: reject(RejectionCode.idempotencyConflict, `command ${command.commandId} was used before with another payload`) };
-        answers.push({ command, reply, answer });
+        answers.push({ command, reply, answer: answerRepeat(command, fingerprint, prior) });
         continue;
       }
       const actor = this.#actors.get(command.potId);
@@ -434,14 +423,10 @@ export class PartitionShard {
   }
 
   async #loadReferencedMovements(commands: readonly Command[]): Promise<Map<string, LoadedMovement>> {
-    const ids = new Set<string>();
-    for (const command of commands) {
-      const process = this.#ctx.registry.find(command.process);
-      const parsed = process?.payload.safeParse(command.payload);
-      if (process !== undefined && parsed?.success === true) for (const id of process.loads(parsed.data).movementIds) ids.add(id);
-    }
+    const ids = new Set(commands.flatMap((command) => movementsToLoad(this.#ctx.registry, command)));
     return loadMovements(this.#ctx.pool, [...ids]);
   }
+
 
   #observe(batch: readonly Delivery[], items: readonly CommitItem[], poison: readonly PoisonRecord[], committedAtMs: number, replays: number): void {
     const { metrics } = this.#ctx;
@@ -472,7 +457,7 @@ export class PartitionShard {
         commandId: command.commandId,
         status: answer.kind,
         replayed: answer.kind === 'answered' && answer.replayed,
-        outcome: outcomeToWire(answer.outcome, this.#ctx.assets),
+        outcome: outcomeToWire(answer.kind === 'answered' ? answer.outcome : answer.rejection, this.#ctx.assets),
       };
       try {
         this.#ctx.nc.publish(reply, JSON.stringify(notice));
