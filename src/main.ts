@@ -10,6 +10,7 @@ import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from './ledger/index.js
 import { failpointTrigger, parseFailpoint } from './shards/failpoints.js';
 import { createShardMetrics } from './shards/metrics.js';
 import { ShardWorker } from './shards/worker.js';
+import { LedgerPublisher } from './sdk/publisher.js';
 
 /**
  * The service: applies migrations with the owner's connection, makes sure the service role exists,
@@ -34,9 +35,22 @@ await runCli(async () => {
 
   const metrics = createShardMetrics();
   collectDefaultMetrics({ register: metrics.registry });
-  const app = buildApp({
+  const assets = assetCatalog(DEFAULT_ASSETS);
+  // Provisions the streams too (idempotent), so the API can take commands before any worker runs.
+  const publisher = await LedgerPublisher.connect({
+    nc: nats,
+    prefix: config.NATS_PREFIX,
+    registry: ledgerProcesses,
+    partitionCount: config.PARTITION_COUNT,
+    streamLimits: { maxBytes: config.STREAM_MAX_BYTES },
+  });
+  const app = await buildApp({
     config,
     metrics: metrics.registry,
+    pool: service,
+    publisher,
+    registry: ledgerProcesses,
+    assets,
     readiness: {
       async check() {
         const postgres = await migrationsApplied(service).catch(() => false);
@@ -51,7 +65,7 @@ await runCli(async () => {
         nc: nats,
         prefix: config.NATS_PREFIX,
         registry: ledgerProcesses,
-        assets: assetCatalog(DEFAULT_ASSETS),
+        assets,
         partitionCount: config.PARTITION_COUNT,
         metrics,
         log: app.log.child({ component: 'shards' }),
@@ -86,6 +100,7 @@ await runCli(async () => {
   app.log.info('shutting down: handing partitions over');
   await worker?.stop();
   await app.close();
+  await publisher.close();
   await nats.drain();
   await service.end();
   return 0;

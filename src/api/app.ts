@@ -1,6 +1,19 @@
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import { randomUUID } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type pg from 'pg';
+import { Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
+import type { AssetCatalog, ProcessRegistry } from '../ledger/index.js';
+import type { LedgerPublisher } from '../sdk/publisher.js';
+import { installAuth } from './auth.js';
+import { problem, ProblemCode, ProblemError } from './problems.js';
+import { accountRoutes } from './routes/accounts.js';
+import { commandRoutes } from './routes/commands.js';
+import { readRoutes } from './routes/reads.js';
 
 /** What the HTTP layer asks of the rest of the service, in its own words. */
 export interface Readiness {
@@ -9,28 +22,165 @@ export interface Readiness {
 }
 
 export interface AppOptions {
-  readonly config: Pick<Config, 'LOG_LEVEL'>;
+  readonly config: Pick<Config, 'LOG_LEVEL' | 'API_RATE_LIMIT_MAX' | 'API_RATE_LIMIT_WINDOW_MS' | 'API_WAIT_TIMEOUT_MS'>;
   readonly readiness: Readiness;
-  /** Prometheus registry served at /metrics. */
-  readonly metrics?: Registry;
+  /** Prometheus registry served at /metrics; the API adds its request metrics to it. */
+  readonly metrics: Registry;
+  /** The service's Postgres pool (the service role). */
+  readonly pool: pg.Pool;
+  /** Publishes commands; absent in a process without NATS (command routes then answer 503). */
+  readonly publisher: LedgerPublisher | undefined;
+  readonly registry: ProcessRegistry;
+  readonly assets: AssetCatalog;
+  /** Tests pass a pino destination stream to read the logs. */
+  readonly logStream?: NodeJS.WritableStream;
 }
 
+/** Most bytes of a request body; a command's payload is far smaller. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Where a key id sits in `Authorization: Bearer plk_<keyId>_<secret>`: enough to rate-limit per key without a look-up. */
+const KEY_ID = /^Bearer plk_([0-9a-f]{16})_/;
+
+const REQUEST_ID = /^[\x21-\x7e]{1,64}$/;
+
+/** Personal data and credentials never reach the logs. */
+const REDACT = ['req.headers.authorization', '*.name', '*.email', '*.address', 'body.name', 'body.email', 'body.address'];
+
 /** Builds the HTTP app without listening (tests use `app.inject()`). */
-export function buildApp(options: AppOptions): FastifyInstance {
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: options.config.LOG_LEVEL },
-    bodyLimit: 64 * 1024,
-    requestIdHeader: 'x-request-id',
+    logger: {
+      level: options.config.LOG_LEVEL,
+      redact: { paths: REDACT, censor: '[redacted]' },
+      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    // A caller's X-Request-Id is kept when short and printable (a correlation hint), else replaced.
+    requestIdHeader: false,
+    genReqId: (raw) => {
+      const given = raw.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 200 },
   });
-  app.get('/health/live', async () => ({ status: 'live' }));
-  app.get('/health/ready', async (_request, reply) => {
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toProblem(error as FastifyError);
+    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (answer.status === 429 && reply.getHeader('retry-after') === undefined) void reply.header('retry-after', '1');
+    return reply
+      .code(answer.status)
+      .type('application/problem+json')
+      .send({ ...answer, instance: request.url.slice(0, 500), requestId: request.id });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .type('application/problem+json')
+      .send(problem(404, ProblemCode.routeNotFound, `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`, { requestId: request.id })),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'potledger',
+        version: '1',
+        description: 'The ledger of a pension Master Trust. Every change goes through a command; errors are RFC 9457 problem details with a stable code.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key from `potledger api-key create`' } } },
+      security: [{ bearerAuth: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(rateLimit, {
+    max: options.config.API_RATE_LIMIT_MAX,
+    timeWindow: options.config.API_RATE_LIMIT_WINDOW_MS,
+    keyGenerator: (request) => {
+      const key = KEY_ID.exec(request.headers.authorization ?? '')?.[1];
+      return key === undefined ? `ip:${request.ip}` : `key:${key}`;
+    },
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new ProblemError(429, ProblemCode.rateLimited, 'too many requests', { detail: `at most ${context.max} per ${context.after} window; retry later` }), {
+        statusCode: 429,
+      }),
+  });
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  installAuth(app, options.pool);
+  installRequestMetrics(app, options.metrics);
+
+  const publicRoute = { schema: { hide: true } };
+  app.get('/openapi.json', publicRoute, async () => app.swagger());
+  app.get('/health/live', { schema: { tags: ['health'], summary: 'The process is running', security: [] } }, async () => ({ status: 'live' }));
+  app.get('/health/ready', { schema: { tags: ['health'], summary: 'Postgres and NATS answer and migrations are applied', security: [] } }, async (_request, reply) => {
     const dependencies = await options.readiness.check();
     const ready = Object.values(dependencies).every(Boolean);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', dependencies });
   });
   const metrics = options.metrics;
-  if (metrics !== undefined) {
-    app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
-  }
+  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics', security: [] } }, async (_request, reply) =>
+    reply.type(metrics.contentType).send(await metrics.metrics()),
+  );
+
+  const deps = { pool: options.pool, publisher: options.publisher, registry: options.registry, assets: options.assets, waitTimeoutMs: options.config.API_WAIT_TIMEOUT_MS };
+  accountRoutes(app, deps);
+  commandRoutes(app, deps);
+  readRoutes(app, deps);
   return app;
+}
+
+/** Maps anything a handler or fastify throws to a problem; only a fault of ours is a 500. */
+function toProblem(error: FastifyError): ReturnType<typeof problem> {
+  if (error instanceof ProblemError) return problem(error.status, error.code, error.title, error.extra);
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = error.validationContext ?? 'request';
+    return problem(400, ProblemCode.validationFailed, 'the request does not fit the schema', {
+      errors: error.validation.map((issue) => ({
+        path: [where, ...issue.instancePath.split('/').filter((part) => part !== '')].join('.'),
+        message: issue.message ?? 'invalid',
+      })),
+    });
+  }
+  const status = error.statusCode;
+  if (status === 413) return problem(413, ProblemCode.bodyTooLarge, `the body is larger than ${BODY_LIMIT_BYTES} bytes`);
+  if (status === 415) return problem(415, ProblemCode.unsupportedMediaType, 'the body must be application/json');
+  if (status === 429) return problem(429, ProblemCode.rateLimited, 'too many requests');
+  if (status === 405) return problem(405, ProblemCode.methodNotAllowed, error.message);
+  if (status !== undefined && status >= 400 && status < 500) {
+    const malformed = error instanceof SyntaxError || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY';
+    return malformed
+      ? problem(400, ProblemCode.malformedBody, 'the body is not valid JSON', { detail: error.message })
+      : problem(status, ProblemCode.badRequest, error.message);
+  }
+  if (isUnavailable(error)) return problem(503, ProblemCode.unavailable, 'a dependency is unavailable; retry later');
+  return problem(500, ProblemCode.internal, 'internal error');
+}
+
+/** Postgres or NATS not answering: the caller should retry, not report a bug. */
+function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300', '08006', '08001', '08003'].includes(code) || code.startsWith('CONNECTION_') || code === 'TIMEOUT';
+}
+
+function installRequestMetrics(app: FastifyInstance, registry: Registry): void {
+  const duration = new Histogram({
+    name: 'potledger_http_request_duration_seconds',
+    help: 'HTTP requests by route, method and status: count and duration',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    duration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
 }

@@ -245,6 +245,7 @@ export async function commitItems(db: Queryable, items: readonly CommitItem[], a
   await insertMovements(db, applied);
   await insertEntries(db, applied);
   await upsertBalances(db, applied);
+  await addToPartitionTotals(db, applied);
   await writePots(db, applied);
   return insertOutcomes(db, items, assets);
 }
@@ -299,6 +300,32 @@ async function insertEntries(db: Queryable, items: readonly CommitItem[]): Promi
       rows.map((r) => r.posting.balanceAfterMinor.toString()),
       rows.map((r) => r.posting.accountVersion.toString()),
     ],
+  );
+}
+
+/** Adds each posting's signed amount (debit +, credit −) to its partition's total for the kind and asset. */
+async function addToPartitionTotals(db: Queryable, items: readonly CommitItem[]): Promise<void> {
+  const totals = new Map<string, { partition: number; kind: string; asset: string; deltaMinor: bigint }>();
+  for (const item of items) {
+    for (const posting of item.postings) {
+      const ref = parseAccountId(posting.account);
+      if (ref === undefined) throw new Error(`addToPartitionTotals: ${posting.account} is not an account id`);
+      const partition = ref.owner.type === 'system' ? ref.owner.partition : item.partition;
+      const key = `${partition}|${ref.kind}|${ref.asset}`;
+      const signed = posting.side === 'debit' ? posting.amountMinor : -posting.amountMinor;
+      const total = totals.get(key);
+      if (total === undefined) totals.set(key, { partition, kind: ref.kind, asset: ref.asset, deltaMinor: signed });
+      else total.deltaMinor += signed;
+    }
+  }
+  if (totals.size === 0) return;
+  // Sorted, so that two transactions touching the same rows lock them in the same order.
+  const rows = [...totals.values()].sort((a, b) => a.partition - b.partition || a.kind.localeCompare(b.kind) || a.asset.localeCompare(b.asset));
+  await prepared(db, 'potledger-add-partition-totals')(
+    `INSERT INTO partition_totals (partition, kind, asset, balance_minor)
+     SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[])
+     ON CONFLICT (partition, kind, asset) DO UPDATE SET balance_minor = partition_totals.balance_minor + EXCLUDED.balance_minor`,
+    [rows.map((r) => r.partition), rows.map((r) => r.kind), rows.map((r) => r.asset), rows.map((r) => r.deltaMinor.toString())],
   );
 }
 

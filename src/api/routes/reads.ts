@@ -1,0 +1,116 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { balanceSheet, findPot, isBusinessDayClosed, movementDetail, potBalancesAtClose, potBalancesNow, potStatement } from '../../journal/reads.js';
+import { assertMayRead } from '../auth.js';
+import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
+import {
+  balanceSheetSchema,
+  balancesQuerySchema,
+  balancesSchema,
+  idParams,
+  movementDetailSchema,
+  movementIdSchema,
+  potIdSchema,
+  statementQuerySchema,
+  statementSchema,
+} from '../schemas.js';
+import type { CommandDeps } from './commands.js';
+
+const READ = ['service', 'operator', 'member'] as const;
+const potParams = idParams('potId', potIdSchema);
+
+/** Reads of the ledger: balances, statements, movements and the Trust's balance sheet. */
+export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' | 'assets'>): void {
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+
+  /** The pot, if the caller may read it (someone else's pot answers 404, like a missing one). */
+  async function readablePot(request: Parameters<typeof assertMayRead>[0], potId: string) {
+    const pot = await findPot(deps.pool, potId);
+    if (pot === undefined) throw notFound(`pot ${potId}`);
+    assertMayRead(request, pot.memberId, `pot ${potId}`);
+    return pot;
+  }
+
+  typed.get(
+    '/pots/:potId/balances',
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ['reads'],
+        summary: "A pot's balances, now or at the close of a business day",
+        description: 'With asOf, from the end-of-day snapshots of that closed business day (never a replay).',
+        params: potParams,
+        querystring: balancesQuerySchema,
+        response: { 200: balancesSchema, 404: problemSchema, 409: problemSchema },
+      },
+    },
+    async (request) => {
+      const { potId } = request.params;
+      await readablePot(request, potId);
+      const { asOf } = request.query;
+      if (asOf === undefined) return { potId, asOf: 'now', balances: await potBalancesNow(deps.pool, potId, deps.assets) };
+      if (!(await isBusinessDayClosed(deps.pool, asOf))) {
+        throw new ProblemError(409, ProblemCode.businessDayNotClosed, `business day ${asOf} is not closed`, {
+          detail: 'balances as of a date are those at the close of a closed business day',
+        });
+      }
+      return { potId, asOf, balances: await potBalancesAtClose(deps.pool, potId, asOf, deps.assets) };
+    },
+  );
+
+  typed.get(
+    '/pots/:potId/statement',
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ['reads'],
+        summary: "A pot's movements over a range of effective dates, a page at a time",
+        params: potParams,
+        querystring: statementQuerySchema,
+        response: { 200: statementSchema, 400: problemSchema, 404: problemSchema },
+      },
+    },
+    async (request) => {
+      const { potId } = request.params;
+      const { from, to, cursor, limit } = request.query;
+      if (from > to) throw new ProblemError(400, ProblemCode.validationFailed, 'from is after to', { errors: [{ path: 'querystring.from', message: 'must not be after to' }] });
+      await readablePot(request, potId);
+      const page = await potStatement(deps.pool, { potId, from, to, afterSeq: BigInt(cursor ?? '0'), limit }, deps.assets);
+      return { potId, from, to, ...page };
+    },
+  );
+
+  typed.get(
+    '/movements/:movementId',
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ['reads'],
+        summary: 'One movement with its entries and the balances after them',
+        params: idParams('movementId', movementIdSchema),
+        response: { 200: movementDetailSchema, 404: problemSchema },
+      },
+    },
+    async (request) => {
+      const { movementId } = request.params;
+      const detail = await movementDetail(deps.pool, movementId, deps.assets);
+      if (detail === undefined) throw notFound(`movement ${movementId}`);
+      assertMayRead(request, detail.movement.memberId, `movement ${movementId}`);
+      return detail;
+    },
+  );
+
+  typed.get(
+    '/balance-sheet',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        tags: ['reads'],
+        summary: "The Trust's real-time balance sheet: totals per account kind and asset",
+        description: 'From the partition totals every commit keeps in the same transaction; verify proves them equal to the balances.',
+        response: { 200: balanceSheetSchema },
+      },
+    },
+    async () => balanceSheet(deps.pool, deps.assets),
+  );
+}

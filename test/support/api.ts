@@ -1,0 +1,77 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { buildApp } from '../../src/api/app.js';
+import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
+import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/index.js';
+import { LedgerPublisher } from '../../src/sdk/publisher.js';
+import { createShardMetrics } from '../../src/shards/metrics.js';
+import { ShardWorker } from '../../src/shards/worker.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { createTestNats, type TestNats } from './nats.js';
+
+/**
+ * The API over a real stack: a test database, a NATS prefix of its own, a shard worker in process (so
+ * `?wait=true` gets committed outcomes) and keys of every role. Requests go through `app.inject()`.
+ */
+export interface ApiStack {
+  readonly app: FastifyInstance;
+  readonly db: TestDatabase;
+  readonly nats: TestNats;
+  readonly keys: { readonly service: CreatedKey; readonly operator: CreatedKey };
+  /** Every line the app logged, parsed. */
+  readonly logs: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+export const PARTITIONS = 4;
+
+export async function startApiStack(label: string, config: Partial<{ API_RATE_LIMIT_MAX: number; API_WAIT_TIMEOUT_MS: number }> = {}): Promise<ApiStack> {
+  const db = await createTestDatabase(label);
+  const nats = await createTestNats(label);
+  const assets = assetCatalog(DEFAULT_ASSETS);
+  const metrics = createShardMetrics();
+  const worker = new ShardWorker({
+    pool: db.service, nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, assets, partitionCount: PARTITIONS,
+    metrics, log: pino({ level: 'warn' }),
+  });
+  await worker.start();
+  const publisher = await LedgerPublisher.connect({ nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });
+  const logs: Record<string, unknown>[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const app = await buildApp({
+    config: { LOG_LEVEL: 'info', API_RATE_LIMIT_MAX: 1_000_000, API_RATE_LIMIT_WINDOW_MS: 60_000, API_WAIT_TIMEOUT_MS: 20_000, ...config },
+    readiness: { check: async () => ({ postgres: true, jetstream: true }) },
+    metrics: metrics.registry,
+    pool: db.service,
+    publisher,
+    registry: ledgerProcesses,
+    assets,
+    logStream,
+  });
+  await app.ready();
+  const keys = { service: await createApiKey(db.service, { role: 'service' }), operator: await createApiKey(db.service, { role: 'operator' }) };
+  return {
+    app, db, nats, keys, logs,
+    async stop() {
+      await app.close();
+      await publisher.close();
+      await worker.stop();
+      await nats.cleanup();
+      await db.drop();
+    },
+  };
+}
+
+export function bearer(key: CreatedKey): { authorization: string } {
+  return { authorization: `Bearer ${key.key}` };
+}
+
+export function json(response: LightMyRequestResponse): Record<string, unknown> {
+  return response.json<Record<string, unknown>>();
+}
