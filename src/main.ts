@@ -81,7 +81,7 @@ await runCli(async () => {
       })
     : undefined;
   await worker?.start();
-  await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
+  const http = await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   app.log.info(
     {
       migrationsApplied: applied,
@@ -89,6 +89,7 @@ await runCli(async () => {
       nats: config.NATS_URL,
       partitions: config.PARTITION_COUNT,
       workerId: worker?.workerId,
+      http,
     },
     'potledger is up',
   );

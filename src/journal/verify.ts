@@ -103,6 +103,17 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
            WHERE e.balance_after_minor IS DISTINCT FROM d.balance_minor`,
   },
   {
+    name: 'partition-totals',
+    description: 'the balance sheet totals per partition, kind and asset equal the sum of the balances',
+    sql: `WITH summed AS (
+            SELECT coalesce(b.partition, p.partition) AS partition, b.kind, b.asset, sum(b.balance_minor) AS balance
+              FROM balances b LEFT JOIN pots p ON p.pot_id = b.pot_id GROUP BY 1, 2, 3)
+          SELECT format('partition %s %s %s: total %s, balances sum %s', coalesce(t.partition, s.partition), coalesce(t.kind, s.kind),
+                        coalesce(t.asset, s.asset), t.balance_minor, s.balance) AS break
+            FROM partition_totals t FULL JOIN summed s ON s.partition = t.partition AND s.kind = t.kind AND s.asset = t.asset
+           WHERE coalesce(t.balance_minor, 0) <> coalesce(s.balance, 0)`,
+  },
+  {
     name: 'closed-pots-empty',
     description: 'a closed pot holds nothing',
     sql: `SELECT format('closed pot %s holds %s in %s', p.pot_id, b.balance_minor, b.account_id) AS break
@@ -168,18 +179,30 @@ async function runCheck(db: Queryable, check: CheckQuery, kindsJson: string): Pr
   return { name: check.name, description: check.description, ok: total === 0, breaks: total, examples: rows.map((row) => row.break) };
 }
 
+/** Told after each check, so a caller can show how far a long verify has got. */
+export type VerifyProgress = (done: number, total: number) => void;
+
 /**
  * Runs every check in one REPEATABLE READ READ ONLY transaction, so all of them see the same
  * snapshot of a ledger that may be taking writes.
  */
-export async function verifyLedger(pool: pg.Pool, kinds: readonly AccountKind[] = ACCOUNT_KINDS): Promise<VerifyReport> {
+export async function verifyLedger(
+  pool: pg.Pool,
+  kinds: readonly AccountKind[] = ACCOUNT_KINDS,
+  onProgress?: VerifyProgress,
+): Promise<VerifyReport> {
   const started = performance.now();
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const kindsJson = JSON.stringify(kinds.map((kind) => ({ owner: kind.owner, name: kind.name })));
+    const queries = [...STRUCTURAL_CHECKS, ...invariantChecks(kinds)];
     const checks: VerifyCheck[] = [];
-    for (const check of [...STRUCTURAL_CHECKS, ...invariantChecks(kinds)]) checks.push(await runCheck(client, check, kindsJson));
+    onProgress?.(0, queries.length);
+    for (const query of queries) {
+      checks.push(await runCheck(client, query, kindsJson));
+      onProgress?.(checks.length, queries.length);
+    }
     const { rows } = await client.query<{ movements: bigint; entries: bigint; accounts: bigint; outcomes: bigint }>(
       `SELECT (SELECT count(*) FROM movements) AS movements, (SELECT count(*) FROM entries) AS entries,
               (SELECT count(*) FROM balances) AS accounts, (SELECT count(*) FROM command_outcomes) AS outcomes`,

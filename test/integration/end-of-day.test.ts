@@ -47,7 +47,7 @@ describe('end-of-day snapshots', () => {
 
 describe('npm run verify', () => {
   const runVerify = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/verify.ts', ...args], {
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/potledger.ts', 'verify', ...args], {
       env: { ...process.env, DATABASE_URL: urlWithDatabase(ownerUrl(), db.name) },
       encoding: 'utf8',
       timeout: 60_000,
@@ -69,7 +69,7 @@ describe('npm run verify', () => {
   });
 
   it('exits 2 with a clear message when it cannot run', () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/verify.ts'], {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/potledger.ts', 'verify'], {
       env: { ...process.env, DATABASE_URL: 'not-a-url' },
       encoding: 'utf8',
       timeout: 60_000,
