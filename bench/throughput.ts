@@ -18,10 +18,13 @@ import { conditions, createBenchDatabase, numberFlag, percentile, requireEnv, ro
 
 /**
  * `npm run bench -- throughput [--json] [--pots N] [--commands N] [--paced-rate R] [--paced-seconds S]
- *   [--naive-commands N] [--partitions P] [--batch B] [--in-flight W]`
+ *   [--naive-commands N] [--partitions P] [--batch B] [--in-flight W] [--window W]`
  *
  * End to end (published through the SDK → committed, as seen by the publisher's outcome notice):
  * 1. full load: `--commands` deposits over `--pots` pots, published as fast as JetStream takes them;
+ *    then closed loop: the same with at most `--window` commands awaiting their outcome (as a fleet of
+ *    publishers that each wait for their answer), which shows latency near full load without the
+ *    queue an open-loop publisher builds;
  * 2. paced: `--paced-rate` commands per second for `--paced-seconds`;
  * 3. naive baseline: the same kind of commands with one transaction and one ack per message
  *    (the worker restarted with COMMIT_BATCH_MAX=1);
@@ -36,6 +39,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
   const partitions = numberFlag(options, 'partitions', 64);
   const batch = numberFlag(options, 'batch', 250);
   const inFlight = numberFlag(options, 'in-flight', 4000);
+  const window = numberFlag(options, 'window', 500);
   const db = await createBenchDatabase('throughput');
   const prefix = `bench${randomBytes(3).toString('hex')}`;
   const nc = await connect({ servers: requireEnv('NATS_URL'), name: 'potledger-bench' });
@@ -53,7 +57,10 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     log(`opened ${pots} pots: ${round(opened.perSecond)} commands/s`);
 
     const load = await drive(publisher, deposits(potIds, commands), inFlight);
-    log(`full load: ${commands} deposits, ${round(load.perSecond)} movements/s, p50 ${round(load.p50Ms)} ms, p99 ${round(load.p99Ms)} ms`);
+    log(`full load (open loop): ${commands} deposits, ${round(load.perSecond)} movements/s, p50 ${round(load.p50Ms)} ms, p99 ${round(load.p99Ms)} ms`);
+
+    const closed = await drive(publisher, deposits(potIds, commands), inFlight, window);
+    log(`closed loop (${window} awaiting their outcome): ${commands} deposits, ${round(closed.perSecond)} movements/s, p50 ${round(closed.p50Ms)} ms, p99 ${round(closed.p99Ms)} ms`);
 
     const paced = await drivePaced(publisher, deposits(potIds, Math.round(pacedRate * pacedSeconds)), pacedRate);
     log(`paced at ${pacedRate}/s for ${pacedSeconds} s: p50 ${round(paced.p50Ms)} ms, p99 ${round(paced.p99Ms)} ms`);
@@ -79,6 +86,10 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
       movementsPerSec: round(load.perSecond),
       p50Ms: round(load.p50Ms),
       p99Ms: round(load.p99Ms),
+      closedLoopWindow: window,
+      closedLoopMovementsPerSec: round(closed.perSecond),
+      closedLoopP50Ms: round(closed.p50Ms),
+      closedLoopP99Ms: round(closed.p99Ms),
       pacedRate,
       pacedP50Ms: round(paced.p50Ms),
       pacedP99Ms: round(paced.p99Ms),
@@ -122,13 +133,17 @@ const CHUNK = 500;
  * Publishes every request through `submitMany` in chunks (at most `inFlight` commands not yet
  * acknowledged by JetStream) and waits for every outcome.
  */
-async function drive(publisher: LedgerPublisher, requests: readonly Request[], inFlight: number): Promise<Measured> {
+async function drive(publisher: LedgerPublisher, requests: readonly Request[], inFlight: number, window = Number.POSITIVE_INFINITY): Promise<Measured> {
   const tracker = trackOutcomes(publisher, requests.length);
   const started = performance.now();
+  const chunkSize = Math.max(1, Math.min(CHUNK, Math.floor(window / 4)));
   let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(Math.floor(inFlight / CHUNK), Math.ceil(requests.length / CHUNK))) }, async () => {
+  const lanes = Array.from({ length: Math.max(1, Math.min(Math.floor(inFlight / chunkSize), Math.ceil(requests.length / chunkSize))) }, async () => {
     while (next < requests.length) {
-      const chunk = requests.slice(next, next + CHUNK);
+      // Every lane resumes at once when room appears: the first takes it, the others wait again.
+      while (tracker.outstanding() > window - chunkSize) await tracker.outstandingAtMost(window - chunkSize);
+      if (next >= requests.length) break;
+      const chunk = requests.slice(next, next + chunkSize);
       next += chunk.length;
       const withIds = chunk.map(({ process, ...request }) => {
         const commandId = randomUUID();
@@ -167,11 +182,17 @@ function trackOutcomes(publisher: LedgerPublisher, expected: number) {
   const latencies: number[] = [];
   let resolveDone: (at: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  let room: { readonly below: number; readonly resolve: () => void }[] = [];
   const stop = publisher.onOutcome((notice: OutcomeNotice) => {
     const sent = sentAt.get(notice.commandId);
     if (sent === undefined) return;
     sentAt.delete(notice.commandId);
     latencies.push(performance.now() - sent);
+    if (room.length > 0) {
+      const ready = room.filter((waiter) => sentAt.size <= waiter.below);
+      room = room.filter((waiter) => sentAt.size > waiter.below);
+      for (const waiter of ready) waiter.resolve();
+    }
     if (latencies.length === expected) {
       stop();
       resolveDone(performance.now());
@@ -180,6 +201,10 @@ function trackOutcomes(publisher: LedgerPublisher, expected: number) {
   return {
     done,
     sent: (commandId: string) => sentAt.set(commandId, performance.now()),
+    outstanding: (): number => sentAt.size,
+    /** Resolves once at most `count` commands await their outcome (closed-loop load). */
+    outstandingAtMost: (count: number): Promise<void> =>
+      sentAt.size <= count ? Promise.resolve() : new Promise<void>((resolve) => room.push({ below: count, resolve })),
     measure(started: number, finished: number): Measured {
       latencies.sort((a, b) => a - b);
       return { perSecond: (expected * 1000) / (finished - started), p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
