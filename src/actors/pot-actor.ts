@@ -5,6 +5,7 @@ import {
   type BalanceMap,
   type Command,
   type LoadedMovement,
+  type OrderState,
   type Outcome,
   type PlanContext,
   type PotState,
@@ -104,9 +105,10 @@ export class PotActor {
     registry: ProcessRegistry,
     ctx: PlanContext,
     movements: ReadonlyMap<string, LoadedMovement>,
+    orders: ReadonlyMap<string, OrderState>,
   ): ActorResult {
     const balances: BalanceMap = new JoinedMap(this.book.balances, system.balances);
-    const outcome = run(registry, command, { pot: this.#pot, balances, movements }, ctx);
+    const outcome = run(registry, command, { pot: this.#pot, balances, movements, orders }, ctx);
     if (outcome.kind === 'rejected') return { outcome, postings: [] };
     const versions = new JoinedMap(this.book.versions, system.versions);
     const { postings } = postEntries(outcome.movement.entries, balances, versions);

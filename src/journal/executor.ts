@@ -5,6 +5,7 @@ import {
   answerRepeat,
   isRejection,
   movementsToLoad,
+  ordersToLoad,
   partitionOf,
   postEntries,
   run,
@@ -14,7 +15,7 @@ import {
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { inTransaction } from './database.js';
-import { commitItems, findOutcomes, loadMovements, loadPot } from './store.js';
+import { commitItems, findOutcomes, loadMovements, loadOrders, loadPot } from './store.js';
 
 export interface ExecutorOptions {
   readonly registry: ProcessRegistry;
@@ -48,7 +49,8 @@ export function createExecutor(pool: pg.Pool, options: ExecutorOptions) {
         if (previous !== undefined) return answerRepeat(command, fingerprint, previous);
         const snapshot = await loadPot(client, command.potId, partition);
         const movements = await loadMovements(client, movementsToLoad(options.registry, command));
-        const outcome = run(options.registry, command, { pot: snapshot.pot, balances: snapshot.balances, movements }, {
+        const orders = await loadOrders(client, ordersToLoad(options.registry, command));
+        const outcome = run(options.registry, command, { pot: snapshot.pot, balances: snapshot.balances, movements, orders }, {
           assets: options.assets,
           partitionCount: options.partitionCount,
           movementId: movementIdFor(command),

@@ -18,6 +18,10 @@ import {
   type Posting,
   type RejectionCode,
   type WireMovementDraft,
+  type OrderChange,
+  type OrderSide,
+  type OrderState,
+  type OrderStatus,
 } from '../ledger/index.js';
 
 export type { Queryable };
@@ -64,6 +68,7 @@ interface MovementRow {
   partition: number;
   effective_date: string;
   pot_change: PotChange | null;
+  order_change: OrderChange | null;
   reverses: string | null;
 }
 
@@ -73,7 +78,7 @@ export async function readMovements(db: Queryable, movementIds: readonly string[
   if (movementIds.length === 0) return movements;
   const heads = await db.query<MovementRow>(
     `SELECT movement_id, command_id, process, process_version, member_id, pot_id, partition, effective_date::text AS effective_date,
-            pot_change, reverses
+            pot_change, order_change, reverses
        FROM movements WHERE movement_id = ANY($1::text[])`,
     [movementIds],
   );
@@ -101,6 +106,7 @@ export async function readMovements(db: Queryable, movementIds: readonly string[
       effectiveDate: row.effective_date,
       entries: entries.get(row.movement_id) ?? [],
       ...(row.pot_change === null ? {} : { potChange: row.pot_change }),
+      ...(row.order_change === null ? {} : { orderChange: row.order_change }),
       ...(row.reverses === null ? {} : { reverses: row.reverses }),
     });
   }
@@ -247,6 +253,7 @@ export async function commitItems(db: Queryable, items: readonly CommitItem[], a
   await upsertBalances(db, applied);
   await addToPartitionTotals(db, applied);
   await writePots(db, applied);
+  await writeOrders(db, applied);
   return insertOutcomes(db, items, assets);
 }
 
@@ -260,13 +267,13 @@ async function insertMovements(db: Queryable, items: readonly CommitItem[]): Pro
   const movements = items.map(movementOf);
   await prepared(db, 'potledger-insert-movements')(
     `INSERT INTO movements (movement_id, command_id, process, process_version, member_id, pot_id, partition,
-                            effective_date, corrected, pot_change, reverses)
+                            effective_date, corrected, pot_change, reverses, order_change)
      SELECT m.movement_id, m.command_id, m.process, m.process_version, m.member_id, m.pot_id, m.partition,
-            m.effective_date, m.corrected, m.pot_change, m.reverses
+            m.effective_date, m.corrected, m.pot_change, m.reverses, m.order_change
        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int[],
-                   $8::date[], $9::bool[], $10::jsonb[], $11::text[])
+                   $8::date[], $9::bool[], $10::jsonb[], $11::text[], $12::jsonb[])
             WITH ORDINALITY AS m(movement_id, command_id, process, process_version, member_id, pot_id, partition,
-                                 effective_date, corrected, pot_change, reverses, ordinal)
+                                 effective_date, corrected, pot_change, reverses, order_change, ordinal)
       ORDER BY m.ordinal`,
     [
       movements.map((m) => m.movementId),
@@ -280,6 +287,7 @@ async function insertMovements(db: Queryable, items: readonly CommitItem[]): Pro
       items.map((item) => item.outcome.kind === 'corrected'),
       movements.map((m) => (m.potChange === undefined ? null : canonicalJson(m.potChange))),
       movements.map((m) => m.reverses ?? null),
+      movements.map((m) => (m.orderChange === undefined ? null : canonicalJson(m.orderChange))),
     ],
   );
 }
@@ -390,6 +398,131 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
     );
     if (result.rowCount !== closed.length) throw new Error('writePots: a pot to close was not open');
   }
+}
+
+/**
+ * The order a movement changed was changed by someone else since the pot planned it (the aggregator
+ * took an open order into a trade while a cancel was being planned). Retrying is the answer: the
+ * batch is planned again from fresh state, and the cancel is then rejected. The code is Postgres's
+ * serialization failure, so the shards treat it as transient.
+ */
+export class OrderConflictError extends Error {
+  readonly code = '40001';
+  constructor(readonly orderIds: readonly string[]) {
+    super(`orders ${orderIds.join(', ')} changed since they were loaded; the batch is planned again`);
+    this.name = 'OrderConflictError';
+  }
+}
+
+/** Applies the movements' order changes, each guarded by the state it was planned from. */
+async function writeOrders(db: Queryable, items: readonly CommitItem[]): Promise<void> {
+  const changes = items.flatMap((item) => {
+    const movement = movementOf(item);
+    return movement.orderChange === undefined ? [] : [{ movement, change: movement.orderChange }];
+  });
+  if (changes.length === 0) return;
+  const placed = changes.flatMap(({ movement, change }) => (change.type === 'place' ? [{ movement, change }] : []));
+  if (placed.length > 0) {
+    await db.query(
+      `INSERT INTO orders (order_id, pot_id, member_id, partition, fund, currency, side, amount_minor, dealing_date, status,
+                           placed_movement_id, last_movement_id)
+       SELECT o.order_id, o.pot_id, o.member_id, o.partition, o.fund, o.currency, o.side, o.amount_minor, o.dealing_date, 'open',
+              o.movement_id, o.movement_id
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::date[], $10::text[])
+              AS o(order_id, pot_id, member_id, partition, fund, currency, side, amount_minor, dealing_date, movement_id)`,
+      [
+        placed.map(({ change }) => change.orderId),
+        placed.map(({ movement }) => movement.potId),
+        placed.map(({ movement }) => movement.memberId),
+        placed.map(({ movement }) => movement.partition),
+        placed.map(({ change }) => change.fund),
+        placed.map(({ change }) => change.currency),
+        placed.map(({ change }) => change.side),
+        placed.map(({ change }) => change.amountMinor),
+        placed.map(({ change }) => change.dealingDate),
+        placed.map(({ movement }) => movement.movementId),
+      ],
+    );
+  }
+  // In lifecycle order, so an order changed twice in one batch (allocated, then settled) is updated in turn.
+  const cancels = changes.flatMap(({ movement, change }) => (change.type === 'cancel' ? [{ id: change.orderId, movementId: movement.movementId }] : []));
+  await guardedUpdate(db, cancels, `UPDATE orders o SET status = 'cancelled', last_movement_id = c.movement_id
+      FROM unnest($1::text[], $2::text[]) AS c(order_id, movement_id)
+     WHERE o.order_id = c.order_id AND o.status = 'open'
+    RETURNING o.order_id`, [cancels.map((c) => c.id), cancels.map((c) => c.movementId)]);
+  const allocations = changes.flatMap(({ movement, change }) => (change.type === 'allocate' ? [{ change, id: change.orderId, movementId: movement.movementId }] : []));
+  await guardedUpdate(db, allocations, `UPDATE orders o SET status = 'allocated', filled_minor = a.filled_minor, units_minor = a.units_minor,
+           cash_minor = a.cash_minor, last_movement_id = a.movement_id
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+           AS a(order_id, movement_id, trade_id, filled_minor, units_minor, cash_minor)
+     WHERE o.order_id = a.order_id AND o.status = 'aggregated' AND o.trade_id = a.trade_id
+    RETURNING o.order_id`, [
+    allocations.map((a) => a.id),
+    allocations.map((a) => a.movementId),
+    allocations.map((a) => a.change.tradeId),
+    allocations.map((a) => a.change.filledMinor),
+    allocations.map((a) => a.change.unitsMinor),
+    allocations.map((a) => a.change.cashMinor),
+  ]);
+  const settlements = changes.flatMap(({ movement, change }) => (change.type === 'settle' ? [{ change, id: change.orderId, movementId: movement.movementId }] : []));
+  await guardedUpdate(db, settlements, `UPDATE orders o SET status = 'settled', last_movement_id = s.movement_id
+      FROM unnest($1::text[], $2::text[], $3::text[]) AS s(order_id, movement_id, trade_id)
+     WHERE o.order_id = s.order_id AND o.status = 'allocated' AND o.trade_id = s.trade_id
+    RETURNING o.order_id`, [settlements.map((s) => s.id), settlements.map((s) => s.movementId), settlements.map((s) => s.change.tradeId)]);
+}
+
+async function guardedUpdate(db: Queryable, wanted: readonly { id: string }[], sql: string, params: unknown[]): Promise<void> {
+  if (wanted.length === 0) return;
+  const { rows } = await db.query<{ order_id: string }>(sql, params);
+  if (rows.length === wanted.length) return;
+  const done = new Set(rows.map((row) => row.order_id));
+  throw new OrderConflictError(wanted.map((w) => w.id).filter((id) => !done.has(id)));
+}
+
+interface OrderRow {
+  order_id: string;
+  pot_id: string;
+  fund: string;
+  currency: string;
+  side: OrderSide;
+  amount_minor: bigint;
+  dealing_date: string;
+  status: OrderStatus;
+  trade_id: string | null;
+  filled_minor: bigint | null;
+  units_minor: bigint | null;
+  cash_minor: bigint | null;
+}
+
+/** The orders by id, as they stand now (the aggregator's changes included). */
+export async function loadOrders(db: Queryable, orderIds: readonly string[]): Promise<Map<string, OrderState>> {
+  const orders = new Map<string, OrderState>();
+  if (orderIds.length === 0) return orders;
+  const { rows } = await db.query<OrderRow>(
+    `SELECT order_id, pot_id, fund, currency, side, amount_minor, dealing_date::text AS dealing_date, status, trade_id,
+            filled_minor, units_minor, cash_minor
+       FROM orders WHERE order_id = ANY($1::text[])`,
+    [orderIds],
+  );
+  for (const row of rows) orders.set(row.order_id, orderOfRow(row));
+  return orders;
+}
+
+export function orderOfRow(row: OrderRow): OrderState {
+  return {
+    orderId: row.order_id,
+    potId: row.pot_id,
+    fund: row.fund,
+    currency: row.currency,
+    side: row.side,
+    amountMinor: row.amount_minor,
+    dealingDate: row.dealing_date,
+    status: row.status,
+    ...(row.trade_id === null ? {} : { tradeId: row.trade_id }),
+    ...(row.filled_minor === null || row.units_minor === null || row.cash_minor === null
+      ? {}
+      : { allocation: { filledMinor: row.filled_minor, unitsMinor: row.units_minor, cashMinor: row.cash_minor } }),
+  };
 }
 
 /** Inserts the outcomes in item order and returns their outbox sequence numbers, in the same order. */

@@ -125,6 +125,13 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     description: 'Charges the pot owes and has not paid (a memo; contra `charges.due`).',
   },
   {
+    name: 'cash.pending',
+    owner: 'pot',
+    assets: 'currency',
+    invariants: [nonNegative],
+    description: 'Sale proceeds priced but not yet settled by the custodian; they become `cash` at settlement.',
+  },
+  {
     name: 'units',
     owner: 'pot',
     assets: 'fund',
@@ -165,6 +172,28 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     assets: 'currency',
     invariants: [nonPositive],
     description: 'Contra of the late charges of the partition.',
+  },
+  {
+    name: 'dealing.cash',
+    owner: 'system',
+    assets: 'currency',
+    invariants: [],
+    description:
+      "Cash of the partition's priced trades not yet settled: debited by buyers' cash, credited by sellers' proceeds; settlement clears it against the bank, so it nets to zero once every trade has settled.",
+  },
+  {
+    name: 'custodian.units',
+    owner: 'system',
+    assets: 'fund',
+    invariants: [nonPositive],
+    description: "Contra of the settled units the custodian holds for the partition's pots (the Trust's custodian holding account, per partition).",
+  },
+  {
+    name: 'custodian.pending',
+    owner: 'system',
+    assets: 'fund',
+    invariants: [nonPositive],
+    description: "Contra of the partition's `units.pending`: units priced at the custodian, not yet settled.",
   },
   {
     name: 'acme.fees',

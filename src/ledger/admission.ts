@@ -1,6 +1,6 @@
 import { reject, RejectionCode, type Rejection } from './errors.js';
 import { commandFingerprint } from './fingerprint.js';
-import type { Command } from './process.js';
+import type { Command, Loads } from './process.js';
 import type { ProcessRegistry } from './registry.js';
 import { envelopeRejection, type Outcome } from './runner.js';
 
@@ -39,7 +39,16 @@ export function answerRepeat(command: Command, fingerprint: string, prior: { rea
 
 /** The movements the command's process needs loaded (none when the process or payload is unknown or bad). */
 export function movementsToLoad(registry: ProcessRegistry, command: Command): readonly string[] {
+  return loadsOf(registry, command).movementIds;
+}
+
+/** The orders the command's process needs loaded. */
+export function ordersToLoad(registry: ProcessRegistry, command: Command): readonly string[] {
+  return loadsOf(registry, command).orderIds ?? [];
+}
+
+function loadsOf(registry: ProcessRegistry, command: Command): Loads {
   const process = registry.find(command.process);
   const parsed = process?.payload.safeParse(command.payload);
-  return process !== undefined && parsed?.success === true ? process.loads(parsed.data).movementIds : [];
+  return process !== undefined && parsed?.success === true ? process.loads(parsed.data) : { movementIds: [] };
 }

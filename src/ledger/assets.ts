@@ -1,3 +1,4 @@
+import { TIME_OF_DAY, UK_CALENDAR, type BusinessCalendar } from './calendar.js';
 import { ASSET_SCALE_MAX } from './decimal.js';
 
 /**
@@ -11,6 +12,21 @@ export interface Asset {
   readonly kind: AssetKind;
   /** Decimal places of the minor unit: 2 for GBP (pence), 6 for fund units. */
   readonly scale: number;
+  /** For a fund: how it deals. */
+  readonly dealing?: FundDealing;
+}
+
+/** How a fund deals: in which currency, when its cycle closes, and when its trades settle. */
+export interface FundDealing {
+  /** The currency its units are bought and sold in. */
+  readonly currency: string;
+  /** Orders placed before this time (UTC, HH:MM) on a business day deal that day. */
+  readonly cutoff: string;
+  /** When the custodian strikes the day's price (UTC, HH:MM), after the cut-off. */
+  readonly valuationPoint: string;
+  /** Trades settle this many business days after the dealing day (T+N). */
+  readonly settlementDays: number;
+  readonly calendar: BusinessCalendar;
 }
 
 /** The assets the ledger knows. Passed into the core; the core never invents one. */
@@ -31,8 +47,23 @@ export function currency(code: string, scale = CURRENCY_SCALE_DEFAULT): Asset {
   return validAsset({ code, kind: 'currency', scale });
 }
 
-export function fund(code: string, scale = FUND_UNIT_SCALE_DEFAULT): Asset {
-  return validAsset({ code, kind: 'fund', scale });
+export function fund(code: string, scale = FUND_UNIT_SCALE_DEFAULT, dealing?: FundDealing): Asset {
+  if (dealing !== undefined) {
+    if (!CURRENCY_CODE.test(dealing.currency)) throw new RangeError(`fund ${code}: ${dealing.currency} is not a currency code`);
+    if (!TIME_OF_DAY.test(dealing.cutoff) || !TIME_OF_DAY.test(dealing.valuationPoint) || dealing.valuationPoint <= dealing.cutoff) {
+      throw new RangeError(`fund ${code}: cut-off and valuation point are HH:MM, the valuation point after the cut-off`);
+    }
+    if (!Number.isInteger(dealing.settlementDays) || dealing.settlementDays < 0 || dealing.settlementDays > 10) {
+      throw new RangeError(`fund ${code}: settlement days must be a whole number from 0 to 10`);
+    }
+  }
+  return validAsset(dealing === undefined ? { code, kind: 'fund', scale } : { code, kind: 'fund', scale, dealing: Object.freeze({ ...dealing }) });
+}
+
+/** The dealing terms of a fund asset, or undefined when the asset is not a fund that deals. */
+export function dealingOf(assets: AssetCatalog, code: string): FundDealing | undefined {
+  const asset = assets.find(code);
+  return asset?.kind === 'fund' ? asset.dealing : undefined;
 }
 
 function validAsset(asset: Asset): Asset {
@@ -62,7 +93,7 @@ export const DEFAULT_ASSETS: readonly Asset[] = [
   currency('GBP'),
   currency('EUR'),
   currency('USD'),
-  fund('FUND-A'),
-  fund('FUND-B'),
-  fund('FUND-C'),
+  fund('FUND-A', FUND_UNIT_SCALE_DEFAULT, { currency: 'GBP', cutoff: '11:00', valuationPoint: '12:00', settlementDays: 2, calendar: UK_CALENDAR }),
+  fund('FUND-B', FUND_UNIT_SCALE_DEFAULT, { currency: 'GBP', cutoff: '12:00', valuationPoint: '16:00', settlementDays: 1, calendar: UK_CALENDAR }),
+  fund('FUND-C', FUND_UNIT_SCALE_DEFAULT, { currency: 'GBP', cutoff: '10:00', valuationPoint: '14:00', settlementDays: 3, calendar: UK_CALENDAR }),
 ];

@@ -37,6 +37,16 @@ export const RejectionCode = {
   movementNotFound: 'LEDGER_ERR_MOVEMENT_NOT_FOUND',
   /** The movement was reversed already, or is itself a reversal. */
   movementNotReversible: 'LEDGER_ERR_MOVEMENT_NOT_REVERSIBLE',
+  /** The fund does not deal (not a fund, or no dealing terms), or the order's currency is not the fund's. */
+  notDealable: 'LEDGER_ERR_NOT_DEALABLE',
+  /** The order named does not exist, or belongs to another pot. */
+  orderNotFound: 'LEDGER_ERR_ORDER_NOT_FOUND',
+  /** The order can no longer be cancelled: its cut-off passed, or it was aggregated, settled or cancelled. */
+  orderNotCancellable: 'LEDGER_ERR_ORDER_NOT_CANCELLABLE',
+  /** An allocation or settlement that does not fit the order's state (wrong trade, wrong step, too much). */
+  orderStateMismatch: 'LEDGER_ERR_ORDER_STATE_MISMATCH',
+  /** A sell of "all" units from a pot with none available. */
+  nothingToSell: 'LEDGER_ERR_NOTHING_TO_SELL',
   /** The same commandId was used earlier with a different payload. Never recorded as the outcome. */
   idempotencyConflict: 'LEDGER_ERR_IDEMPOTENCY_CONFLICT',
   /** A process threw: a bug in the process, recorded as a rejection so the partition goes on. */

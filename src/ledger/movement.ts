@@ -1,3 +1,4 @@
+import type { OrderChange } from './orders.js';
 import {
   accountIdOf,
   accountKind,
@@ -29,6 +30,8 @@ export type PotChange =
 export interface MovementDraft {
   readonly entries: readonly Entry[];
   readonly potChange?: PotChange;
+  /** The change to one of the pot's orders (placing, cancelling, allocating, settling it). */
+  readonly orderChange?: OrderChange;
   /** The movement this one undoes (`movement.reverse`). */
   readonly reverses?: string;
 }
@@ -74,8 +77,8 @@ export function movementProblems(draft: MovementDraft, scope: MovementScope): Mo
   if (draft.entries.length > ENTRIES_PER_MOVEMENT_MAX) {
     problems.push({ entryIndex: -1, problem: `more than ${ENTRIES_PER_MOVEMENT_MAX} entries` });
   }
-  if (draft.entries.length === 0 && draft.potChange === undefined) {
-    problems.push({ entryIndex: -1, problem: 'a movement without entries must change the pot' });
+  if (draft.entries.length === 0 && draft.potChange === undefined && draft.orderChange === undefined) {
+    problems.push({ entryIndex: -1, problem: 'a movement without entries must change the pot or an order' });
   }
   draft.entries.forEach((entry, entryIndex) => {
     for (const problem of entryProblems(entry, scope)) problems.push({ entryIndex, problem });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { Asset, AssetCatalog, AssetKind } from './assets.js';
-import { parseAmount } from './decimal.js';
+import type { Asset, AssetCatalog, AssetKind, FundDealing } from './assets.js';
+import { parseAmount, parseRate, type Rate } from './decimal.js';
 import { reject, RejectionCode, type Rejection } from './errors.js';
 
 /**
@@ -39,4 +39,39 @@ export function readAmount(
   const parsed = parseAmount(text, asset.scale);
   if (!parsed.ok) return reject(RejectionCode.invalidAmount, parsed.reason, { asset: code, amount: text });
   return { asset, amountMinor: parsed.value };
+}
+
+export const fundCode = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$/, 'a fund code such as FUND-A')
+  .max(32)
+  .meta({ domain: 'fund', description: 'The code of a fund that deals, such as FUND-A.' });
+
+export const orderIdText = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'an order id (the commandId of the order.buy or order.sell that placed it)')
+  .meta({ domain: 'orderId', description: 'The id of an order: the commandId of the command that placed it.' });
+
+export const tradeIdText = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'a trade id')
+  .meta({ domain: 'tradeId', description: 'The id of an external trade.' });
+
+export const priceText = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?$/, 'a positive decimal with at most 8 decimals, such as "1.2345"')
+  .meta({ domain: 'price', description: 'A price per unit: a positive decimal with at most 8 decimals.' });
+
+/** Reads a fund's dealing terms, or the rejection when it does not deal. */
+export function readDealing(assets: AssetCatalog, fund: string): { readonly asset: Asset; readonly dealing: FundDealing } | Rejection {
+  const asset = assets.find(fund);
+  if (asset === undefined) return reject(RejectionCode.unknownAsset, `unknown asset ${fund}`, { asset: fund });
+  if (asset.kind !== 'fund' || asset.dealing === undefined) return reject(RejectionCode.notDealable, `${fund} is not a fund that deals`, { asset: fund });
+  return { asset, dealing: asset.dealing };
+}
+
+/** Reads a price: a positive rate of at most 8 decimals. */
+export function readPrice(text: string): Rate | Rejection {
+  const parsed = parseRate(text);
+  return parsed.ok ? parsed.value : reject(RejectionCode.invalidAmount, `price: ${parsed.reason}`, { price: text });
 }

@@ -3,6 +3,7 @@ import type { AssetCatalog } from './assets.js';
 import type { Rejection } from './errors.js';
 import type { BalanceMap, Movement, MovementDraft, Violation } from './movement.js';
 import { MEMBER_ID, POT_ID } from './accounts.js';
+import type { OrderState } from './orders.js';
 
 /** The envelope every command carries; the payload is the process's own. */
 export interface Command {
@@ -48,6 +49,12 @@ export interface LoadedMovement {
   readonly reversedBy?: string;
 }
 
+/** What a process needs loaded before it plans. */
+export interface Loads {
+  readonly movementIds: readonly string[];
+  readonly orderIds?: readonly string[];
+}
+
 /** What the shell gives the core beside the command. All of it is data; time and ids come in here. */
 export interface PlanContext {
   readonly assets: AssetCatalog;
@@ -63,6 +70,8 @@ export interface PotView {
   readonly balances: BalanceMap;
   /** The movements named by the process's `loads`. */
   readonly movements: ReadonlyMap<string, LoadedMovement>;
+  /** The orders named by the process's `loads`, as they stand now (absent: no such order). */
+  readonly orders?: ReadonlyMap<string, OrderState>;
 }
 
 export interface PlanInput<P> extends PotView {
@@ -85,8 +94,8 @@ export interface ProcessDefinition<N extends string, S extends z.ZodType> {
   readonly pot?: PotRequirement;
   /** The key whose hash picks the partition; the member ID unless said otherwise. */
   readonly partitionKey?: (command: Command) => string;
-  /** Movements the shell must load before planning (for reversals). */
-  readonly loads?: (payload: z.output<S>) => { readonly movementIds: readonly string[] };
+  /** Movements (for reversals) and orders the shell must load before planning. */
+  readonly loads?: (payload: z.output<S>) => Loads;
   /** The movement the command asks for, or a rejection. Pure. */
   readonly plan: (input: PlanInput<z.output<S>>) => MovementDraft | Rejection;
   /**
@@ -111,13 +120,13 @@ export interface Process<N extends string = string, S extends z.ZodType = z.ZodT
   readonly describe: string;
   readonly pot: PotRequirement;
   readonly partitionKey: (command: Command) => string;
-  readonly loads: (payload: unknown) => { readonly movementIds: readonly string[] };
+  readonly loads: (payload: unknown) => Loads;
   readonly plan: (input: PlanInput<unknown>) => MovementDraft | Rejection;
   readonly correct: ((input: PlanInput<unknown>, planned: MovementDraft, violations: readonly Violation[]) => MovementDraft | Rejection) | undefined;
 }
 
 const byMember = (command: Command): string => command.memberId;
-const loadsNothing = () => ({ movementIds: [] as readonly string[] });
+const loadsNothing = (): Loads => ({ movementIds: [] });
 
 /** Declares a process. Registering it (see registry.ts) is all it takes to route, expose and test it. */
 export function defineProcess<const N extends string, S extends z.ZodType>(definition: ProcessDefinition<N, S>): Process<N, S> {

@@ -1,6 +1,7 @@
 import type { AccountId } from './accounts.js';
 import type { AssetCatalog } from './assets.js';
-import { admit, answerRepeat, movementsToLoad, type Answer } from './admission.js';
+import { admit, answerRepeat, movementsToLoad, ordersToLoad, type Answer } from './admission.js';
+import { applyOrderChange, type OrderState } from './orders.js';
 import { isRejection } from './errors.js';
 import { postEntries, type Movement, type Posting } from './movement.js';
 import type { Command, LoadedMovement, PotState } from './process.js';
@@ -20,6 +21,7 @@ export class ReferenceLedger {
   readonly #movements = new Map<string, LoadedMovement>();
   readonly #outcomes = new Map<string, { readonly fingerprint: string; readonly outcome: Outcome }>();
   readonly #postings: Posting[] = [];
+  readonly #orders = new Map<string, OrderState>();
 
   constructor(
     private readonly registry: ProcessRegistry,
@@ -46,8 +48,13 @@ export class ReferenceLedger {
       const loaded = this.#movements.get(id);
       if (loaded !== undefined) movements.set(id, loaded);
     }
+    const orders = new Map<string, OrderState>();
+    for (const id of ordersToLoad(this.registry, command)) {
+      const order = this.#orders.get(id);
+      if (order !== undefined) orders.set(id, order);
+    }
     const pot = typeof command.potId === 'string' ? this.#pots.get(command.potId) : undefined;
-    return run(this.registry, command, { pot, balances: this.#balances, movements }, {
+    return run(this.registry, command, { pot, balances: this.#balances, movements, orders }, {
       assets: this.assets,
       partitionCount: this.partitionCount,
       movementId,
@@ -67,11 +74,31 @@ export class ReferenceLedger {
       const pot = this.#pots.get(movement.potId);
       if (pot !== undefined) this.#pots.set(movement.potId, { ...pot, status: 'closed' });
     }
+    if (movement.orderChange !== undefined) {
+      const order = applyOrderChange(this.#orders.get(movement.orderChange.orderId), movement.potId, movement.orderChange);
+      if (order !== undefined) this.#orders.set(order.orderId, order);
+    }
     this.#movements.set(movement.movementId, { movement });
     if (movement.reverses !== undefined) {
       const reversed = this.#movements.get(movement.reverses);
       if (reversed !== undefined) this.#movements.set(movement.reverses, { ...reversed, reversedBy: movement.movementId });
     }
+  }
+
+  /**
+   * Takes open orders into an external trade, as the aggregator does at the cut-off (the one change to
+   * an order that is not a movement of its pot). Returns the orders taken, in order id order.
+   */
+  aggregate(fund: string, dealingDateOnOrBefore: string, tradeId: string): OrderState[] {
+    const taken = [...this.#orders.values()]
+      .filter((order) => order.fund === fund && order.status === 'open' && order.dealingDate <= dealingDateOnOrBefore)
+      .sort((a, b) => (a.orderId < b.orderId ? -1 : a.orderId > b.orderId ? 1 : 0));
+    for (const order of taken) this.#orders.set(order.orderId, { ...order, status: 'aggregated', tradeId });
+    return taken;
+  }
+
+  orders(): ReadonlyMap<string, OrderState> {
+    return this.#orders;
   }
 
   /** Non-zero balances by account. */

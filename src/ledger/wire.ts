@@ -2,6 +2,7 @@ import type { AssetCatalog } from './assets.js';
 import { formatAmount, parseAmount } from './decimal.js';
 import type { Rejection, RejectionCode } from './errors.js';
 import type { Entry, Movement, MovementDraft, PotChange } from './movement.js';
+import type { OrderChange } from './orders.js';
 import type { Outcome } from './runner.js';
 
 /**
@@ -19,6 +20,7 @@ export interface WireEntry {
 export interface WireMovementDraft {
   readonly entries: readonly WireEntry[];
   readonly potChange?: PotChange;
+  readonly orderChange?: OrderChange;
   readonly reverses?: string;
 }
 

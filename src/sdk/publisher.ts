@@ -64,8 +64,13 @@ export interface PublisherOptions {
   readonly resendAfterMs?: number;
   readonly resendAfterMsMax?: number;
   readonly outcomeTimeoutMs?: number;
-  /** Today's date for commands that give none (tests pin it). */
+  /** Today's date for commands that give none (tests pin it); the UTC date of `now` by default. */
   readonly today?: () => string;
+  /**
+   * The clock that stamps `producedAt`: the wall clock by default; the business clock in tests and the
+   * demo. Orders deal in the cycle of the first cut-off after their `producedAt`.
+   */
+  readonly now?: () => Date;
   readonly streamLimits?: Partial<StreamLimits>;
 }
 
@@ -211,6 +216,10 @@ export class LedgerPublisher {
     }
   }
 
+  #now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
   #command(process: string, request: CommandRequest<unknown>): Command {
     return {
       commandId: request.commandId ?? randomUUID(),
@@ -218,8 +227,8 @@ export class LedgerPublisher {
       memberId: request.memberId,
       potId: request.potId,
       payload: request.payload,
-      effectiveDate: request.effectiveDate ?? (this.options.today ?? todayUtc)(),
-      producedAt: new Date().toISOString(),
+      effectiveDate: request.effectiveDate ?? this.options.today?.() ?? this.#now().toISOString().slice(0, 10),
+      producedAt: this.#now().toISOString(),
     };
   }
 
@@ -264,10 +273,6 @@ export class LedgerPublisher {
       }
     }
   }
-}
-
-function todayUtc(): string {
-  return new Date().toISOString().slice(0, 10);
 }
 
 function sleep(ms: number): Promise<void> {

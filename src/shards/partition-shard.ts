@@ -7,19 +7,22 @@ import { ActorDirectory } from '../actors/directory.js';
 import { AccountBook, PotActor } from '../actors/pot-actor.js';
 import {
   answerRepeat,
+  applyOrderChange,
   commandFingerprint,
   movementsToLoad,
+  ordersToLoad,
   outcomeToWire,
   type Answer,
   type AssetCatalog,
   type Command,
   type LoadedMovement,
+  type OrderState,
   type Outcome,
   type PotState,
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { prepared, sqlState } from '../journal/database.js';
-import { findOutcomes, loadMovements, outcomesAfter, type CommitItem, type StoredOutcome } from '../journal/store.js';
+import { findOutcomes, loadMovements, loadOrders, outcomesAfter, type CommitItem, type StoredOutcome } from '../journal/store.js';
 import { Coalescer } from './coalescer.js';
 import type { EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
@@ -352,6 +355,7 @@ export class PartitionShard {
     const stored = await ctx.lookups.outcomes.load([...new Set(commands.map((c) => c.command.commandId))]);
     await this.#loadActors(commands.map((c) => c.command));
     const movements = await this.#loadReferencedMovements(commands.map((c) => c.command));
+    const orders = await loadOrders(ctx.pool, [...new Set(commands.flatMap((c) => ordersToLoad(ctx.registry, c.command)))]);
 
     const items: CommitItem[] = [];
     const answers: { command: Command; reply: string | undefined; answer: Answer }[] = [];
@@ -366,11 +370,14 @@ export class PartitionShard {
       const actor = this.#actors.get(command.potId);
       if (actor === undefined) throw new Error(`pot ${command.potId} was not loaded`);
       const ctxForPlan = { assets: ctx.assets, partitionCount: ctx.partitionCount, movementId: randomUUID() };
-      const { outcome, postings } = actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements);
+      const { outcome, postings } = actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements, orders);
       items.push({ command, fingerprint, partition: this.partition, outcome, postings, streamSeq });
       seen.set(command.commandId, { fingerprint, outcome });
       answers.push({ command, reply, answer: { kind: 'answered', outcome, replayed: false } });
-      if (outcome.kind !== 'rejected') rememberMovement(movements, outcome.movement);
+      if (outcome.kind !== 'rejected') {
+        rememberMovement(movements, outcome.movement);
+        rememberOrder(orders, outcome.movement);
+      }
     }
 
     const last = batch[batch.length - 1];
@@ -526,6 +533,14 @@ export class PartitionShard {
       this.#eventsPersistedSeq = this.#eventsConfirmedSeq;
     }
   }
+}
+
+/** Applies a movement's order change to the batch's orders, so a later command of the batch sees it. */
+function rememberOrder(orders: Map<string, OrderState>, movement: LoadedMovement['movement']): void {
+  const change = movement.orderChange;
+  if (change === undefined) return;
+  const next = applyOrderChange(orders.get(change.orderId), movement.potId, change);
+  if (next !== undefined) orders.set(change.orderId, next);
 }
 
 /** Adds a movement committed in this batch, so a later reversal in the same batch can find it. */

@@ -43,17 +43,18 @@ function streamConfig(name: string, subjects: string[], limits: StreamLimits): P
  */
 export async function provisionStreams(connection: NatsConnection, streamNames: Names, limits = STREAM_LIMITS_DEFAULT): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(connection);
-  const wanted = [
-    streamConfig(streamNames.commandStream, [`${streamNames.prefix}.cmd.*`], limits),
-    streamConfig(streamNames.eventStream, [`${streamNames.prefix}.evt.*`], limits),
-  ];
-  for (const config of wanted) {
-    const exists = await jsm.streams.info(config.name).then(() => true, () => false);
-    if (exists) await jsm.streams.update(config.name, config);
-    else await jsm.streams.add(config).catch(async (error: unknown) => {
-      // Another process created it between our look and our add.
-      if (!(await jsm.streams.info(config.name).then(() => true, () => false))) throw error;
-    });
-  }
+  await ensureStream(jsm, streamNames.commandStream, [`${streamNames.prefix}.cmd.*`], limits);
+  await ensureStream(jsm, streamNames.eventStream, [`${streamNames.prefix}.evt.*`], limits);
   return jsm;
+}
+
+/** Creates a stream, or brings its configuration up to date (idempotent, safe against a racing creator). */
+export async function ensureStream(jsm: JetStreamManager, name: string, subjects: string[], limits = STREAM_LIMITS_DEFAULT): Promise<void> {
+  const config = streamConfig(name, subjects, limits);
+  const exists = await jsm.streams.info(config.name).then(() => true, () => false);
+  if (exists) await jsm.streams.update(config.name, config);
+  else await jsm.streams.add(config).catch(async (error: unknown) => {
+    // Another process created it between our look and our add.
+    if (!(await jsm.streams.info(config.name).then(() => true, () => false))) throw error;
+  });
 }

@@ -20,6 +20,8 @@ import {
   type PotChange,
   type PotState,
   type PotView,
+  type OrderState,
+  type OrderStatus,
   type Process,
 } from '../../src/ledger/index.js';
 
@@ -435,6 +437,8 @@ export interface CurrencyHoldings {
   readonly reserved: bigint;
   readonly prepaid: bigint;
   readonly late: bigint;
+  /** Sale proceeds priced, not settled (`cash.pending`). */
+  readonly pending: bigint;
 }
 
 /** What a pot holds of one fund. */
@@ -449,13 +453,14 @@ const partOf = (whole: bigint): fc.Arbitrary<bigint> => (whole === 0n ? fc.const
 
 /** Holdings of one currency that satisfy every pot invariant (reserved within cash; prepaid xor late). */
 export const currencyHoldings: fc.Arbitrary<CurrencyHoldings> = fc
-  .record({ cash: holdingMinor, owed: holdingMinor, side: fc.constantFrom('none', 'prepaid', 'late') })
-  .chain(({ cash, owed, side }) =>
+  .record({ cash: holdingMinor, owed: holdingMinor, side: fc.constantFrom('none', 'prepaid', 'late'), pending: holdingMinor })
+  .chain(({ cash, owed, side, pending }) =>
     partOf(cash).map((reserved) => ({
       cash,
       reserved,
       prepaid: side === 'prepaid' ? owed : 0n,
       late: side === 'late' ? owed : 0n,
+      pending,
     })),
   );
 
@@ -484,9 +489,9 @@ export const EMPTY_HOLDINGS: PotHoldings = { currencies: new Map(), funds: new M
 /**
  * The balances of the pots' accounts and of the partition's system accounts that hold their contra, so
  * each asset sums to zero: cash and prepaid against `external.bank` (with what ACME collected in
- * `acme.fees` also paid in through the bank), late against `charges.due`, reserved cash against
- * `reservations`. Fund units have no contra kind of their own yet, so `reservations` of the fund holds
- * the contra of all of a pot's units (it may hold any asset and must stay non-positive, which it does).
+ * `acme.fees` also paid in through the bank), late against `charges.due`, reserved cash and units
+ * against `reservations`, pending sale proceeds against `dealing.cash`, settled units against
+ * `custodian.units` and pending units against `custodian.pending`.
  */
 export function balancesOf(partition: number, pots: ReadonlyMap<string, PotHoldings>, feesMinor: ReadonlyMap<string, bigint> = new Map()): Map<AccountId, bigint> {
   const balances = new Map<AccountId, bigint>();
@@ -501,7 +506,9 @@ export function balancesOf(partition: number, pots: ReadonlyMap<string, PotHoldi
     add(systemAccount(partition, 'external.bank', code), -fees);
   }
   for (const [pot, holdings] of pots) {
-    for (const [code, { cash, reserved, prepaid, late }] of holdings.currencies) {
+    for (const [code, { cash, reserved, prepaid, late, pending }] of holdings.currencies) {
+      add(potAccount(pot, 'cash.pending', code), pending);
+      add(systemAccount(partition, 'dealing.cash', code), -pending);
       add(potAccount(pot, 'cash', code), cash);
       add(potAccount(pot, 'cash.prepaid', code), prepaid);
       add(systemAccount(partition, 'external.bank', code), -(cash + prepaid));
@@ -514,7 +521,9 @@ export function balancesOf(partition: number, pots: ReadonlyMap<string, PotHoldi
       add(potAccount(pot, 'units', code), units);
       add(potAccount(pot, 'units.reserved', code), reserved);
       add(potAccount(pot, 'units.pending', code), pending);
-      add(systemAccount(partition, 'reservations', code), -(units + reserved + pending));
+      add(systemAccount(partition, 'custodian.units', code), -units);
+      add(systemAccount(partition, 'reservations', code), -reserved);
+      add(systemAccount(partition, 'custodian.pending', code), -pending);
     }
   }
   return balances;
@@ -541,6 +550,52 @@ export function consistentBalances(pot: string, partition: number, empty = false
       return balancesOf(partition, pots, new Map(fees));
     })
     .filter(withinStorableRange);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Loaded orders (for the order processes)
+
+/**
+ * An order as the shell would load it for `orderId`: mostly of `pot`, in any status, with amounts
+ * drawn mostly within what the pot's balances can carry (its reservations, pending units and
+ * proceeds), so that the order processes apply as often as they reject.
+ */
+export function orderOf(orderId: string, pot: string, partition: number, balances: ReadonlyMap<AccountId, bigint>): fc.Arbitrary<OrderState> {
+  const within = (account: AccountId) => {
+    const held = balances.get(account) ?? 0n;
+    return held > 0n ? fc.oneof({ weight: 4, arbitrary: fc.bigInt(1n, held) }, { weight: 1, arbitrary: fc.bigInt(1n, 100_000n) }) : fc.bigInt(1n, 100_000n);
+  };
+  const bank = -(balances.get(systemAccount(partition, 'external.bank', 'GBP')) ?? 0n);
+  return fc
+    .record({
+      ofPot: fc.oneof({ weight: 8, arbitrary: fc.constant(pot) }, { weight: 1, arbitrary: fc.constant('P-other') }),
+      fund: knownFundCode,
+      side: fc.constantFrom<'buy' | 'sell'>('buy', 'sell'),
+      status: fc.constantFrom<OrderStatus>('open', 'aggregated', 'allocated', 'settled', 'cancelled'),
+      tradeId: fc.constantFrom(...TRADE_ID_POOL),
+      dealingDate: fc.constantFrom(EFFECTIVE_DATE, '2026-03-30'),
+    })
+    .chain(({ ofPot, fund, side, status, tradeId, dealingDate }) => {
+      const reserved = side === 'buy' ? potAccount(pot, 'cash.reserved', 'GBP') : potAccount(pot, 'units.reserved', fund);
+      return fc
+        .record({
+          amountMinor: within(reserved),
+          units: within(side === 'buy' ? potAccount(pot, 'units.pending', fund) : potAccount(pot, 'units.reserved', fund)),
+          cash: side === 'buy' ? (bank > 0n ? fc.bigInt(1n, bank) : fc.bigInt(1n, 1000n)) : within(potAccount(pot, 'cash.pending', 'GBP')),
+        })
+        .map(({ amountMinor, units, cash }): OrderState => ({
+          orderId,
+          potId: ofPot,
+          fund,
+          currency: 'GBP',
+          side,
+          amountMinor,
+          dealingDate,
+          status,
+          ...(status === 'open' ? {} : { tradeId }),
+          ...(status === 'allocated' || status === 'settled' ? { allocation: { filledMinor: side === 'buy' ? cash : units, unitsMinor: units, cashMinor: cash } } : {}),
+        }));
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -636,6 +691,10 @@ export function payloadSchema(process: Process): JsonSchema {
   return z.toJSONSchema(process.payload, { unrepresentable: 'any', io: 'input' }) as JsonSchema;
 }
 
+/** The order and trade ids that generated `orderId` and `tradeId` fields draw from most of the time. */
+export const ORDER_ID_POOL = ['o-1', 'o-2'] as const;
+export const TRADE_ID_POOL = ['t-1', 't-2'] as const;
+
 /** The movement ids that generated `movementId` fields draw from most of the time. */
 export const MOVEMENT_ID_POOL = ['m-1', 'm-2', 'm-3'] as const;
 
@@ -658,6 +717,17 @@ function domainValue(schema: JsonSchema, context: FieldContext): fc.Arbitrary<un
       return fc.oneof({ weight: 8, arbitrary: knownCurrencyCode }, { weight: 2, arbitrary: assetCode }, { weight: 1, arbitrary: random });
     case 'movementId':
       return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...MOVEMENT_ID_POOL) }, { weight: 2, arbitrary: random });
+    case 'fund':
+      return fc.oneof({ weight: 8, arbitrary: knownFundCode }, { weight: 1, arbitrary: knownCurrencyCode }, { weight: 1, arbitrary: random });
+    case 'orderId':
+      return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...ORDER_ID_POOL) }, { weight: 2, arbitrary: random });
+    case 'tradeId':
+      return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...TRADE_ID_POOL) }, { weight: 2, arbitrary: random });
+    case 'price':
+      return fc.oneof(
+        { weight: 8, arbitrary: fc.tuple(fc.integer({ min: 1, max: 99_999 }), fc.integer({ min: 0, max: 4 })).map(([mantissa, scale]) => formatAmount(BigInt(mantissa), scale)) },
+        { weight: 1, arbitrary: random },
+      );
     default:
       return undefined;
   }
@@ -828,14 +898,25 @@ export function processInput(process: Process): fc.Arbitrary<ProcessInput> {
       const potState: PotState | undefined = state === 'absent' ? undefined : { potId: pot, memberId: owner, status: state };
       const parsed = process.payload.safeParse(payload);
       const wanted = parsed.success ? process.loads(parsed.data).movementIds : [];
+      const wantedOrders = parsed.success ? (process.loads(parsed.data).orderIds ?? []) : [];
       // Present five times in six: a missing movement is answered LEDGER_ERR_MOVEMENT_NOT_FOUND.
       const loaded = fc.tuple(...wanted.map((id) => fc.option(loadedMovement(id, pot, owner, partition), { freq: 6 }).map((movement) => [id, movement] as const)));
-      return fc.record({ balances: consistentBalances(pot, partition, state !== 'open'), loaded }).map(({ balances, loaded: movements }) => ({
+      return fc
+        .record({ balances: consistentBalances(pot, partition, state !== 'open'), loaded })
+        .chain(({ balances, loaded: movements }) =>
+          fc.tuple(...wantedOrders.map((id) => fc.option(orderOf(id, pot, partition, balances), { freq: 6 }).map((order) => [id, order] as const))).map((orders) => ({
+            balances,
+            movements,
+            orders,
+          })),
+        )
+        .map(({ balances, movements, orders }) => ({
         command,
         view: {
           pot: potState,
           balances,
           movements: new Map(movements.flatMap(([id, movement]) => (movement === null ? [] : [[id, movement] as const]))),
+          orders: new Map(orders.flatMap(([id, order]) => (order === null ? [] : [[id, order] as const]))),
         },
         ctx: planContext(`m-new-${movementNumber}`),
       }));

@@ -5,8 +5,14 @@ import { cashWithdraw } from './cash-withdraw.js';
 import { chargeAssess } from './charge-assess.js';
 import { chargeRepay } from './charge-repay.js';
 import { movementReverse } from './movement-reverse.js';
+import { orderAllocate } from './order-allocate.js';
+import { orderBuy } from './order-buy.js';
+import { orderCancel } from './order-cancel.js';
+import { orderSell } from './order-sell.js';
+import { orderSettle } from './order-settle.js';
 import { potClose } from './pot-close.js';
 import { potOpen } from './pot-open.js';
+import { tradeResidue, tradeSettleResidue } from './trade-residue.js';
 
 /** Every process of the ledger. Adding a process: one file in this folder and one line here. */
 export const PROCESSES = [
@@ -18,6 +24,13 @@ export const PROCESSES = [
   movementReverse,
   chargeAssess,
   chargeRepay,
+  orderBuy,
+  orderSell,
+  orderCancel,
+  orderAllocate,
+  orderSettle,
+  tradeResidue,
+  tradeSettleResidue,
 ] as const;
 
 export const ledgerProcesses = processRegistry(PROCESSES);
