@@ -1,0 +1,32 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type pg from 'pg';
+import type { Names } from './names.js';
+
+/**
+ * Waits until every command JetStream held when this was called has its outcome committed: for each
+ * partition, the checkpoint in Postgres reaches the stream sequence of the partition's last message.
+ * The dealing desk calls it after a cut-off, so that every order placed before the cut-off is in the
+ * journal before the cycle is aggregated.
+ */
+export async function waitUntilCommitted(
+  pool: pg.Pool,
+  jsm: JetStreamManager,
+  names: Names,
+  partitionCount: number,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const targets = new Map<number, bigint>();
+  for (let partition = 0; partition < partitionCount; partition += 1) {
+    const last = await jsm.streams.getMessage(names.commandStream, { last_by_subj: names.commandSubject(partition) }).catch(() => null);
+    if (last !== null) targets.set(partition, BigInt(last.seq));
+  }
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    const { rows } = await pool.query<{ partition: number; checkpoint_seq: bigint }>('SELECT partition, checkpoint_seq FROM partition_owners');
+    const reached = new Map(rows.map((row) => [row.partition, row.checkpoint_seq]));
+    const behind = [...targets].filter(([partition, seq]) => (reached.get(partition) ?? 0n) < seq);
+    if (behind.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`partitions ${behind.map(([p]) => p).join(', ')} did not commit their commands in time`);
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
+  }
+}
