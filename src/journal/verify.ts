@@ -114,6 +114,80 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
            WHERE coalesce(t.balance_minor, 0) <> coalesce(s.balance, 0)`,
   },
   {
+    name: 'orders-follow-movements',
+    description: "every order's state is what its movements made it: placed, then cancelled, allocated or settled by its last movement (aggregated by the desk in between)",
+    sql: `WITH last AS (
+            SELECT o.order_id, o.status, o.trade_id, o.filled_minor, o.units_minor, o.cash_minor,
+                   m.order_change AS change, m.pot_id AS movement_pot, p.order_change AS placed
+              FROM orders o
+              LEFT JOIN movements m ON m.movement_id = o.last_movement_id
+              LEFT JOIN movements p ON p.movement_id = o.placed_movement_id)
+          SELECT format('order %s is %s, its last movement says %s', order_id, status, coalesce(change::text, 'nothing')) AS break
+            FROM last
+           WHERE placed IS NULL OR placed->>'type' <> 'place' OR placed->>'orderId' <> order_id
+              OR change IS NULL OR change->>'orderId' <> order_id
+              OR NOT CASE change->>'type'
+                       WHEN 'place' THEN status IN ('open', 'aggregated')
+                       WHEN 'cancel' THEN status = 'cancelled'
+                       WHEN 'allocate' THEN status = 'allocated' AND change->>'tradeId' = trade_id
+                            AND (change->>'filledMinor')::bigint = filled_minor AND (change->>'unitsMinor')::bigint = units_minor
+                            AND (change->>'cashMinor')::bigint = cash_minor
+                       WHEN 'settle' THEN status = 'settled' AND change->>'tradeId' = trade_id
+                       ELSE false END`,
+  },
+  {
+    name: 'order-allocations',
+    description: "every allocated or settled order holds exactly what its allocation movement gave it",
+    sql: `SELECT format('order %s holds filled %s, units %s, cash %s; its allocation says %s', o.order_id, o.filled_minor, o.units_minor, o.cash_minor,
+                        coalesce(m.order_change::text, 'nothing')) AS break
+            FROM orders o
+            LEFT JOIN movements m ON m.order_change->>'type' = 'allocate' AND m.order_change->>'orderId' = o.order_id
+           WHERE o.filled_minor IS NOT NULL
+             AND (m.movement_id IS NULL OR (m.order_change->>'filledMinor')::bigint <> o.filled_minor
+                  OR (m.order_change->>'unitsMinor')::bigint <> o.units_minor OR (m.order_change->>'cashMinor')::bigint <> o.cash_minor)`,
+  },
+  {
+    name: 'movements-name-orders',
+    description: 'every movement that changes an order names an order of its own pot',
+    sql: `SELECT format('movement %s changes order %s, which %s', m.movement_id, m.order_change->>'orderId',
+                        CASE WHEN o.order_id IS NULL THEN 'does not exist' ELSE 'belongs to pot ' || o.pot_id END) AS break
+            FROM movements m LEFT JOIN orders o ON o.order_id = m.order_change->>'orderId'
+           WHERE m.order_change IS NOT NULL AND (o.order_id IS NULL OR o.pot_id <> m.pot_id)`,
+  },
+  {
+    name: 'trade-basis',
+    description: "every trade's allocation basis is exactly the orders it took, with their amounts, and its legs are their sums",
+    sql: `WITH basis AS (
+            SELECT t.trade_id, t.buy_cash_minor, t.sell_units_minor, t.orders,
+                   coalesce(sum(b.amount_minor) FILTER (WHERE b.side = 'buy'), 0) AS buys,
+                   coalesce(sum(b.amount_minor) FILTER (WHERE b.side = 'sell'), 0) AS sells,
+                   count(b.order_id) AS taken,
+                   count(*) FILTER (WHERE o.order_id IS NULL OR o.trade_id IS DISTINCT FROM t.trade_id OR o.amount_minor <> b.amount_minor) AS strays
+              FROM external_trades t LEFT JOIN trade_orders b ON b.trade_id = t.trade_id LEFT JOIN orders o ON o.order_id = b.order_id
+             GROUP BY t.trade_id)
+          SELECT format('trade %s: legs %s/%s over %s orders, basis %s/%s over %s, %s not matching their orders',
+                        trade_id, buy_cash_minor, sell_units_minor, orders, buys, sells, taken, strays) AS break
+            FROM basis
+           WHERE buys <> buy_cash_minor OR sells <> sell_units_minor OR taken <> orders OR strays > 0
+          UNION ALL
+          SELECT format('order %s is in trade %s but not in its basis', o.order_id, o.trade_id)
+            FROM orders o LEFT JOIN trade_orders b ON b.trade_id = o.trade_id AND b.order_id = o.order_id
+           WHERE o.trade_id IS NOT NULL AND b.order_id IS NULL`,
+  },
+  {
+    name: 'trade-allocation-exact',
+    description: 'once every order of a priced trade is allocated, allocated units + residue = executed units and allocated proceeds + residue = executed proceeds',
+    sql: `SELECT format('trade %s: buyers got %s units + residue %s, executed %s; sellers got %s + residue %s, executed %s',
+                        t.trade_id, a.units, t.residue_units_minor, t.buy_units_executed_minor, a.cash, t.residue_cash_minor, t.sell_proceeds_executed_minor) AS break
+            FROM external_trades t
+            JOIN (SELECT trade_id, coalesce(sum(units_minor) FILTER (WHERE side = 'buy'), 0) AS units,
+                         coalesce(sum(cash_minor) FILTER (WHERE side = 'sell'), 0) AS cash,
+                         bool_and(status IN ('allocated', 'settled')) AS complete
+                    FROM orders WHERE trade_id IS NOT NULL GROUP BY trade_id) a ON a.trade_id = t.trade_id
+           WHERE t.status IN ('priced', 'settled', 'rejected') AND a.complete
+             AND (a.units + t.residue_units_minor <> t.buy_units_executed_minor OR a.cash + t.residue_cash_minor <> t.sell_proceeds_executed_minor)`,
+  },
+  {
     name: 'closed-pots-empty',
     description: 'a closed pot holds nothing',
     sql: `SELECT format('closed pot %s holds %s in %s', p.pot_id, b.balance_minor, b.account_id) AS break

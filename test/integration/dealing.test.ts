@@ -164,4 +164,13 @@ describe('the dealing cycle through the running system', () => {
     expect(balances.has('pot:P-r2:cash.reserved:GBP')).toBe(false);
     expect((await verifyLedger(stack.db.owner)).ok).toBe(true);
   });
+
+  it('verify names an order changed behind the ledger, and a trade whose basis was altered', async () => {
+    expect((await verifyLedger(stack.db.owner)).ok).toBe(true);
+    await stack.db.owner.query("UPDATE orders SET units_minor = units_minor + 1 WHERE pot_id = 'P-s1-1'");
+    await stack.db.owner.query("UPDATE external_trades SET buy_cash_minor = buy_cash_minor + 1 WHERE trade_id = 'T-FUND-B-2026-06-02'");
+    const report = await verifyLedger(stack.db.owner);
+    const broken = report.checks.filter((check) => !check.ok).map((check) => check.name);
+    expect(broken).toEqual(expect.arrayContaining(['order-allocations', 'trade-basis', 'trade-allocation-exact']));
+  });
 });
