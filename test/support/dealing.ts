@@ -3,12 +3,12 @@ import pino from 'pino';
 import { CustodianSimulator } from '../../src/custodian/simulator.js';
 import { NatsCustodian } from '../../src/custodian/nats.js';
 import type { CustodianReport } from '../../src/custodian/messages.js';
+import { BusinessClock, BusinessDays } from '../../src/dealing/business-day.js';
 import { DealingDesk, type FanOut } from '../../src/dealing/desk.js';
 import { closingPrice, loadPrices } from '../../src/dealing/prices.js';
-import { assetCatalog, cutoffInstant, DEFAULT_ASSETS, dealingOf, ledgerProcesses } from '../../src/ledger/index.js';
+import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
-import { waitUntilCommitted } from '../../src/shards/drain.js';
 import { createShardMetrics } from '../../src/shards/metrics.js';
 import { names } from '../../src/shards/names.js';
 import { ShardWorker } from '../../src/shards/worker.js';
@@ -23,9 +23,9 @@ export const PARTITIONS = 4;
  * simulator and the dealing desk, all driven by a business clock the test sets.
  */
 export class DealingStack {
-  /** The business clock: every command's producedAt. */
-  now = new Date('2026-06-01T08:00:00Z');
+  readonly clock = new BusinessClock(new Date('2026-06-01T08:00:00Z'));
   readonly reports: { report: CustodianReport; fanOut: FanOut | undefined }[] = [];
+  readonly days: BusinessDays;
 
   private constructor(
     readonly db: TestDatabase,
@@ -37,6 +37,12 @@ export class DealingStack {
     readonly desk: DealingDesk,
   ) {
     desk.onHandled((report, fanOut) => this.reports.push({ report, fanOut }));
+    this.days = new BusinessDays({ pool: db.service, jsm, names: names(nats.prefix), partitionCount: PARTITIONS, assets, desk, simulator, clock: this.clock });
+  }
+
+  /** The business clock's time: every command's producedAt. */
+  set now(instant: Date) {
+    this.clock.set(instant);
   }
 
   static async start(label: string): Promise<DealingStack> {
@@ -48,16 +54,17 @@ export class DealingStack {
       metrics: createShardMetrics(), log,
     });
     await worker.start();
-    let stack: DealingStack | undefined;
+    // The publisher reads the stack's clock, which exists once the stack does.
+    const holder = { stack: undefined as DealingStack | undefined };
     const publisher = await LedgerPublisher.connect({
-      nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS, now: () => stack?.now ?? new Date(),
+      nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS, now: () => holder.stack?.clock.now() ?? new Date(),
     });
     const simulator = await CustodianSimulator.start({ nc: nats.nc, prefix: nats.prefix, assets, closingPrice: (fund, date) => closingPrice(db.service, fund, date) });
     const custodian = await NatsCustodian.connect(nats.nc, nats.prefix, () => undefined);
     const desk = new DealingDesk({ pool: db.service, publisher, custodian, assets, log });
     await desk.start();
-    stack = new DealingStack(db, nats, await jetstreamManager(nats.nc), worker, publisher, simulator, desk);
-    return stack;
+    holder.stack = new DealingStack(db, nats, await jetstreamManager(nats.nc), worker, publisher, simulator, desk);
+    return holder.stack;
   }
 
   async stop(): Promise<void> {
@@ -87,23 +94,18 @@ export class DealingStack {
 
   /** The fund's cut-off on `date`: the clock moves there, every command before it commits, the desk aggregates and sends. */
   async cutoff(fund: string, date: string): Promise<string> {
-    const dealing = dealingOf(assets, fund);
-    if (dealing === undefined) throw new Error(`${fund} does not deal`);
-    this.now = new Date(cutoffInstant(date, dealing.cutoff));
-    await waitUntilCommitted(this.db.service, this.jsm, names(this.nats.prefix), PARTITIONS);
-    const trade = await this.desk.cutoff(fund, date);
+    const trade = await this.days.cutoff(fund, date);
     if (trade === undefined) throw new Error(`nothing to deal in ${fund} on ${date}`);
-    await this.simulator.received([trade.tradeId]);
     return trade.tradeId;
   }
 
   /** The custodian strikes `date`'s prices; resolves once the desk handled every report it sent. */
   async strike(date: string): Promise<FanOut[]> {
-    return this.#handled(await this.simulator.strike(date));
+    return this.days.strike(date);
   }
 
   async settle(date: string): Promise<FanOut[]> {
-    return this.#handled(await this.simulator.settle(date));
+    return this.days.settle(date);
   }
 
   /** The custodian repeats a report; resolves once the desk handled it again. */
@@ -112,12 +114,6 @@ export class DealingStack {
     await this.simulator.repeat(report);
     await until(() => this.reports.length > before);
     return this.reports[before]?.fanOut;
-  }
-
-  async #handled(sent: readonly CustodianReport[]): Promise<FanOut[]> {
-    const wanted = new Set(sent.map((r) => `${r.kind}:${r.tradeId}`));
-    await until(() => [...wanted].every((key) => this.reports.some(({ report }) => `${report.kind}:${report.tradeId}` === key)));
-    return this.reports.filter(({ report }) => wanted.has(`${report.kind}:${report.tradeId}`)).flatMap(({ fanOut }) => (fanOut === undefined ? [] : [fanOut]));
   }
 
   /** Balances by account id, as committed. */
