@@ -7,6 +7,7 @@ import { cutoffInstant, dealingOf, type AssetCatalog } from '../ledger/index.js'
 import { waitUntilCommitted } from '../shards/drain.js';
 import type { Names } from '../shards/names.js';
 import { dealingFunds, type DealingDesk, type FanOut } from './desk.js';
+import { closingPrice } from './prices.js';
 import type { Trade } from './trades.js';
 
 /** A clock the tests and the demo set by hand; everything that stamps time (the SDK) reads it. */
@@ -45,6 +46,8 @@ export interface DayReport {
   readonly trades: readonly Trade[];
   readonly priced: readonly FanOut[];
   readonly settled: readonly FanOut[];
+  /** Trades of the day the custodian could not price: no closing price was loaded for their fund. */
+  readonly waitingForPrice: readonly string[];
   readonly snapshotAccounts: number;
 }
 
@@ -91,12 +94,16 @@ export class BusinessDays {
       if (trade !== undefined) trades.push(trade);
     }
     this.options.clock.set(`${date}T17:00:00.000Z`);
+    const waitingForPrice: string[] = [];
+    for (const trade of trades) {
+      if ((await closingPrice(this.options.pool, trade.fund, date)) === undefined) waitingForPrice.push(`${trade.tradeId}: no closing price of ${trade.fund} for ${date}`);
+    }
     const priced = await this.strike(date);
     const settled = await this.settle(date);
     this.options.clock.set(`${date}T22:00:00.000Z`);
     await waitUntilCommitted(this.options.pool, this.options.jsm, this.options.names, this.options.partitionCount);
     const closed = await closeBusinessDay(this.options.pool, date);
-    return { date, trades, priced, settled, snapshotAccounts: closed.accounts };
+    return { date, trades, priced, settled, waitingForPrice, snapshotAccounts: closed.accounts };
   }
 
   async #await(sent: readonly CustodianReport[]): Promise<FanOut[]> {

@@ -141,6 +141,7 @@ function sayDay(report: DayReport, placed: { applied: number; refused: Map<strin
     const units = formatAmount(trade.sellUnitsMinor, assets.find(trade.fund)?.scale ?? 6);
     say(`  trade ${trade.tradeId}: ${trade.orders} orders, buy ${cash} ${trade.currency}, sell ${units} units, settles ${trade.settlementDate}`);
   }
+  for (const waiting of report.waitingForPrice) say(`  waiting: ${waiting}`);
   const count = (fanOuts: DayReport['priced']) => fanOuts.reduce((sum, f) => sum + f.applied, 0);
   const breaks = [...report.priced, ...report.settled].reduce((sum, f) => sum + f.rejected.length, 0);
   say(`  priced: ${count(report.priced)} allocations applied; settled: ${count(report.settled)} settlements applied; ${breaks} breaks; ${report.snapshotAccounts} accounts snapshotted at the close`);

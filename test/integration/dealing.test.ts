@@ -173,4 +173,16 @@ describe('the dealing cycle through the running system', () => {
     const broken = report.checks.filter((check) => !check.ok).map((check) => check.name);
     expect(broken).toEqual(expect.arrayContaining(['order-allocations', 'trade-basis', 'trade-allocation-exact']));
   });
+
+  it('leaves a trade without a closing price waiting, says so, and prices it once the price is loaded', async () => {
+    at('2026-06-10T08:00:00Z');
+    await stack.openPotWithCash('M-w', 'P-w', '50.00');
+    await stack.send('order.buy', 'M-w', 'P-w', { fund: 'FUND-B', amount: '20.00', currency: 'GBP' });
+    const day = await stack.days.run('2026-06-10');
+    expect(day.waitingForPrice).toEqual(['T-FUND-B-2026-06-10: no closing price of FUND-B for 2026-06-10']);
+    expect((await findTrade(stack.db.owner, 'T-FUND-B-2026-06-10'))?.status).toBe('placed');
+    await stack.price('FUND-B', '2026-06-10', '4.00');
+    await stack.strike('2026-06-10');
+    expect((await stack.balances()).get('pot:P-w:units.pending:FUND-B')).toBe(5_000_000n);
+  });
 });
