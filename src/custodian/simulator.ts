@@ -1,6 +1,7 @@
 import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { divideRounded, formatAmount, parseAmount, type AssetCatalog } from '../ledger/index.js';
+import { divideByRate, divideRounded, formatAmount, parseAmount, parseRate, type AssetCatalog } from '../ledger/index.js';
+import type { CustodianStatement } from '../recon/statements.js';
 import type { CustodianReport, TradeInstruction } from './messages.js';
 import { tradeInstructionSchema } from './messages.js';
 import { custodianNames, durableMessages, parseJson, provisionCustodianStream } from './nats.js';
@@ -31,7 +32,11 @@ export interface SimulatorOptions {
   readonly onMalformed?: (message: JsMsg, problem: string) => void;
 }
 
-type Held = TradeInstruction & { status: 'placed' | 'priced' | 'rejected' | 'settled' };
+type Held = TradeInstruction & {
+  status: 'placed' | 'priced' | 'rejected' | 'settled';
+  /** Once priced: the units it delivers net (bought − sold), in the fund's minor units. */
+  netUnitsMinor?: bigint;
+};
 
 /**
  * A custodian simulator over NATS: it takes trade instructions (idempotent by trade id), prices the
@@ -121,14 +126,11 @@ export class CustodianSimulator {
       const price = await this.options.closingPrice(trade.fund, trade.dealingDate);
       if (price === undefined) continue;
       const fill = this.knobs.partialFills.get(trade.tradeId);
-      reports.push({
-        kind: 'priced',
-        tradeId: trade.tradeId,
-        price,
-        buyCashFilled: this.#filled(trade.buyCash, trade.currency, fill?.buy),
-        sellUnitsFilled: this.#filled(trade.sellUnits, trade.fund, fill?.sell),
-      });
+      const buyCashFilled = this.#filled(trade.buyCash, trade.currency, fill?.buy);
+      const sellUnitsFilled = this.#filled(trade.sellUnits, trade.fund, fill?.sell);
+      reports.push({ kind: 'priced', tradeId: trade.tradeId, price, buyCashFilled, sellUnitsFilled });
       trade.status = 'priced';
+      trade.netUnitsMinor = this.#bought(buyCashFilled, trade, price) - this.#minor(sellUnitsFilled, trade.fund);
     }
     await this.#publish(reports);
     return reports;
@@ -150,6 +152,39 @@ export class CustodianSimulator {
     await this.options.nc.flush();
     this.options.nc.publish(this.#names.reportSubject, JSON.stringify(report));
     await this.options.nc.flush();
+  }
+
+  /**
+   * Its holdings statement at the close of `asOf`: settled units per fund (what settled trades
+   * delivered net, on top of `opening` holdings), and the trades priced and not yet settled.
+   */
+  statement(asOf: string, opening: ReadonlyMap<string, bigint> = new Map()): CustodianStatement {
+    const holdings = new Map(opening);
+    const openTrades: CustodianStatement['openTrades'][number][] = [];
+    for (const trade of this.#trades.values()) {
+      if (trade.netUnitsMinor === undefined || trade.dealingDate > asOf) continue;
+      if (trade.settlementDate <= asOf && trade.status === 'settled') holdings.set(trade.fund, (holdings.get(trade.fund) ?? 0n) + trade.netUnitsMinor);
+      else if (trade.settlementDate > asOf) openTrades.push({ tradeId: trade.tradeId, fund: trade.fund, unitsMinor: trade.netUnitsMinor });
+    }
+    return { asOf, holdings, openTrades };
+  }
+
+  #bought(cash: string, trade: Held, price: string): bigint {
+    const rate = parseRate(price);
+    if (!rate.ok) throw new Error(`simulator: ${rate.reason}`);
+    return divideByRate(this.#minor(cash, trade.currency), this.#scale(trade.currency), rate.value, this.#scale(trade.fund), 'down');
+  }
+
+  #scale(code: string): number {
+    const scale = this.options.assets.find(code)?.scale;
+    if (scale === undefined) throw new Error(`simulator: unknown asset ${code}`);
+    return scale;
+  }
+
+  #minor(amount: string, code: string): bigint {
+    const parsed = parseAmount(amount, this.#scale(code), { zero: true });
+    if (!parsed.ok) throw new Error(`simulator: ${parsed.reason}`);
+    return parsed.value;
   }
 
   #filled(amount: string, assetCode: string, fraction: Fill | undefined): string {

@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ledgerPositions, reconcile, runReconciliation } from '../../src/recon/reconcile.js';
+import { breaksCsv, readRun, resolveBreak } from '../../src/recon/runs.js';
+import type { BankStatement, CustodianStatement } from '../../src/recon/statements.js';
+import { assets, DealingStack } from '../support/dealing.js';
+
+/** Reconciliation of the running system's closes against statements derived from the custodian simulator. */
+let stack: DealingStack;
+const deposited = 300_000n; // three pots of 1,000.00
+
+beforeAll(async () => {
+  stack = await DealingStack.start('recon');
+  stack.now = new Date('2026-06-01T08:00:00Z');
+  for (const [i, cash] of [['1', '100.00'], ['2', '250.00'], ['3', '33.33']] as const) {
+    await stack.openPotWithCash(`M-${i}`, `P-${i}`, '1000.00');
+    await stack.send('order.buy', `M-${i}`, `P-${i}`, { fund: 'FUND-A', amount: cash, currency: 'GBP' });
+  }
+  await stack.price('FUND-A', '2026-06-01', '1.2345');
+  await stack.days.run('2026-06-01');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const bank = (asOf: string, balance: bigint): BankStatement => ({ asOf, balances: new Map([['GBP', balance]]) });
+
+describe('reconciliation against the custodian simulator', () => {
+  it('finds no break while the trade is open, nor once it has settled', async () => {
+    const open = await ledgerPositions(stack.db.service, '2026-06-01');
+    expect(reconcile(open, stack.simulator.statement('2026-06-01'), bank('2026-06-01', deposited), assets)).toEqual([]);
+    await stack.days.run('2026-06-02');
+    await stack.days.run('2026-06-03');
+    const settled = await ledgerPositions(stack.db.service, '2026-06-03');
+    expect(settled.settledUnits.get('FUND-A')).toBe(310_514_378n);
+    // The bank paid the custodian the trade's cash at settlement.
+    expect(reconcile(settled, stack.simulator.statement('2026-06-03'), bank('2026-06-03', deposited - 38_333n), assets)).toEqual([]);
+  });
+
+  it('finds and classifies every injected difference, stores the run, exports it, and takes resolution notes', async () => {
+    const truth = stack.simulator.statement('2026-06-03');
+    const short: CustodianStatement = { ...truth, holdings: new Map([['FUND-A', 310_014_378n]]), openTrades: [{ tradeId: 'T-FUND-A-2026-06-09', fund: 'FUND-A', unitsMinor: 7n }] };
+    const run = await runReconciliation(stack.db.service, { custodian: short, bank: bank('2026-06-03', deposited - 38_333n - 7_890n), inputs: { test: 'injected' } }, assets);
+    expect(run.breaks.map((b) => [b.kind, b.reference ?? b.asset, b.differenceMinor, b.classification])).toEqual([
+      ['units-settled', 'FUND-A', -500_000n, 'unexplained'],
+      ['open-trade', 'T-FUND-A-2026-06-09', 7n, 'missing-trade'],
+      ['cash', 'GBP', -7_890n, 'unexplained'],
+    ]);
+    const stored = await readRun(stack.db.service, run.runId, assets);
+    expect(stored?.breaks[0]).toMatchObject({ difference: '-0.500000', value: '-0.61', valueCurrency: 'GBP' });
+    expect(await resolveBreak(stack.db.service, run.runId, 3, 'a bank fee booked late; corrected on 2026-06-04')).toBe(true);
+    const csv = breaksCsv((await readRun(stack.db.service, run.runId, assets)) ?? { runId: '', asOf: '', startedAt: '', inputs: {}, checked: {}, breaks: [] });
+    expect(csv.split('\n')[0]).toBe('seq,kind,asset,reference,ledger,statement,difference,value,valueCurrency,classification,explanation,resolution');
+    expect(csv).toContain('3,cash,GBP,,2616.67,2537.77,-78.90,-78.90,GBP,unexplained');
+    expect(csv).toContain('a bank fee booked late; corrected on 2026-06-04');
+  });
+
+  it('refuses a close that is not closed, and statements of different closes', async () => {
+    await expect(ledgerPositions(stack.db.service, '2026-06-04')).rejects.toThrow(/not closed/);
+    await expect(runReconciliation(stack.db.service, { custodian: stack.simulator.statement('2026-06-03'), bank: bank('2026-06-02', 0n), inputs: {} }, assets)).rejects.toThrow(/as of/);
+  });
+});
