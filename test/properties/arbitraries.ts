@@ -555,15 +555,37 @@ export function consistentBalances(pot: string, partition: number, empty = false
 // ---------------------------------------------------------------------------------------------------
 // Loaded orders (for the order processes)
 
+/** The state of an order each order process acts on. */
+const ORDER_STATUS_ACTED_ON: Readonly<Record<string, OrderStatus>> = { 'order.cancel': 'open', 'order.allocate': 'aggregated', 'order.settle': 'allocated' };
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** The trade a payload names, if it names one. */
+function tradeIdOf(payload: unknown): string | undefined {
+  return typeof payload === 'object' && payload !== null && 'tradeId' in payload && typeof payload.tradeId === 'string' ? payload.tradeId : undefined;
+}
+
 /**
  * An order as the shell would load it for `orderId`: mostly of `pot`, in any status, with amounts
  * drawn mostly within what the pot's balances can carry (its reservations, pending units and
  * proceeds), so that the order processes apply as often as they reject.
  */
-export function orderOf(orderId: string, pot: string, partition: number, balances: ReadonlyMap<AccountId, bigint>): fc.Arbitrary<OrderState> {
+export function orderOf(
+  orderId: string,
+  pot: string,
+  partition: number,
+  balances: ReadonlyMap<AccountId, bigint>,
+  hint: { readonly tradeId?: string; readonly status?: OrderStatus } = {},
+): fc.Arbitrary<OrderState> {
+  const tradeHint = hint.tradeId;
   const within = (account: AccountId) => {
     const held = balances.get(account) ?? 0n;
-    return held > 0n ? fc.oneof({ weight: 4, arbitrary: fc.bigInt(1n, held) }, { weight: 1, arbitrary: fc.bigInt(1n, 100_000n) }) : fc.bigInt(1n, 100_000n);
+    // All of it most often (an order's whole reservation), a part of it, or anything.
+    return held > 0n
+      ? fc.oneof({ weight: 3, arbitrary: fc.constant(held) }, { weight: 2, arbitrary: fc.bigInt(1n, held) }, { weight: 1, arbitrary: fc.bigInt(1n, 100_000n) })
+      : fc.bigInt(1n, 100_000n);
   };
   const bank = -(balances.get(systemAccount(partition, 'external.bank', 'GBP')) ?? 0n);
   return fc
@@ -571,8 +593,13 @@ export function orderOf(orderId: string, pot: string, partition: number, balance
       ofPot: fc.oneof({ weight: 8, arbitrary: fc.constant(pot) }, { weight: 1, arbitrary: fc.constant('P-other') }),
       fund: knownFundCode,
       side: fc.constantFrom<'buy' | 'sell'>('buy', 'sell'),
-      status: fc.constantFrom<OrderStatus>('open', 'aggregated', 'allocated', 'settled', 'cancelled'),
-      tradeId: fc.constantFrom(...TRADE_ID_POOL),
+      // Mostly the state the process acts on (as with the pot's situation), any state sometimes.
+      status: fc.oneof(
+        { weight: hint.status === undefined ? 0 : 3, arbitrary: fc.constant<OrderStatus>(hint.status ?? 'open') },
+        { weight: 2, arbitrary: fc.constantFrom<OrderStatus>('open', 'aggregated', 'allocated', 'settled', 'cancelled') },
+      ),
+      // The trade the command names, most often, so that allocations and settlements can apply.
+      tradeId: tradeHint === undefined ? fc.constantFrom(...TRADE_ID_POOL) : fc.oneof({ weight: 3, arbitrary: fc.constant(tradeHint) }, { weight: 1, arbitrary: fc.constantFrom(...TRADE_ID_POOL) }),
       dealingDate: fc.constantFrom(EFFECTIVE_DATE, '2026-03-30'),
     })
     .chain(({ ofPot, fund, side, status, tradeId, dealingDate }) => {
@@ -904,7 +931,7 @@ export function processInput(process: Process): fc.Arbitrary<ProcessInput> {
       return fc
         .record({ balances: consistentBalances(pot, partition, state !== 'open'), loaded })
         .chain(({ balances, loaded: movements }) =>
-          fc.tuple(...wantedOrders.map((id) => fc.option(orderOf(id, pot, partition, balances), { freq: 6 }).map((order) => [id, order] as const))).map((orders) => ({
+          fc.tuple(...wantedOrders.map((id) => fc.option(orderOf(id, pot, partition, balances, { ...optional('tradeId', tradeIdOf(parsed.success ? parsed.data : undefined)), ...optional('status', ORDER_STATUS_ACTED_ON[process.name]) }), { freq: 6 }).map((order) => [id, order] as const))).map((orders) => ({
             balances,
             movements,
             orders,

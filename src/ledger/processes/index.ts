@@ -11,6 +11,7 @@ import { orderCancel } from './order-cancel.js';
 import { orderSell } from './order-sell.js';
 import { orderSettle } from './order-settle.js';
 import { potClose } from './pot-close.js';
+import { potImport } from './pot-import.js';
 import { potOpen } from './pot-open.js';
 import { tradeResidue, tradeSettleResidue } from './trade-residue.js';
 
@@ -24,6 +25,7 @@ export const PROCESSES = [
   movementReverse,
   chargeAssess,
   chargeRepay,
+  potImport,
   orderBuy,
   orderSell,
   orderCancel,
