@@ -1,4 +1,5 @@
 import {
+  applyPotChange,
   postEntries,
   run,
   type AccountId,
@@ -114,9 +115,7 @@ export class PotActor {
     const { postings } = postEntries(outcome.movement.entries, balances, versions);
     this.book.apply(postings, this.owns);
     system.apply(postings, (account) => !this.owns(account));
-    const change = outcome.movement.potChange;
-    if (change?.type === 'open') this.#pot = { potId: this.potId, memberId: change.memberId, status: 'open' };
-    if (change?.type === 'close' && this.#pot !== undefined) this.#pot = { ...this.#pot, status: 'closed' };
+    this.#pot = applyPotChange(this.#pot, this.potId, outcome.movement.potChange);
     return { outcome, postings };
   }
 }

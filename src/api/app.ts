@@ -13,6 +13,7 @@ import { installAuth } from './auth.js';
 import { problem, ProblemCode, ProblemError } from './problems.js';
 import { accountRoutes } from './routes/accounts.js';
 import { commandRoutes } from './routes/commands.js';
+import { dealingRoutes } from './routes/dealing.js';
 import { readRoutes } from './routes/reads.js';
 
 /** What the HTTP layer asks of the rest of the service, in its own words. */
@@ -132,6 +133,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   accountRoutes(app, deps);
   commandRoutes(app, deps);
   readRoutes(app, deps);
+  await app.register(dealingRoutes, deps);
   return app;
 }
 

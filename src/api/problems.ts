@@ -19,6 +19,7 @@ export const ProblemCode = {
   memberErased: 'API_ERR_MEMBER_ERASED',
   businessDayNotClosed: 'API_ERR_BUSINESS_DAY_NOT_CLOSED',
   rejectedByLedger: 'API_ERR_REJECTED_BY_LEDGER',
+  pricesRejected: 'API_ERR_PRICES_REJECTED',
   commandIdConflict: 'API_ERR_COMMAND_ID_CONFLICT',
   rateLimited: 'API_ERR_RATE_LIMITED',
   unavailable: 'API_ERR_UNAVAILABLE',

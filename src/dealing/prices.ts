@@ -35,6 +35,9 @@ export async function pricesOn(db: Queryable, businessDate: string): Promise<Pri
   return rows.map((row) => ({ fund: row.fund, date: businessDate, price: row.price }));
 }
 
+/** Whole digits the price column holds: numeric(20, 8). */
+const PRICE_WHOLE_DIGITS_MAX = 12;
+
 /** Checks every row (a known dealing fund, a business day of its calendar, a valid price, no duplicate). */
 export function priceProblems(rows: readonly PriceRow[], assets: AssetCatalog, lineOf: (index: number) => number = (index) => index + 1): PriceProblem[] {
   const problems: PriceProblem[] = [];
@@ -47,6 +50,9 @@ export function priceProblems(rows: readonly PriceRow[], assets: AssetCatalog, l
     else if (dealing !== undefined && !isBusinessDay(dealing.calendar, row.date)) problems.push({ line, problem: `${row.date} is not a business day of ${row.fund}` });
     const parsed = parseRate(row.price);
     if (!parsed.ok) problems.push({ line, problem: `price: ${parsed.reason}` });
+    else if (parsed.value.mantissa / 10n ** BigInt(parsed.value.scale) >= 10n ** BigInt(PRICE_WHOLE_DIGITS_MAX)) {
+      problems.push({ line, problem: `price: at most ${PRICE_WHOLE_DIGITS_MAX} digits before the point` });
+    }
     const key = `${row.fund}|${row.date}`;
     const first = seen.get(key);
     if (first !== undefined) problems.push({ line, problem: `a second price for ${row.fund} on ${row.date} (first on line ${first})` });

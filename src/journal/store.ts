@@ -33,17 +33,34 @@ export interface PotSnapshot {
   readonly versions: Map<AccountId, bigint>;
 }
 
+export interface PotRow {
+  pot_id: string;
+  member_id: string;
+  status: 'open' | 'closed';
+  risk_profile: string | null;
+  rebalanced_on: string | null;
+}
+
+export const POT_COLUMNS = 'pot_id, member_id, status, risk_profile, rebalanced_on::text AS rebalanced_on';
+
+export function potOfRow(row: PotRow): PotState {
+  return {
+    potId: row.pot_id,
+    memberId: row.member_id,
+    status: row.status,
+    ...(row.risk_profile === null ? {} : { profile: row.risk_profile }),
+    ...(row.rebalanced_on === null ? {} : { rebalancedOn: row.rebalanced_on }),
+  };
+}
+
 /**
  * Loads a pot, every account of the pot, and the system accounts of its partition. Takes no lock: the
  * caller holds the partition (an advisory lock, or ownership fenced by epoch).
  */
 export async function loadPot(db: Queryable, potId: string, partition: number): Promise<PotSnapshot> {
-  const pots = await db.query<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
-    'SELECT pot_id, member_id, status FROM pots WHERE pot_id = $1',
-    [potId],
-  );
+  const pots = await db.query<PotRow>(`SELECT ${POT_COLUMNS} FROM pots WHERE pot_id = $1`, [potId]);
   const row = pots.rows[0];
-  const pot = row === undefined ? undefined : { potId: row.pot_id, memberId: row.member_id, status: row.status };
+  const pot = row === undefined ? undefined : potOfRow(row);
   const accounts = await db.query<{ account_id: string; balance_minor: bigint; version: bigint }>(
     `SELECT account_id, balance_minor, version FROM balances
       WHERE pot_id = $1 OR (owner_type = 'system' AND partition = $2)`,
@@ -374,12 +391,16 @@ async function upsertBalances(db: Queryable, items: readonly CommitItem[]): Prom
 async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<void> {
   const opened: { potId: string; memberId: string; partition: number; movementId: string }[] = [];
   const closed: { potId: string; movementId: string }[] = [];
+  const profiled: { potId: string; profile: string }[] = [];
+  const rebalanced: { potId: string; date: string }[] = [];
   for (const item of items) {
     const movement = movementOf(item);
     if (movement.potChange?.type === 'open') {
       opened.push({ potId: movement.potId, memberId: movement.potChange.memberId, partition: movement.partition, movementId: movement.movementId });
     }
     if (movement.potChange?.type === 'close') closed.push({ potId: movement.potId, movementId: movement.movementId });
+    if (movement.potChange?.type === 'profile') profiled.push({ potId: movement.potId, profile: movement.potChange.profile });
+    if (movement.potChange?.type === 'rebalance') rebalanced.push({ potId: movement.potId, date: movement.potChange.date });
   }
   if (opened.length > 0) {
     await db.query(
@@ -398,6 +419,9 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
     );
     if (result.rowCount !== closed.length) throw new Error('writePots: a pot to close was not open');
   }
+  // In commit order: a pot changed twice in one batch ends with its last change.
+  for (const { potId, profile } of profiled) await db.query('UPDATE pots SET risk_profile = $2 WHERE pot_id = $1', [potId, profile]);
+  for (const { potId, date } of rebalanced) await db.query('UPDATE pots SET rebalanced_on = $2::date WHERE pot_id = $1', [potId, date]);
 }
 
 /**

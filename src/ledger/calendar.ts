@@ -23,9 +23,10 @@ export const UK_CALENDAR = businessCalendar('UK', [
   '2027-01-01', '2027-03-26', '2027-03-29', '2027-05-03', '2027-05-31', '2027-08-30', '2027-12-27', '2027-12-28',
 ]);
 
+/** A date `YYYY-MM-DD` that exists, from 0001-01-01 (Postgres has no year 0). */
 export function isCalendarDate(text: string): boolean {
   const match = DATE.exec(text);
-  if (match === null) return false;
+  if (match === null || match[1] === '0000') return false;
   const date = new Date(`${text}T00:00:00Z`);
   return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === text;
 }

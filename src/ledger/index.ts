@@ -12,6 +12,7 @@ export * from './orders.js';
 export * from './partition.js';
 export * from './payload.js';
 export * from './process.js';
+export * from './profiles.js';
 export * from './reference.js';
 export * from './registry.js';
 export * from './runner.js';

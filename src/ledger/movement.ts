@@ -21,10 +21,19 @@ export interface Entry {
   readonly amountMinor: bigint;
 }
 
+/** One order a re-balance places: sell units of an overweight fund, or buy an underweight one with cash. */
+export type RebalanceLeg =
+  | { readonly side: 'sell'; readonly fund: string; readonly units: string; readonly value: string }
+  | { readonly side: 'buy'; readonly fund: string; readonly amount: string };
+
 /** A change of a pot's lifecycle that a movement carries with its entries. */
 export type PotChange =
   | { readonly type: 'open'; readonly memberId: string }
-  | { readonly type: 'close' };
+  | { readonly type: 'close' }
+  /** The pot follows another risk profile from now on. */
+  | { readonly type: 'profile'; readonly profile: string }
+  /** The pot was re-balanced for a business day: the orders it decided to place (placed by their own commands). */
+  | { readonly type: 'rebalance'; readonly date: string; readonly legs: readonly RebalanceLeg[] };
 
 /** What a process plans: the entries of one movement, and what else it changes. */
 export interface MovementDraft {

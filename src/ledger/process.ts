@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { AssetCatalog } from './assets.js';
 import type { Rejection } from './errors.js';
-import type { BalanceMap, Movement, MovementDraft, Violation } from './movement.js';
+import type { BalanceMap, Movement, MovementDraft, PotChange, Violation } from './movement.js';
 import { MEMBER_ID, POT_ID } from './accounts.js';
 import type { OrderState } from './orders.js';
 
@@ -21,8 +21,8 @@ export interface Command {
 export const COMMAND_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const PROCESS_NAME = /^[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)+$/;
 
-/** A calendar date YYYY-MM-DD that exists (no 2026-02-30). */
-export const isoDate = z.iso.date();
+/** A calendar date YYYY-MM-DD that exists (no 2026-02-30), from year 1 (Postgres has no year 0). */
+export const isoDate = z.iso.date().refine((date) => !date.startsWith('0000-'), 'a date from 0001-01-01');
 
 export const commandSchema = z.strictObject({
   commandId: z.string().regex(COMMAND_ID, 'letters, digits and _.:- only, 1 to 128 characters'),
@@ -41,6 +41,25 @@ export interface PotState {
   readonly potId: string;
   readonly memberId: string;
   readonly status: PotStatus;
+  /** The risk profile it follows, if any. */
+  readonly profile?: string;
+  /** The last business day it was re-balanced for. */
+  readonly rebalancedOn?: string;
+}
+
+/** The pot after a movement's pot change (undefined before it is opened). */
+export function applyPotChange(pot: PotState | undefined, potId: string, change: PotChange | undefined): PotState | undefined {
+  if (change === undefined) return pot;
+  switch (change.type) {
+    case 'open':
+      return { potId, memberId: change.memberId, status: 'open' };
+    case 'close':
+      return pot === undefined ? undefined : { ...pot, status: 'closed' };
+    case 'profile':
+      return pot === undefined ? undefined : { ...pot, profile: change.profile };
+    case 'rebalance':
+      return pot === undefined ? undefined : { ...pot, rebalancedOn: change.date };
+  }
 }
 
 /** A movement the shell loaded because the process asked for it, and the reversal that undid it, if any. */

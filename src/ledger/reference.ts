@@ -4,7 +4,7 @@ import { admit, answerRepeat, movementsToLoad, ordersToLoad, type Answer } from 
 import { applyOrderChange, type OrderState } from './orders.js';
 import { isRejection } from './errors.js';
 import { postEntries, type Movement, type Posting } from './movement.js';
-import type { Command, LoadedMovement, PotState } from './process.js';
+import { applyPotChange, type Command, type LoadedMovement, type PotState } from './process.js';
 import type { ProcessRegistry } from './registry.js';
 import { run, type Outcome } from './runner.js';
 
@@ -68,12 +68,8 @@ export class ReferenceLedger {
       this.#versions.set(posting.account, posting.accountVersion);
     }
     this.#postings.push(...posted.postings);
-    const change = movement.potChange;
-    if (change?.type === 'open') this.#pots.set(movement.potId, { potId: movement.potId, memberId: change.memberId, status: 'open' });
-    if (change?.type === 'close') {
-      const pot = this.#pots.get(movement.potId);
-      if (pot !== undefined) this.#pots.set(movement.potId, { ...pot, status: 'closed' });
-    }
+    const pot = applyPotChange(this.#pots.get(movement.potId), movement.potId, movement.potChange);
+    if (pot !== undefined) this.#pots.set(movement.potId, pot);
     if (movement.orderChange !== undefined) {
       const order = applyOrderChange(this.#orders.get(movement.orderChange.orderId), movement.potId, movement.orderChange);
       if (order !== undefined) this.#orders.set(order.orderId, order);

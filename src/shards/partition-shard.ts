@@ -22,7 +22,7 @@ import {
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { prepared, sqlState } from '../journal/database.js';
-import { findOutcomes, loadMovements, loadOrders, outcomesAfter, type CommitItem, type StoredOutcome } from '../journal/store.js';
+import { findOutcomes, loadMovements, loadOrders, outcomesAfter, POT_COLUMNS, potOfRow, type CommitItem, type PotRow, type StoredOutcome } from '../journal/store.js';
 import { Coalescer } from './coalescer.js';
 import type { EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
@@ -108,10 +108,7 @@ export function shardLookups(pool: pg.Pool, assets: AssetCatalog): ShardLookups 
 }
 
 async function loadPots(pool: pg.Pool, potIds: readonly string[]): Promise<Map<string, LoadedPot>> {
-  const pots = await prepared(pool, 'potledger-load-pots')<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>(
-    'SELECT pot_id, member_id, status FROM pots WHERE pot_id = ANY($1::text[])',
-    [potIds],
-  );
+  const pots = await prepared(pool, 'potledger-load-pots')<PotRow>(`SELECT ${POT_COLUMNS} FROM pots WHERE pot_id = ANY($1::text[])`, [potIds]);
   const accounts = await prepared(pool, 'potledger-load-pot-accounts')<{ pot_id: string; account_id: string; balance_minor: bigint; version: bigint }>(
     'SELECT pot_id, account_id, balance_minor, version FROM balances WHERE pot_id = ANY($1::text[])',
     [potIds],
@@ -120,7 +117,7 @@ async function loadPots(pool: pg.Pool, potIds: readonly string[]): Promise<Map<s
   for (const potId of potIds) loaded.set(potId, { pot: undefined, accounts: [] });
   for (const row of pots.rows) {
     const entry = loaded.get(row.pot_id);
-    if (entry !== undefined) entry.pot = { potId: row.pot_id, memberId: row.member_id, status: row.status };
+    if (entry !== undefined) entry.pot = potOfRow(row);
   }
   for (const row of accounts.rows) loaded.get(row.pot_id)?.accounts.push({ account: row.account_id, balanceMinor: row.balance_minor, version: row.version });
   return loaded;

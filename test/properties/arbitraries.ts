@@ -6,6 +6,7 @@ import {
   BALANCE_MINOR_MAX,
   BALANCE_MINOR_MIN,
   DEFAULT_ASSETS,
+  DEFAULT_PROFILES,
   assetCatalog,
   formatAmount,
   partitionOf,
@@ -562,6 +563,14 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
+/** The profile a payload names (re-balances carry the whole profile), for the pot to follow it. */
+function profileOf(payload: unknown): string | undefined {
+  if (typeof payload !== 'object' || payload === null || !('profile' in payload)) return undefined;
+  const { profile } = payload;
+  if (typeof profile === 'object' && profile !== null && 'id' in profile && typeof profile.id === 'string') return profile.id;
+  return undefined;
+}
+
 /** The trade a payload names, if it names one. */
 function tradeIdOf(payload: unknown): string | undefined {
   return typeof payload === 'object' && payload !== null && 'tradeId' in payload && typeof payload.tradeId === 'string' ? payload.tradeId : undefined;
@@ -750,6 +759,15 @@ function domainValue(schema: JsonSchema, context: FieldContext): fc.Arbitrary<un
       return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...ORDER_ID_POOL) }, { weight: 2, arbitrary: random });
     case 'tradeId':
       return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...TRADE_ID_POOL) }, { weight: 2, arbitrary: random });
+    case 'profile':
+      return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...DEFAULT_PROFILES.map((p) => p.id)) }, { weight: 1, arbitrary: random });
+    case 'riskProfile':
+      return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...DEFAULT_PROFILES) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
+    case 'prices':
+      return fc.oneof(
+        { weight: 8, arbitrary: fc.tuple(...FUND_CODES.map(() => fc.integer({ min: 1, max: 99_999 }))).map((mantissas) => Object.fromEntries(FUND_CODES.map((fund, i) => [fund, formatAmount(BigInt(mantissas[i] ?? 1), 2)]))) },
+        { weight: 1, arbitrary: fc.dictionary(fc.constantFrom(...FUND_CODES), fc.string({ maxLength: 6 })) },
+      );
     case 'price':
       return fc.oneof(
         { weight: 8, arbitrary: fc.tuple(fc.integer({ min: 1, max: 99_999 }), fc.integer({ min: 0, max: 4 })).map(([mantissa, scale]) => formatAmount(BigInt(mantissa), scale)) },
@@ -922,7 +940,8 @@ export function processInput(process: Process): fc.Arbitrary<ProcessInput> {
       const owner = ownerOf(pot);
       const command = commandOf(commandId, process.name, pot, payload, wrongMember ? (otherMember === owner ? 'M-9' : otherMember) : owner);
       const partition = partitionOf(owner, PARTITION_COUNT);
-      const potState: PotState | undefined = state === 'absent' ? undefined : { potId: pot, memberId: owner, status: state };
+      const profile = profileOf(payload);
+      const potState: PotState | undefined = state === 'absent' ? undefined : { potId: pot, memberId: owner, status: state, ...(profile === undefined || wrongMember ? {} : { profile }) };
       const parsed = process.payload.safeParse(payload);
       const wanted = parsed.success ? process.loads(parsed.data).movementIds : [];
       const wantedOrders = parsed.success ? (process.loads(parsed.data).orderIds ?? []) : [];

@@ -1,7 +1,10 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type pg from 'pg';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import { buildApp } from '../../src/api/app.js';
+import type { Config } from '../../src/config/config.js';
 import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
@@ -44,18 +47,7 @@ export async function startApiStack(label: string, config: Partial<{ API_RATE_LI
       done();
     },
   });
-  const app = await buildApp({
-    config: { LOG_LEVEL: 'info', API_RATE_LIMIT_MAX: 1_000_000, API_RATE_LIMIT_WINDOW_MS: 60_000, API_WAIT_TIMEOUT_MS: 20_000, ...config },
-    readiness: { check: async () => ({ postgres: true, jetstream: true }) },
-    metrics: metrics.registry,
-    pool: db.service,
-    publisher,
-    registry: ledgerProcesses,
-    assets,
-    logStream,
-  });
-  await app.ready();
-  const keys = { service: await createApiKey(db.service, { role: 'service' }), operator: await createApiKey(db.service, { role: 'operator' }) };
+  const { app, keys } = await buildTestApp(db.service, publisher, { config: { LOG_LEVEL: 'info', ...config }, metrics: metrics.registry, logStream });
   return {
     app, db, nats, keys, logs,
     async stop() {
@@ -66,6 +58,39 @@ export async function startApiStack(label: string, config: Partial<{ API_RATE_LI
       await db.drop();
     },
   };
+}
+
+export interface TestApp {
+  readonly app: FastifyInstance;
+  readonly keys: { readonly service: CreatedKey; readonly operator: CreatedKey };
+}
+
+/**
+ * The API app over a pool and publisher built elsewhere (a `DealingStack`, say), ready for
+ * `app.inject()`, with a service and an operator key. The caller closes the app.
+ */
+export async function buildTestApp(
+  pool: pg.Pool,
+  publisher: LedgerPublisher | undefined,
+  options: {
+    readonly config?: Partial<{ LOG_LEVEL: Config['LOG_LEVEL']; API_RATE_LIMIT_MAX: number; API_WAIT_TIMEOUT_MS: number }>;
+    readonly metrics?: Registry;
+    readonly logStream?: NodeJS.WritableStream;
+  } = {},
+): Promise<TestApp> {
+  const app = await buildApp({
+    config: { LOG_LEVEL: 'warn', API_RATE_LIMIT_MAX: 1_000_000, API_RATE_LIMIT_WINDOW_MS: 60_000, API_WAIT_TIMEOUT_MS: 20_000, ...options.config },
+    readiness: { check: async () => ({ postgres: true, jetstream: true }) },
+    metrics: options.metrics ?? new Registry(),
+    pool,
+    publisher,
+    registry: ledgerProcesses,
+    assets: assetCatalog(DEFAULT_ASSETS),
+    ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
+  });
+  await app.ready();
+  const keys = { service: await createApiKey(pool, { role: 'service' }), operator: await createApiKey(pool, { role: 'operator' }) };
+  return { app, keys };
 }
 
 export function bearer(key: CreatedKey): { authorization: string } {

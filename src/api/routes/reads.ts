@@ -96,7 +96,8 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
       const detail = await movementDetail(deps.pool, movementId, deps.assets);
       if (detail === undefined) throw notFound(`movement ${movementId}`);
       assertMayRead(request, detail.movement.memberId, `movement ${movementId}`);
-      return detail;
+      const orderId = detail.movement.orderChange?.orderId;
+      return orderId === undefined ? detail : { ...detail, orderId };
     },
   );
 

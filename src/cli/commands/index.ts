@@ -5,7 +5,9 @@ import { balanceSheetCommand } from './balance-sheet.js';
 import type { CliCommand } from './command.js';
 import { outcomeCommand } from './outcome.js';
 import { poisonCommand } from './poison.js';
+import { pricesCommand } from './prices.js';
 import { shardsCommand } from './shards.js';
+import { traceCommand } from './trace.js';
 import { verifyCommand } from './verify.js';
 
 /** The operator's commands by name (a Map, so that a name like "constructor" is simply unknown). */
@@ -16,6 +18,8 @@ const COMMANDS: ReadonlyMap<string, CliCommand> = new Map([
   ['outcome', outcomeCommand],
   ['poison', poisonCommand],
   ['api-key', apiKeyCommand],
+  ['prices', pricesCommand],
+  ['trace', traceCommand],
 ]);
 
 const HELP = new Set(['help', '--help', '-h']);
@@ -50,6 +54,7 @@ function fullUsage(): string[] {
     'Every command reads DATABASE_URL; shards also NATS_URL, NATS_PREFIX and PARTITION_COUNT.',
     '--json prints one JSON document on stdout; messages go to stderr.',
     'Exit codes: 0 done; 1 a negative answer (verify found breaks, no such outcome or active key,',
-    'shards could not reach NATS); 2 could not run (usage, configuration, database).',
+    'shards could not reach NATS, prices found problems, trace found nothing); 2 could not run',
+    '(usage, configuration, database, an unreadable file).',
   ];
 }

@@ -13,6 +13,8 @@ import { orderSettle } from './order-settle.js';
 import { potClose } from './pot-close.js';
 import { potImport } from './pot-import.js';
 import { potOpen } from './pot-open.js';
+import { potRebalance } from './pot-rebalance.js';
+import { potSetProfile } from './pot-set-profile.js';
 import { tradeResidue, tradeSettleResidue } from './trade-residue.js';
 
 /** Every process of the ledger. Adding a process: one file in this folder and one line here. */
@@ -26,6 +28,8 @@ export const PROCESSES = [
   chargeAssess,
   chargeRepay,
   potImport,
+  potSetProfile,
+  potRebalance,
   orderBuy,
   orderSell,
   orderCancel,
