@@ -1,3 +1,5 @@
+import cliProgress from 'cli-progress';
+
 /**
  * What the commands print. With --json, exactly one JSON document goes to stdout (amounts stay decimal
  * strings and sequences stay strings, never rounded numbers); otherwise lines for a person. Messages
@@ -34,4 +36,24 @@ export function formatTable(columns: readonly Column[], rows: readonly (readonly
       .join('  ')
       .trimEnd();
   return [line(columns.map((column) => column.title)), ...rows.map(line)];
+}
+
+/**
+ * A progress bar on stderr for a person watching: none in a pipe or a log, or beside --json. `update`
+ * takes how much is done of how much.
+ */
+export function progressBar(enabled: boolean, format: string): { update(done: number, total: number): void; stop(): void } {
+  if (!enabled || process.stderr.isTTY !== true) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format, clearOnComplete: true, hideCursor: true }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update(done, total) {
+      if (started) bar.update(done);
+      else bar.start(total, done);
+      started = true;
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
 }

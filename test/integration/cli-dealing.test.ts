@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Traced } from '../../src/cli/commands/trace.js';
 import { urlWithDatabase } from '../../src/journal/database.js';
 import { ownerUrl } from '../support/database.js';
+import { runPotledger, type CliRun } from '../support/cli.js';
 import { DealingStack } from '../support/dealing.js';
 
 /**
@@ -14,9 +13,6 @@ import { DealingStack } from '../support/dealing.js';
  * against a database where a dealing cycle ran through the real system.
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** A command of the CLI never takes this long; past it the test fails instead of hanging. */
-const CLI_TIMEOUT_MS = 60_000;
 const STACK_LINE = /^\s+at /m;
 
 let stack: DealingStack;
@@ -37,27 +33,8 @@ afterAll(async () => {
   if (directory !== undefined) await rm(directory, { recursive: true, force: true });
 });
 
-interface CliRun {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 function potledger(args: readonly string[]): Promise<CliRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/potledger.ts', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: urlWithDatabase(ownerUrl(), stack.db.name) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: CLI_TIMEOUT_MS,
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runPotledger(args, { DATABASE_URL: urlWithDatabase(ownerUrl(), stack.db.name) });
 }
 
 async function csvFile(name: string, lines: readonly string[]): Promise<string> {

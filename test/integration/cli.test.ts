@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { AckPolicy, DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticate } from '../../src/api/keys.js';
@@ -12,6 +10,7 @@ import { claimPartition } from '../../src/shards/fence.js';
 import { names } from '../../src/shards/names.js';
 import { provisionStreams, STREAM_LIMITS_DEFAULT } from '../../src/shards/streams.js';
 import { createTestDatabase, ownerUrl, type TestDatabase } from '../support/database.js';
+import { ROOT, runFile as runFileIn, runPotledger, type CliRun } from '../support/cli.js';
 import { createTestNats, natsUrl, type TestNats } from '../support/nats.js';
 
 /**
@@ -19,11 +18,8 @@ import { createTestNats, natsUrl, type TestNats } from '../support/nats.js';
  * database and NATS prefix, judged by its exit code, its stdout and its stderr.
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const assets = assetCatalog(DEFAULT_ASSETS);
 const PARTITIONS = 4;
-/** A command of the CLI never takes this long; past it the test fails instead of hanging. */
-const CLI_TIMEOUT_MS = 60_000;
 
 let db: TestDatabase;
 let nats: TestNats;
@@ -37,39 +33,17 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface CliRun {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
+/** The test's database and NATS prefix, and anything more. */
+function environment(env: Readonly<Record<string, string>>): Record<string, string> {
+  return { DATABASE_URL: urlWithDatabase(ownerUrl(), db.name), NATS_URL: natsUrl(), NATS_PREFIX: nats.prefix, PARTITION_COUNT: String(PARTITIONS), ...env };
 }
 
 function runFile(file: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd = ROOT): Promise<CliRun> {
-  const child = spawn(file, args, {
-    cwd,
-    env: {
-      ...process.env,
-      DATABASE_URL: urlWithDatabase(ownerUrl(), db.name),
-      NATS_URL: natsUrl(),
-      NATS_PREFIX: nats.prefix,
-      PARTITION_COUNT: String(PARTITIONS),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: CLI_TIMEOUT_MS,
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return runFileIn(file, args, environment(env), cwd);
 }
 
-/** `potledger <args>`, run the way the bin script runs it. */
 function potledger(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliRun> {
-  return runFile(process.execPath, ['--import', 'tsx', 'src/cli/potledger.ts', ...args], env);
+  return runPotledger(args, environment(env));
 }
 
 /** The one JSON document of a --json run. */

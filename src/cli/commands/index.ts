@@ -6,6 +6,8 @@ import type { CliCommand } from './command.js';
 import { outcomeCommand } from './outcome.js';
 import { poisonCommand } from './poison.js';
 import { pricesCommand } from './prices.js';
+import { rebalanceCommand } from './rebalance.js';
+import { reconCommand } from './recon.js';
 import { shardsCommand } from './shards.js';
 import { traceCommand } from './trace.js';
 import { verifyCommand } from './verify.js';
@@ -20,6 +22,8 @@ const COMMANDS: ReadonlyMap<string, CliCommand> = new Map([
   ['api-key', apiKeyCommand],
   ['prices', pricesCommand],
   ['trace', traceCommand],
+  ['recon', reconCommand],
+  ['rebalance', rebalanceCommand],
 ]);
 
 const HELP = new Set(['help', '--help', '-h']);
@@ -51,10 +55,11 @@ function fullUsage(): string[] {
     ...[...COMMANDS.values()].flatMap((command) => command.usage.flatMap(usageLines)),
     ...usageLines({ line: 'help', gloss: 'this list' }),
     '',
-    'Every command reads DATABASE_URL; shards also NATS_URL, NATS_PREFIX and PARTITION_COUNT.',
+    'Every command reads DATABASE_URL; shards and rebalance also NATS_URL, NATS_PREFIX and PARTITION_COUNT.',
     '--json prints one JSON document on stdout; messages go to stderr.',
     'Exit codes: 0 done; 1 a negative answer (verify found breaks, no such outcome or active key,',
-    'shards could not reach NATS, prices found problems, trace found nothing); 2 could not run',
+    'shards could not reach NATS, prices found problems, trace found nothing, recon found breaks,',
+    'rebalance had orders refused); 2 could not run',
     '(usage, configuration, database, an unreadable file).',
   ];
 }

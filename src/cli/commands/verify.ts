@@ -1,10 +1,9 @@
-import cliProgress from 'cli-progress';
 import { loadConfig } from '../../config/config.js';
-import { verifyLedger, type VerifyProgress, type VerifyReport } from '../../journal/verify.js';
+import { verifyLedger, type VerifyReport } from '../../journal/verify.js';
 import { ACCOUNT_KINDS } from '../../ledger/index.js';
 import { parseCommandLine } from '../args.js';
 import { withDatabase } from '../database.js';
-import { printJson, printLines } from '../output.js';
+import { printJson, printLines, progressBar } from '../output.js';
 import type { CliCommand } from './command.js';
 
 const USAGE = 'verify [--json]';
@@ -19,12 +18,11 @@ export const verifyCommand: CliCommand = {
     const { values } = parseCommandLine(USAGE, args, { json: { type: 'boolean' } });
     const json = values.json === true;
     const report = await withDatabase(loadConfig(), async (pool) => {
-      // A bar only for a person watching: never in a pipe or a log, never beside the JSON.
-      const bar = !json && process.stderr.isTTY === true ? checksProgressBar() : undefined;
+      const bar = progressBar(!json, 'verify [{bar}] {value}/{total} checks');
       try {
-        return await verifyLedger(pool, ACCOUNT_KINDS, bar?.onProgress);
+        return await verifyLedger(pool, ACCOUNT_KINDS, (done, total) => bar.update(done, total));
       } finally {
-        bar?.stop();
+        bar.stop();
       }
     });
     if (json) printJson(report);
@@ -32,24 +30,6 @@ export const verifyCommand: CliCommand = {
     return report.ok ? 0 : 1;
   },
 };
-
-function checksProgressBar(): { readonly onProgress: VerifyProgress; stop(): void } {
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: 'verify [{bar}] {value}/{total} checks', clearOnComplete: true, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    onProgress(done, total) {
-      if (started) bar.update(done);
-      else bar.start(total, done);
-      started = true;
-    },
-    stop() {
-      if (started) bar.stop();
-    },
-  };
-}
 
 function humanReport(report: VerifyReport): string[] {
   const lines = report.checks.flatMap((check) => {

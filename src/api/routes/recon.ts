@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type pg from 'pg';
+import { z } from 'zod';
+import type { AssetCatalog } from '../../ledger/index.js';
+import { runReconciliation } from '../../recon/reconcile.js';
+import { breaksCsv, readRun, resolveBreak } from '../../recon/runs.js';
+import { bankStatementJson, bankStatementOf, custodianStatementJson, custodianStatementOf, StatementError } from '../../recon/statements.js';
+import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
+import { text } from '../schemas.js';
+
+const OPERATOR = ['operator'] as const;
+const runParams = z.strictObject({ runId: z.string().regex(/^R-[0-9-]{10}-[0-9a-f]{8}$/, 'a reconciliation run id') });
+
+const breakSchema = z.object({
+  seq: z.number().int(),
+  kind: z.string(),
+  asset: z.string(),
+  reference: z.string().optional(),
+  ledger: z.string(),
+  statement: z.string(),
+  difference: z.string(),
+  value: z.string().optional(),
+  valueCurrency: z.string().optional(),
+  classification: z.enum(['timing', 'missing-trade', 'unexplained']),
+  explanation: z.string(),
+  resolution: z.string().optional(),
+  resolvedAt: z.string().optional(),
+});
+
+const runSchema = z
+  .object({ runId: z.string(), asOf: z.string(), startedAt: z.string(), inputs: z.unknown(), checked: z.unknown(), breaks: z.array(breakSchema).readonly() })
+  .meta({ id: 'ReconciliationRun' });
+
+/** Reconciliation for operators: run one from statements, read it, export it as CSV, note resolutions. */
+export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool; readonly assets: AssetCatalog }): void {
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+  typed.post(
+    '/recon',
+    {
+      config: { roles: OPERATOR },
+      bodyLimit: 8 * 1024 * 1024,
+      schema: {
+        tags: ['reconciliation'],
+        summary: 'Reconcile a close against the custodian and bank statements (JSON)',
+        description: 'Zero tolerance: every difference is a break with its size, its value at the latest price and a classification. Formats: docs/RECONCILIATION.md.',
+        body: z.strictObject({ custodian: custodianStatementJson, bank: bankStatementJson }),
+        response: { 200: runSchema, 400: problemSchema, 409: problemSchema, 422: problemSchema },
+      },
+    },
+    async (request) => {
+      let statements;
+      try {
+        statements = { custodian: custodianStatementOf(request.body.custodian, deps.assets), bank: bankStatementOf(request.body.bank, deps.assets) };
+      } catch (error) {
+        if (!(error instanceof StatementError)) throw error;
+        throw new ProblemError(422, ProblemCode.validationFailed, 'a statement cannot be read', { errors: error.problems.map((problem) => ({ path: 'body', message: problem })) });
+      }
+      const run = await runReconciliation(deps.pool, { ...statements, inputs: request.body }, deps.assets).catch((error: unknown) => {
+        if (error instanceof RangeError) throw new ProblemError(409, ProblemCode.businessDayNotClosed, error.message);
+        throw error;
+      });
+      const stored = await readRun(deps.pool, run.runId, deps.assets);
+      if (stored === undefined) throw new Error('the run was stored and cannot be read back');
+      return stored;
+    },
+  );
+
+  typed.get(
+    '/recon/:runId',
+    { config: { roles: OPERATOR }, schema: { tags: ['reconciliation'], summary: 'A reconciliation run and its breaks', params: runParams, response: { 200: runSchema, 404: problemSchema } } },
+    async (request) => {
+      const run = await readRun(deps.pool, request.params.runId, deps.assets);
+      if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
+      return run;
+    },
+  );
+
+  typed.get(
+    '/recon/:runId/breaks.csv',
+    { config: { roles: OPERATOR }, schema: { tags: ['reconciliation'], summary: "A run's breaks as CSV", params: runParams, response: { 200: z.string(), 404: problemSchema } } },
+    async (request, reply) => {
+      const run = await readRun(deps.pool, request.params.runId, deps.assets);
+      if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
+      return reply.type('text/csv; charset=utf-8').send(breaksCsv(run));
+    },
+  );
+
+  typed.post(
+    '/recon/:runId/breaks/:seq/resolution',
+    {
+      config: { roles: OPERATOR },
+      schema: {
+        tags: ['reconciliation'],
+        summary: 'Record how a break was resolved',
+        params: runParams.extend({ seq: z.coerce.number().int().min(1).max(1_000_000_000) }),
+        body: z.strictObject({ note: text(2000) }),
+        response: { 200: z.object({ resolved: z.literal(true) }), 404: problemSchema },
+      },
+    },
+    async (request) => {
+      if (!(await resolveBreak(deps.pool, request.params.runId, request.params.seq, request.body.note))) throw notFound(`break ${request.params.seq} of run ${request.params.runId}`);
+      return { resolved: true as const };
+    },
+  );
+}
