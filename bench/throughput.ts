@@ -14,7 +14,7 @@ import { inTransaction } from '../src/journal/database.js';
 import { commitItems, type CommitItem } from '../src/journal/store.js';
 import { LedgerPublisher } from '../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../src/shards/partition-shard.js';
-import { conditions, createBenchDatabase, numberFlag, percentile, requireEnv, round, startWorker, stopWorker, type BenchDatabase } from './support.js';
+import { conditions, createBenchDatabase, deleteBenchStreams, numberFlag, percentile, requireEnv, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
 
 /**
  * `npm run bench -- throughput [--json] [--pots N] [--commands N] [--paced-rate R] [--paced-seconds S]
@@ -50,7 +50,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     const machine = await conditions(db.owner);
     log(`conditions: ${JSON.stringify({ ...machine, partitions, workers: 1, commitBatchMax: batch, pots, commands })}`);
     worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: String(batch) });
-    await waitForOwnership(db, partitions);
+    await waitForPartitionOwners(db.owner, partitions);
 
     const potIds = Array.from({ length: pots }, (_, i) => `P${i}`);
     const opened = await drive(publisher, potIds.map((potId, i) => ({ process: 'pot.open', memberId: `M${i}`, potId, payload: {} })), inFlight);
@@ -67,7 +67,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
 
     await stopWorker(worker);
     worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: '1', COMMIT_GROUP_MAX: '1', COMMIT_CONCURRENCY: '1' });
-    await waitForOwnership(db, partitions);
+    await waitForPartitionOwners(db.owner, partitions);
     const naive = await drive(publisher, deposits(potIds, naiveCommands), inFlight);
     log(`naive (one transaction and one ack per message): ${round(naive.perSecond)} movements/s`);
     await stopWorker(worker);
@@ -102,6 +102,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     if (worker !== undefined) await stopWorker(worker);
     await publisher.close();
     await nc.close();
+    await deleteBenchStreams(prefix);
     await db.drop();
   }
 }
@@ -210,16 +211,6 @@ function trackOutcomes(publisher: LedgerPublisher, expected: number) {
       return { perSecond: (expected * 1000) / (finished - started), p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
     },
   };
-}
-
-async function waitForOwnership(db: BenchDatabase, partitions: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const { rows } = await db.owner.query<{ n: bigint }>('SELECT count(*) AS n FROM partition_owners');
-    if (Number(rows[0]?.n ?? 0n) === partitions) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('the worker did not take every partition within 60 s');
 }
 
 /** The same movements (deposits to fresh pots) committed straight to Postgres in batches of 2,000. */
