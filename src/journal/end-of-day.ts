@@ -16,13 +16,14 @@ export async function closeBusinessDay(pool: pg.Pool, businessDate: string): Pro
     if (closed.rows[0] !== undefined) return { accounts: Number(closed.rows[0].accounts), alreadyClosed: true };
     const later = await client.query('SELECT 1 FROM business_days_closed WHERE business_date > $1 LIMIT 1', [businessDate]);
     if ((later.rowCount ?? 0) > 0) throw new RangeError(`a business day after ${businessDate} is closed already`);
+    // Every account whose version moved since its last close: marked closed at that version and
+    // snapshotted, in one statement (the balances it reads are those committed when it runs).
     const inserted = await client.query(
-      `INSERT INTO balances_eod (business_date, account_id, balance_minor, version)
-       SELECT $1::date, b.account_id, b.balance_minor, b.version
-         FROM balances b
-         LEFT JOIN LATERAL (SELECT d.version FROM balances_eod d WHERE d.account_id = b.account_id
-                             ORDER BY d.business_date DESC LIMIT 1) last ON true
-        WHERE last.version IS DISTINCT FROM b.version`,
+      `WITH changed AS (
+         UPDATE balances SET closed_version = version WHERE version <> closed_version
+         RETURNING account_id, balance_minor, version)
+       INSERT INTO balances_eod (business_date, account_id, balance_minor, version)
+       SELECT $1::date, account_id, balance_minor, version FROM changed`,
       [businessDate],
     );
     const accounts = inserted.rowCount ?? 0;

@@ -65,8 +65,10 @@ describe('the seeded population', () => {
   it('is a pure function of the seed and the member, within the bounds of a realistic pot', () => {
     expect(seedMember(7, 123)).toEqual(seedMember(7, 123));
     expect(seedMember(7, 123)).not.toEqual(seedMember(8, 123));
+    const shapes = new Set<string>();
     for (let index = 0; index < 5_000; index += 1) {
       const member = seedMember(7, index);
+      shapes.add(`${member.cashMinor === 0n ? 'no cash' : 'cash'}, ${member.units.length} fund(s)`);
       expect(member.cashMinor >= 0n && member.cashMinor <= 5_000_000n).toBe(true);
       expect(member.units.length >= 1 && member.units.length <= 3).toBe(true);
       for (const { fund, unitsMinor } of member.units) {
@@ -75,6 +77,8 @@ describe('the seeded population', () => {
       }
       expect(new Set(member.units.map((u) => u.fund)).size).toBe(member.units.length);
     }
+    // Imports with and without cash, of one to three funds.
+    expect(shapes.size).toBe(6);
   });
 });
 
