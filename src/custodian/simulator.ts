@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { divideByRate, divideRounded, formatAmount, parseAmount, parseRate, type AssetCatalog } from '../ledger/index.js';
+import { divideByRate, divideRounded, formatAmount, multiplyByRate, parseAmount, parseRate, type AssetCatalog } from '../ledger/index.js';
 import type { CustodianStatement } from '../recon/statements.js';
 import type { CustodianReport, TradeInstruction } from './messages.js';
 import { tradeInstructionSchema } from './messages.js';
@@ -36,6 +36,8 @@ type Held = TradeInstruction & {
   status: 'placed' | 'priced' | 'rejected' | 'settled';
   /** Once priced: the units it delivers net (bought − sold), in the fund's minor units. */
   netUnitsMinor?: bigint;
+  /** Once priced: the cash the Trust pays net (invested − sale proceeds), in the currency's minor units. */
+  netCashMinor?: bigint;
 };
 
 /**
@@ -131,6 +133,7 @@ export class CustodianSimulator {
       reports.push({ kind: 'priced', tradeId: trade.tradeId, price, buyCashFilled, sellUnitsFilled });
       trade.status = 'priced';
       trade.netUnitsMinor = this.#bought(buyCashFilled, trade, price) - this.#minor(sellUnitsFilled, trade.fund);
+      trade.netCashMinor = this.#minor(buyCashFilled, trade.currency) - this.#proceeds(sellUnitsFilled, trade, price);
     }
     await this.#publish(reports);
     return reports;
@@ -173,6 +176,12 @@ export class CustodianSimulator {
     const rate = parseRate(price);
     if (!rate.ok) throw new Error(`simulator: ${rate.reason}`);
     return divideByRate(this.#minor(cash, trade.currency), this.#scale(trade.currency), rate.value, this.#scale(trade.fund), 'down');
+  }
+
+  #proceeds(units: string, trade: Held, price: string): bigint {
+    const rate = parseRate(price);
+    if (!rate.ok) throw new Error(`simulator: ${rate.reason}`);
+    return multiplyByRate(this.#minor(units, trade.fund), this.#scale(trade.fund), rate.value, this.#scale(trade.currency), 'down');
   }
 
   #scale(code: string): number {
