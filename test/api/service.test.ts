@@ -78,6 +78,17 @@ describe('the running service', () => {
     expect((await call('GET', '/pots/P-svc/balances?asOf=2026-03-02', operator)).body).toMatchObject({ balances: [{ balance: '7.50' }] });
     expect((await call('GET', '/pots/P-svc/statement?from=2026-03-01&to=2026-03-31', operator)).body).toMatchObject({ lines: [{ movement: { movementId } }] });
     expect((await call('GET', '/balance-sheet', operator)).body).toMatchObject({ netByAsset: { GBP: '0.00' } });
+    expect((await call('POST', '/prices', operator, { prices: [{ fund: 'FUND-A', date: '2026-03-02', price: '1.25' }] })).body).toEqual({ inserted: 1, unchanged: 0 });
+    expect((await call('GET', '/prices/2026-03-02', serviceKey)).body).toMatchObject({ prices: [{ fund: 'FUND-A' }] });
+    const buy = await call('POST', '/commands/order.buy?wait=true', serviceKey, { memberId: 'M-svc', potId: 'P-svc', payload: { fund: 'FUND-A', amount: '1.00', currency: 'GBP' } }, 'svc-buy');
+    expect(buy.status).toBe(200);
+    expect((await call('GET', `/orders/${String(buy.body?.commandId)}`, operator)).body).toMatchObject({ order: { status: 'open' } });
+    expect((await call('GET', '/trades/T-FUND-A-2026-03-02', operator)).status).toBe(404);
+    const recon = await call('POST', '/recon', operator, { custodian: { asOf: '2026-03-02', holdings: [], openTrades: [] }, bank: { asOf: '2026-03-02', balances: [{ currency: 'GBP', balance: '7.50' }] } });
+    expect(recon.body).toMatchObject({ breaks: [] });
+    expect((await call('GET', `/recon/${String(recon.body?.runId)}`, operator)).status).toBe(200);
+    const cancel = await call('POST', '/commands/order.cancel?wait=true', serviceKey, { memberId: 'M-svc', potId: 'P-svc', payload: { orderId: String(buy.body?.commandId) } }, 'svc-cancel');
+    expect(cancel.status).toBe(200);
 
     const withdraw = await call('POST', '/commands/cash.withdraw?wait=true', serviceKey, { memberId: 'M-svc', potId: 'P-svc', payload: { amount: '7.50', currency: 'GBP' } }, 'svc-wd');
     expect(withdraw.status).toBe(200);
