@@ -19,6 +19,7 @@ export interface ShardMetrics {
   readonly liveActors: Gauge<'partition'>;
   readonly ownedPartitions: Gauge;
   readonly consumerPending: Gauge<'partition'>;
+  readonly consumerNotices: Counter<'type'>;
 }
 
 export const LAG_STAGES = ['effective_to_produced', 'produced_to_consumed', 'consumed_to_committed'] as const;
@@ -58,6 +59,12 @@ export function createShardMetrics(registry = new Registry()): ShardMetrics {
     fenced: new Counter({ name: 'potledger_fenced_total', help: 'Commits refused because the partition moved to another worker', registers: [registry] }),
     liveActors: new Gauge({ name: 'potledger_live_actors', help: 'Pot actors in memory, per partition', labelNames: ['partition'], registers: [registry] }),
     ownedPartitions: new Gauge({ name: 'potledger_owned_partitions', help: 'Partitions this worker owns', registers: [registry] }),
+    consumerNotices: new Counter({
+      name: 'potledger_consumer_notices_total',
+      help: "Notices of the partitions' pull consumers (exceeded limits, missed heartbeats, discards), by type",
+      labelNames: ['type'],
+      registers: [registry],
+    }),
     consumerPending: new Gauge({ name: 'potledger_consumer_pending', help: 'Command messages not yet delivered, per partition', labelNames: ['partition'], registers: [registry] }),
   };
 }

@@ -210,7 +210,7 @@ export class PartitionShard {
     await shard.#republishOutbox();
     const consumer = await ctx.js.consumers.get(ctx.names.commandStream, ctx.names.consumerName(claim.partition, claim.epoch));
     shard.#messages = await consumer.consume({ max_messages: Math.min(ctx.limits.inboxMax, 1000), expires: 5000 });
-    shard.#loops = Promise.all([shard.#read(), shard.#process()]);
+    shard.#loops = Promise.all([shard.#read(), shard.#process(), shard.#watch()]);
     return shard;
   }
 
@@ -273,6 +273,22 @@ export class PartitionShard {
       this.#failed = true;
       this.#stopping = true;
       this.#wake?.();
+    }
+  }
+
+  /**
+   * The pull consumer's own notices: a limit the server reports (a 409) makes the client wait for two
+   * missed heartbeats before it pulls again, so each is logged and counted where operators see it.
+   */
+  async #watch(): Promise<void> {
+    const messages = this.#messages;
+    if (messages === undefined) return;
+    for await (const notice of messages.status()) {
+      if (notice.type === 'heartbeat' || notice.type === 'next') continue;
+      this.#ctx.metrics.consumerNotices.inc({ type: notice.type });
+      if (notice.type === 'exceeded_limits' || notice.type === 'heartbeats_missed') {
+        this.#ctx.log.warn({ partition: this.partition, notice }, 'the partition consumer reported a limit or missed heartbeats');
+      }
     }
   }
 
