@@ -1,3 +1,5 @@
+import { api } from './api.js';
+import { cycle } from './cycle.js';
 import { flags } from './support.js';
 import { throughput } from './throughput.js';
 
@@ -5,7 +7,7 @@ import { throughput } from './throughput.js';
  * `npm run bench -- <name> [--json] [flags]`. Benchmarks print their conditions beside their numbers;
  * with --json the last line is one JSON object. They never fail on a timing.
  */
-const benches: Record<string, (options: Map<string, string>) => Promise<Record<string, unknown>>> = { throughput };
+const benches: Record<string, (options: Map<string, string>) => Promise<Record<string, unknown>>> = { api, cycle, throughput };
 
 const [name, ...rest] = process.argv.slice(2);
 const bench = name === undefined ? undefined : benches[name];
