@@ -10,7 +10,7 @@ import {
   type Rate,
   type TradeAllocation,
 } from '../ledger/index.js';
-import type { LedgerPublisher, Sent } from '../sdk/publisher.js';
+import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
 import { closingPrice } from './prices.js';
 import {
@@ -50,6 +50,10 @@ export interface FanOut {
 
 /** The most commands one `submitMany` carries in a fan-out. */
 const FAN_OUT_CHUNK = 5000;
+/** How long a fan-out may take before its report is left for redelivery. */
+const FAN_OUT_TIMEOUT_MS = 30 * 60 * 1000;
+/** How long without a new outcome before the commands still without one are published again. */
+const FAN_OUT_RESEND_AFTER_MS = 30_000;
 
 /**
  * The dealing desk: at each fund's cut-off it aggregates the cycle's orders into one external trade and
@@ -248,20 +252,49 @@ export class DealingDesk {
     ];
   }
 
-  /** Publishes the commands in chunks, then waits for every outcome. */
+  /**
+   * Publishes the commands in chunks (JetStream acknowledges each chunk), then waits on the journal
+   * until every command has its outcome: one count per poll, whatever the size of the fan-out, rather
+   * than one outcome notice (and, when late, one look-up) per command. Commands without an outcome
+   * after a while without progress are published again under the same ids (a message lost by the
+   * server is the only way to be missing; a repeat is answered from its recorded outcome).
+   */
   async #fanOut(commands: readonly { process: string; request: { commandId: string; memberId: string; potId: string; effectiveDate: string; payload: unknown } }[]): Promise<FanOut> {
-    const sent: Sent[] = [];
-    for (let i = 0; i < commands.length; i += FAN_OUT_CHUNK) sent.push(...(await this.options.publisher.submitMany(commands.slice(i, i + FAN_OUT_CHUNK))));
-    const notices = await Promise.all(sent.map((command) => command.outcome(this.options.outcomeTimeoutMs)));
-    const rejected: { commandId: string; code: string; reason: string }[] = [];
-    let applied = 0;
-    for (const notice of notices) {
-      const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
-      if (notice.status === 'answered' && outcome.kind !== 'rejected') applied += 1;
-      else rejected.push({ commandId: notice.commandId, code: outcome.code ?? notice.status, reason: outcome.reason ?? '' });
+    const publish = async (batch: typeof commands) => {
+      for (let i = 0; i < batch.length; i += FAN_OUT_CHUNK) await this.options.publisher.submitMany(batch.slice(i, i + FAN_OUT_CHUNK));
+    };
+    await publish(commands);
+    const ids = commands.map(({ request }) => request.commandId);
+    const deadline = Date.now() + (this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS);
+    let recorded = -1;
+    let progressAt = Date.now();
+    let pause = 20;
+    for (;;) {
+      const { rows } = await this.options.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
+      const count = Number(rows[0]?.n ?? 0n);
+      if (count === ids.length) break;
+      if (Date.now() > deadline) throw new Error(`${ids.length - count} of ${ids.length} dealing commands have no outcome yet; the report will be handled again`);
+      if (count > recorded) {
+        recorded = count;
+        progressAt = Date.now();
+      } else if (Date.now() - progressAt > FAN_OUT_RESEND_AFTER_MS) {
+        const present = await this.options.pool.query<{ command_id: string }>('SELECT command_id FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
+        const done = new Set(present.rows.map((row) => row.command_id));
+        const missing = commands.filter(({ request }) => !done.has(request.commandId));
+        this.options.log.warn({ missing: missing.length }, 'dealing commands without an outcome: publishing them again under the same ids');
+        await publish(missing);
+        progressAt = Date.now();
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 500);
     }
+    const { rows } = await this.options.pool.query<{ command_id: string; rejection_code: string; reason: string | null }>(
+      "SELECT command_id, rejection_code, outcome->>'reason' AS reason FROM command_outcomes WHERE command_id = ANY($1::text[]) AND status = 'rejected'",
+      [ids],
+    );
+    const rejected = rows.map((row) => ({ commandId: row.command_id, code: row.rejection_code, reason: row.reason ?? '' }));
     if (rejected.length > 0) this.options.log.error({ rejected: rejected.slice(0, 20), count: rejected.length }, 'dealing commands were rejected: breaks to investigate');
-    return { commands: commands.length, applied, rejected };
+    return { commands: commands.length, applied: commands.length - rejected.length, rejected };
   }
 
   #scale(code: string): number {
