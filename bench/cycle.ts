@@ -118,6 +118,8 @@ const SUBMIT_CHUNK = 500;
 const OUTCOME_SILENCE_MS_MAX = 120_000;
 /** The longest one phase of the cycle may take before the benchmark gives up. */
 const PHASE_MS_MAX = 900_000;
+/** How long the clean-up waits for the desk to finish the report in hand. */
+const DESK_STOP_MS_MAX = 10_000;
 
 interface Settings {
   readonly pots: number;
@@ -221,7 +223,8 @@ async function startStack(db: BenchDatabase, nc: NatsConnection, prefix: string,
       lookupTap.unsubscribe();
       stopCounting();
       stopFollowing();
-      await desk.stop();
+      // The desk stops after the report in hand; one stuck in a fan-out would hold the clean-up for as long as its outcome timeout.
+      await Promise.race([desk.stop(), new Promise((resolve) => setTimeout(resolve, DESK_STOP_MS_MAX).unref())]);
       await simulator.stop();
       await publisher.close();
       await worker.stop();
@@ -250,11 +253,11 @@ interface Request {
 }
 
 /**
- * The amount of order `index` in pence, every one different: a third small (1p, 4p, 7p, … up to a few
- * hundred pounds), a third around £1,000, a third over £100,000. The tiers differ modulo 3 (1, 2, 0),
- * so no two orders ask for the same amount whatever their number.
+ * The amount of order `index` in pence, every one different: a third small (0.01, 0.04, 0.07, … up to
+ * 1,000.00 at the 100,000th order), a third from 1,000.01 in steps of 0.21, a third from 100,000.02 in
+ * steps of 3.03. The tiers differ modulo 3 (1, 2, 0), so no two orders ask for the same amount.
  */
-export function orderAmountMinor(index: number): bigint {
+function orderAmountMinor(index: number): bigint {
   const step = BigInt(Math.floor(index / 3));
   switch (index % 3) {
     case 0:
