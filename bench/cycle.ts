@@ -32,7 +32,7 @@ import {
 
 /**
  * `npm run bench -- cycle [--json] [--pots N] [--orders N] [--partitions P] [--worker in-process|child]
- *   [--window W] [--price P] [--resend-after-ms M] [--outcome-timeout-ms M]`
+ *   [--window W] [--price P] [--fan-out-timeout-ms M]`
  *
  * One dealing cycle of FUND-A end to end, through JetStream, a shard worker, the dealing desk, the
  * custodian simulator over NATS and Postgres, on a business clock (issue 5):
@@ -49,10 +49,9 @@ import {
  *    sound, no fan-out command rejected.
  * The worker runs as a service process (`node --import tsx src/main.ts`, as in production), or with
  * `--worker in-process` in this process beside the desk (as the integration tests' DealingStack); the
- * desk and the simulator always run here. The desk awaits each
- * fan-out command's outcome through the SDK, which looks it up and re-sends it after `--resend-after-ms`
- * and gives up after `--outcome-timeout-ms` (the SDK's 2 s and 60 s unless given); the look-ups are
- * counted per phase.
+ * desk and the simulator always run here. The desk waits for a fan-out on the journal and gives
+ * up after its own limit, or `--fan-out-timeout-ms` when given. Each phase also counts what passed on
+ * NATS: outcome notices (replays among them), outcome look-ups, custodian reports the desk handled.
  */
 export async function cycle(options: Map<string, string>): Promise<Record<string, unknown>> {
   const settings = readSettings(options);
@@ -89,6 +88,7 @@ export async function cycle(options: Map<string, string>): Promise<Record<string
       settlePublishedSec: round(measured.settle.publishedSec, 2),
       settleLastCommitSec: round(measured.settle.lastCommitSec, 2),
       fanOutRejected: checked.fanOutRejected,
+      reportsHandled: checked.reportsHandled,
       residueUnitsMinor: checked.residueUnitsMinor,
       allocationExact: checked.allocationExact,
       verifySec: round(checked.verifySeconds, 2),
@@ -109,9 +109,6 @@ const DEALING_DATE = '2026-06-01';
 const ORDERS_PRODUCED_AT = `${DEALING_DATE}T09:00:00.000Z`;
 const assets = assetCatalog(DEFAULT_ASSETS);
 
-/** The SDK's own defaults (src/sdk/publisher.ts), which the desk uses unless told otherwise. */
-const SDK_RESEND_AFTER_MS = 2000;
-const SDK_OUTCOME_TIMEOUT_MS = 60_000;
 /** The commands one `submitMany` call of the set-up publishes. */
 const SUBMIT_CHUNK = 500;
 /** The set-up gives up when no outcome arrives for this long. */
@@ -128,10 +125,8 @@ interface Settings {
   readonly window: number;
   readonly price: string;
   readonly worker: 'in-process' | 'child';
-  /** The SDK's first wait before it looks an outcome up and re-sends the command (its default unless given). */
-  readonly resendAfterMs: number;
-  /** How long the desk's fan-out waits for each outcome (the SDK's default unless given). */
-  readonly outcomeTimeoutMs: number;
+  /** How long the desk's fan-out may take before it gives up (the desk's own default when null). */
+  readonly fanOutTimeoutMs: number | null;
 }
 
 function readSettings(options: Map<string, string>): Settings {
@@ -145,18 +140,18 @@ function readSettings(options: Map<string, string>): Settings {
     window: Math.max(SUBMIT_CHUNK, numberFlag(options, 'window', 8000)),
     price: options.get('price') ?? '1.23456789',
     worker,
-    resendAfterMs: numberFlag(options, 'resend-after-ms', SDK_RESEND_AFTER_MS),
-    outcomeTimeoutMs: numberFlag(options, 'outcome-timeout-ms', SDK_OUTCOME_TIMEOUT_MS),
+    fanOutTimeoutMs: options.has('fan-out-timeout-ms') ? numberFlag(options, 'fan-out-timeout-ms', 0) : null,
   };
 }
 
 /**
  * What passes on NATS, counted for the phases: outcome look-ups (a publisher awaiting an outcome asks
- * after `resendAfterMs` and re-sends the command when the answer is "unknown") and outcome notices.
+ * the workers when its notice is late) and outcome notices (a replay answers a command sent again).
  */
 interface Traffic {
   lookups: number;
   notices: number;
+  replays: number;
   lastNoticeAtMs: number;
   /** Custodian reports the desk handled, repeats included (a report is redelivered when unacknowledged past its ack wait, 60 s). */
   reportsHandled: number;
@@ -184,16 +179,17 @@ async function startStack(db: BenchDatabase, nc: NatsConnection, prefix: string,
   // Desk and in-process worker logs go to stderr, so that with --json the last stdout line stays the result.
   const logger = pino({ level: 'warn' }, pino.destination(2));
   const publisher = await LedgerPublisher.connect({
-    nc, prefix, registry: ledgerProcesses, partitionCount: settings.partitions, now: () => clock.now, resendAfterMs: settings.resendAfterMs,
+    nc, prefix, registry: ledgerProcesses, partitionCount: settings.partitions, now: () => clock.now,
   });
   const workerStartedAtMs = performance.now();
   const worker = await startShardWorker(db, nc, prefix, settings, logger);
   await waitForPartitionOwners(db.owner, settings.partitions);
   const simulator = await CustodianSimulator.start({ nc, prefix, assets, closingPrice: (fund, date) => closingPrice(db.service, fund, date) });
   const custodian = await NatsCustodian.connect(nc, prefix, (_message, problem) => logger.error({ problem }, 'a malformed custodian report'));
-  const desk = new DealingDesk({ pool: db.service, publisher, custodian, assets, log: logger, outcomeTimeoutMs: settings.outcomeTimeoutMs });
+  const fanOutLimit = settings.fanOutTimeoutMs === null ? {} : { outcomeTimeoutMs: settings.fanOutTimeoutMs };
+  const desk = new DealingDesk({ pool: db.service, publisher, custodian, assets, log: logger, ...fanOutLimit });
   await desk.start();
-  const traffic: Traffic = { lookups: 0, notices: 0, lastNoticeAtMs: 0, reportsHandled: 0 };
+  const traffic: Traffic = { lookups: 0, notices: 0, replays: 0, lastNoticeAtMs: 0, reportsHandled: 0 };
   const stopFollowing = desk.onHandled(() => {
     traffic.reportsHandled += 1;
   });
@@ -203,8 +199,9 @@ async function startStack(db: BenchDatabase, nc: NatsConnection, prefix: string,
       traffic.lookups += 1;
     },
   });
-  const stopCounting = publisher.onOutcome(() => {
+  const stopCounting = publisher.onOutcome((notice) => {
     traffic.notices += 1;
+    if (notice.replayed) traffic.replays += 1;
     traffic.lastNoticeAtMs = performance.now();
   });
   return {
@@ -363,8 +360,9 @@ function trackOutcomes(publisher: LedgerPublisher) {
 interface Phase {
   readonly seconds: number;
   readonly fanOut: FanOut;
-  /** Outcome look-ups, notices and custodian reports handled during the phase. */
+  /** Outcome look-ups, notices (and replays among them) and custodian reports handled during the phase. */
   readonly lookups: number;
+  readonly replays: number;
   readonly reportsHandled: number;
   readonly notices: number;
   /** When the last outcome notice came, from the start of the phase. */
@@ -456,10 +454,11 @@ async function reportPhase(stack: CycleStack, kind: CustodianReport['kind'], tra
     const fanOut = await Promise.race([handled, timedOut]);
     const seconds = (performance.now() - started) / 1000;
     const commits = await commitSpan(stack, FAN_OUT_PROCESSES[kind], startedAtMs);
-    const { lookups, notices, lastNoticeAtMs, reportsHandled } = stack.traffic;
+    const { lookups, notices, replays, lastNoticeAtMs, reportsHandled } = stack.traffic;
     const counted = {
       lookups: lookups - before.lookups,
       notices: notices - before.notices,
+      replays: replays - before.replays,
       lastNoticeSec: (lastNoticeAtMs - started) / 1000,
       reportsHandled: reportsHandled - before.reportsHandled,
     };
@@ -501,7 +500,7 @@ const describe = (phase: Phase) =>
   `${phase.fanOut.commands} commands, ${phase.fanOut.applied} applied, ${phase.fanOut.rejected.length} rejected; ` +
   `all published by +${round(phase.publishedSec, 2)} s, committed from +${round(phase.firstCommitSec, 2)} to +${round(phase.lastCommitSec, 2)} s, ` +
   `last outcome notice at +${round(phase.lastNoticeSec, 2)} s, ` +
-  `${phase.notices} notices, ${phase.lookups} outcome look-ups, ${phase.reportsHandled} custodian reports handled`;
+  `${phase.notices} notices (${phase.replays} replays), ${phase.lookups} outcome look-ups, ${phase.reportsHandled} custodian reports handled`;
 
 interface Checked {
   readonly allSettled: boolean;
@@ -510,6 +509,7 @@ interface Checked {
   readonly verifyOk: boolean;
   readonly verifySeconds: number;
   readonly fanOutRejected: number;
+  readonly reportsHandled: number;
 }
 
 /** The checks after the cycle: orders, the trade's exact allocation, `verify`, the fan-outs. */
@@ -535,6 +535,8 @@ async function check(stack: CycleStack, measured: Measured): Promise<Checked> {
 
   const rejected = [...measured.allocate.fanOut.rejected, ...measured.settle.fanOut.rejected];
   log(`check: fan-outs rejected ${rejected.length} commands${rejected.length === 0 ? '' : `, e.g. ${JSON.stringify(rejected.slice(0, 3))}`}`);
+  // Two reports make a cycle (priced, settled); more are redeliveries of a report held past its ack wait.
+  log(`check: the desk handled ${stack.traffic.reportsHandled} custodian reports so far (priced and settled; more are redeliveries)`);
   return {
     allSettled,
     allocationExact: allocation.exact,
@@ -542,6 +544,7 @@ async function check(stack: CycleStack, measured: Measured): Promise<Checked> {
     verifyOk: report.ok,
     verifySeconds,
     fanOutRejected: rejected.length,
+    reportsHandled: stack.traffic.reportsHandled,
   };
 }
 
