@@ -389,14 +389,14 @@ async function upsertBalances(db: Queryable, items: readonly CommitItem[]): Prom
 }
 
 async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<void> {
-  const opened: { potId: string; memberId: string; partition: number; movementId: string }[] = [];
+  const opened: { potId: string; memberId: string; partition: number; movementId: string; profile: string | null }[] = [];
   const closed: { potId: string; movementId: string }[] = [];
   const profiled: { potId: string; profile: string }[] = [];
   const rebalanced: { potId: string; date: string }[] = [];
   for (const item of items) {
     const movement = movementOf(item);
     if (movement.potChange?.type === 'open') {
-      opened.push({ potId: movement.potId, memberId: movement.potChange.memberId, partition: movement.partition, movementId: movement.movementId });
+      opened.push({ potId: movement.potId, memberId: movement.potChange.memberId, partition: movement.partition, movementId: movement.movementId, profile: movement.potChange.profile ?? null });
     }
     if (movement.potChange?.type === 'close') closed.push({ potId: movement.potId, movementId: movement.movementId });
     if (movement.potChange?.type === 'profile') profiled.push({ potId: movement.potId, profile: movement.potChange.profile });
@@ -404,10 +404,10 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
   }
   if (opened.length > 0) {
     await db.query(
-      `INSERT INTO pots (pot_id, member_id, partition, status, opened_movement_id)
-       SELECT p.pot_id, p.member_id, p.partition, 'open', p.movement_id
-         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS p(pot_id, member_id, partition, movement_id)`,
-      [opened.map((p) => p.potId), opened.map((p) => p.memberId), opened.map((p) => p.partition), opened.map((p) => p.movementId)],
+      `INSERT INTO pots (pot_id, member_id, partition, status, opened_movement_id, risk_profile)
+       SELECT p.pot_id, p.member_id, p.partition, 'open', p.movement_id, p.risk_profile
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[]) AS p(pot_id, member_id, partition, movement_id, risk_profile)`,
+      [opened.map((p) => p.potId), opened.map((p) => p.memberId), opened.map((p) => p.partition), opened.map((p) => p.movementId), opened.map((p) => p.profile)],
     );
   }
   if (closed.length > 0) {

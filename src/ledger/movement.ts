@@ -28,7 +28,8 @@ export type RebalanceLeg =
 
 /** A change of a pot's lifecycle that a movement carries with its entries. */
 export type PotChange =
-  | { readonly type: 'open'; readonly memberId: string }
+  /** Opened for the member, following `profile` when given. */
+  | { readonly type: 'open'; readonly memberId: string; readonly profile?: string }
   | { readonly type: 'close' }
   /** The pot follows another risk profile from now on. */
   | { readonly type: 'profile'; readonly profile: string }

@@ -47,6 +47,11 @@ export const fundCode = z
   .max(32)
   .meta({ domain: 'fund', description: 'The code of a fund that deals, such as FUND-A.' });
 
+export const profileId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'a profile id')
+  .meta({ domain: 'profile', description: 'The id of a risk profile.' });
+
 export const orderIdText = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'an order id (the commandId of the order.buy or order.sell that placed it)')

@@ -52,7 +52,7 @@ export function applyPotChange(pot: PotState | undefined, potId: string, change:
   if (change === undefined) return pot;
   switch (change.type) {
     case 'open':
-      return { potId, memberId: change.memberId, status: 'open' };
+      return { potId, memberId: change.memberId, status: 'open', ...(change.profile === undefined ? {} : { profile: change.profile }) };
     case 'close':
       return pot === undefined ? undefined : { ...pot, status: 'closed' };
     case 'profile':

@@ -8,6 +8,7 @@ import {
   canonicalJson,
   commandFingerprint,
   DEFAULT_ASSETS,
+  DEFAULT_PROFILES,
   formatAmount,
   isCalendarDate,
   ledgerProcesses,
@@ -22,10 +23,12 @@ import {
   type Movement,
   type Posting,
   type ProcessRegistry,
+  type RiskProfile,
 } from '../ledger/index.js';
 
 /**
- * Seeding at scale: N members, each with one pot holding cash and units of one to three funds, written
+ * Seeding at scale: N members, each with one pot that follows a risk profile and holds cash and units of
+ * the profile's funds close to its targets (see `profiledHoldings`), written
  * straight into Postgres as the journal would have written them, with the custodian's and the bank's
  * statements that match. Every pot's holdings come from registered processes (`pot.open`, then
  * `pot.import`) run through the pure core, so the seeded journal explains itself and `verify` passes.
@@ -127,21 +130,27 @@ interface Band {
   readonly highMinor: bigint;
 }
 
-/** Cash in pence: most pots hold little, a few up to £50,000.00; some none. */
-const CASH_BANDS: readonly Band[] = [
-  { percent: 12, lowMinor: 0n, highMinor: 1n },
-  { percent: 30, lowMinor: 100n, highMinor: 10_000n },
-  { percent: 30, lowMinor: 10_000n, highMinor: 100_000n },
-  { percent: 18, lowMinor: 100_000n, highMinor: 1_000_000n },
-  { percent: 10, lowMinor: 1_000_000n, highMinor: 5_000_001n },
+/** What a pot is worth in all, in pence: from £10.00 to £250,000.00, most a few thousand. */
+const VALUE_BANDS: readonly Band[] = [
+  { percent: 15, lowMinor: 1_000n, highMinor: 100_000n },
+  { percent: 45, lowMinor: 100_000n, highMinor: 2_000_000n },
+  { percent: 30, lowMinor: 2_000_000n, highMinor: 10_000_000n },
+  { percent: 10, lowMinor: 10_000_000n, highMinor: 25_000_001n },
 ];
 
-/** Units in millionths (scale 6): up to 20,000 units of a fund. */
-const UNIT_BANDS: readonly Band[] = [
-  { percent: 40, lowMinor: 1n, highMinor: 100_000_000n },
-  { percent: 40, lowMinor: 100_000_000n, highMinor: 2_500_000_000n },
-  { percent: 20, lowMinor: 2_500_000_000n, highMinor: 20_000_000_001n },
-];
+/**
+ * Each fund's weight strays from its target by up to this many hundredths of a percentage point
+ * either way (the last fund takes up the others' strays), inside every default profile's band.
+ */
+const WEIGHT_STRAY_MAX = 150;
+/** On top of its profile's cash buffer, a pot holds up to this share of its value in cash, in hundredths of a percent. */
+const SPARE_CASH_MAX = 50;
+/**
+ * The price every fund is seeded at (1.000000 GBP a unit), so that a pot's units are its value: a
+ * penny buys 10,000 millionths of a unit. The seeded pots lie within their profile's band at it.
+ */
+export const SEED_PRICE = '1.000000';
+const UNITS_PER_PENNY = 10_000n;
 
 function drawFromBands(draws: SeedDraws, bands: readonly Band[]): bigint {
   let roll = draws.below(100);
@@ -150,6 +159,28 @@ function drawFromBands(draws: SeedDraws, bands: readonly Band[]): bigint {
     roll -= band.percent;
   }
   throw new RangeError('drawFromBands: the bands do not add up to 100 %');
+}
+
+/**
+ * A pot invested as its profile says, as a managed pension is: a value drawn from the bands, its cash
+ * buffer and a little spare cash, the rest split over the profile's funds at their targets, each
+ * weight strayed a little, all at `SEED_PRICE`. Amounts are rounded down to the penny.
+ */
+function profiledHoldings(draws: SeedDraws, profile: RiskProfile): Pick<SeededMember, 'cashMinor' | 'units'> {
+  const valueMinor = drawFromBands(draws, VALUE_BANDS);
+  const hundredths = (percent: string) => BigInt(percent.replace('.', ''));
+  const bufferShare = hundredths(profile.cashBuffer) + BigInt(draws.below(SPARE_CASH_MAX + 1));
+  const cashMinor = (valueMinor * bufferShare) / 10_000n;
+  const investedMinor = valueMinor - cashMinor;
+  let strayed = 0n;
+  const units = profile.targets.map(({ fund, weight }, index) => {
+    const last = index === profile.targets.length - 1;
+    const stray = last ? -strayed : BigInt(draws.below(2 * WEIGHT_STRAY_MAX + 1) - WEIGHT_STRAY_MAX);
+    strayed += stray;
+    const fundMinor = (investedMinor * (hundredths(weight) + stray)) / 10_000n;
+    return { fund, unitsMinor: fundMinor * UNITS_PER_PENNY };
+  });
+  return { cashMinor, units: units.filter((u) => u.unitsMinor > 0n).sort((a, b) => a.fund.localeCompare(b.fund)) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -193,11 +224,9 @@ export function seedMember(seed: number, index: number): SeededMember {
   const [town, area] = draws.pick(TOWNS);
   const postcode = `${area}${1 + draws.below(20)} ${draws.below(10)}${draws.pick(POSTCODE_LETTERS)}${draws.pick(POSTCODE_LETTERS)}`;
   const riskProfile = draws.pick(SEED_RISK_PROFILES);
-  const cashMinor = drawFromBands(draws, CASH_BANDS);
-  const fundCount = 1 + draws.below(SEED_FUNDS.length);
-  const firstFund = draws.below(SEED_FUNDS.length);
-  const funds = Array.from({ length: fundCount }, (_, k) => SEED_FUNDS[(firstFund + k) % SEED_FUNDS.length] ?? SEED_FUNDS[0]).sort();
-  const units = funds.map((fund) => ({ fund, unitsMinor: drawFromBands(draws, UNIT_BANDS) }));
+  const profile = DEFAULT_PROFILES.find((p) => p.id === riskProfile);
+  assert(profile !== undefined, `seed: no default profile ${riskProfile}`);
+  const { cashMinor, units } = profiledHoldings(draws, profile);
   return {
     index,
     memberId: `SM-${ordinal(index)}`,
@@ -220,7 +249,7 @@ export function seedCommands(member: SeededMember, asOf: string, assets: AssetCa
   const cash = member.cashMinor === 0n ? [] : [{ amount: formatAmount(member.cashMinor, scale(SEED_CURRENCY)), currency: SEED_CURRENCY }];
   const units = member.units.map(({ fund, unitsMinor }) => ({ units: formatAmount(unitsMinor, scale(fund)), fund }));
   return [
-    { ...envelope, commandId: `seed-${ordinal(member.index)}-open`, process: 'pot.open', payload: {} },
+    { ...envelope, commandId: `seed-${ordinal(member.index)}-open`, process: 'pot.open', payload: { profile: member.fields.riskProfile } },
     { ...envelope, commandId: `seed-${ordinal(member.index)}-import`, process: 'pot.import', payload: { cash, units } },
   ];
 }
@@ -375,9 +404,9 @@ WITH new_members AS (
   INSERT INTO members (member_id, name, email, address, risk_profile)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
 ), new_pots AS (
-  INSERT INTO pots (pot_id, member_id, partition, status, opened_movement_id)
-  SELECT p.pot_id, p.member_id, p.partition, 'open', p.movement_id
-    FROM unnest($6::text[], $7::text[], $8::int[], $9::text[]) AS p(pot_id, member_id, partition, movement_id)
+  INSERT INTO pots (pot_id, member_id, partition, status, opened_movement_id, risk_profile)
+  SELECT p.pot_id, p.member_id, p.partition, 'open', p.movement_id, p.risk_profile
+    FROM unnest($6::text[], $7::text[], $8::int[], $9::text[], $5::text[]) AS p(pot_id, member_id, partition, movement_id, risk_profile)
 ), new_movements AS (
   INSERT INTO movements (movement_id, command_id, process, process_version, member_id, pot_id, partition, effective_date, corrected, pot_change)
   SELECT m.movement_id, m.command_id, m.process, m.process_version, m.member_id, m.pot_id, m.partition, $10::date, false, m.pot_change

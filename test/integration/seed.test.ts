@@ -11,9 +11,12 @@ import {
   assetCatalog,
   commandFingerprint,
   DEFAULT_ASSETS,
+  DEFAULT_PROFILES,
   formatAmount,
   ledgerProcesses,
   partitionOf,
+  potAccount,
+  rebalanceDecision,
   ReferenceLedger,
   type AccountId,
 } from '../../src/ledger/index.js';
@@ -62,23 +65,29 @@ afterAll(async () => {
 });
 
 describe('the seeded population', () => {
-  it('is a pure function of the seed and the member, within the bounds of a realistic pot', () => {
+  it('is a pure function of the seed and the member, each pot invested as its profile says and within its band', () => {
     expect(seedMember(7, 123)).toEqual(seedMember(7, 123));
     expect(seedMember(7, 123)).not.toEqual(seedMember(8, 123));
+    const seedPrices = new Map(SEED_FUNDS.map((fund) => [fund, { mantissa: 1n, scale: 0 }]));
     const shapes = new Set<string>();
     for (let index = 0; index < 5_000; index += 1) {
       const member = seedMember(7, index);
-      shapes.add(`${member.cashMinor === 0n ? 'no cash' : 'cash'}, ${member.units.length} fund(s)`);
-      expect(member.cashMinor >= 0n && member.cashMinor <= 5_000_000n).toBe(true);
-      expect(member.units.length >= 1 && member.units.length <= 3).toBe(true);
-      for (const { fund, unitsMinor } of member.units) {
-        expect(SEED_FUNDS).toContain(fund);
-        expect(unitsMinor >= 1n && unitsMinor <= 20_000_000_000n).toBe(true);
-      }
-      expect(new Set(member.units.map((u) => u.fund)).size).toBe(member.units.length);
+      const profile = DEFAULT_PROFILES.find((p) => p.id === member.fields.riskProfile);
+      if (profile === undefined) throw new Error(`no profile ${member.fields.riskProfile}`);
+      shapes.add(`${member.cashMinor === 0n ? 'no cash' : 'cash'}, ${profile.id}`);
+      // £10.00 to £250,000.00 in all, at 1.00 a unit (10,000 millionths of a unit a penny).
+      const valueMinor = member.cashMinor + member.units.reduce((sum, u) => sum + u.unitsMinor / 10_000n, 0n);
+      expect(valueMinor >= 990n && valueMinor <= 25_000_000n).toBe(true);
+      expect(member.units.map((u) => u.fund)).toEqual(profile.targets.map((t) => t.fund).sort());
+      for (const { unitsMinor } of member.units) expect(unitsMinor > 0n && unitsMinor % 10_000n === 0n).toBe(true);
+      const balances = new Map<AccountId, bigint>([
+        [potAccount(member.potId, 'cash', 'GBP'), member.cashMinor],
+        ...member.units.map((u) => [potAccount(member.potId, 'units', u.fund), u.unitsMinor] as [AccountId, bigint]),
+      ]);
+      expect(rebalanceDecision(profile, member.potId, balances, seedPrices, assets)).toMatchObject({ kind: 'within-band' });
     }
-    // Imports with and without cash, of one to three funds.
-    expect(shapes.size).toBe(6);
+    // Every profile, with and without cash (a profile without a buffer and a small pot holds none).
+    expect(shapes.size).toBe(5);
   });
 });
 
@@ -125,8 +134,8 @@ describe('seedLedger', () => {
       );
       const partition = partitionOf(member.memberId, OPTIONS.partitionCount);
       expect(outcomes.rows).toEqual(commands.map((command) => ({ command_id: command.commandId, fingerprint: commandFingerprint(command), status: 'applied', partition })));
-      const pot = await db.owner.query('SELECT member_id, partition, status, opened_movement_id FROM pots WHERE pot_id = $1', [member.potId]);
-      expect(pot.rows).toEqual([{ member_id: member.memberId, partition, status: 'open', opened_movement_id: commands[0].commandId }]);
+      const pot = await db.owner.query('SELECT member_id, partition, status, opened_movement_id, risk_profile FROM pots WHERE pot_id = $1', [member.potId]);
+      expect(pot.rows).toEqual([{ member_id: member.memberId, partition, status: 'open', opened_movement_id: commands[0].commandId, risk_profile: member.fields.riskProfile }]);
       const person = await db.owner.query('SELECT name, email, address, risk_profile FROM members WHERE member_id = $1', [member.memberId]);
       expect(person.rows).toEqual([{ name: member.fields.name, email: member.fields.email, address: member.fields.address, risk_profile: member.fields.riskProfile }]);
     }
