@@ -42,6 +42,10 @@ export type CustodianReport = z.infer<typeof custodianReportSchema>;
  */
 export interface CustodianAdapter {
   placeTrade(instruction: TradeInstruction): Promise<void>;
-  reports(): AsyncIterable<{ readonly report: CustodianReport; ack(): void }>;
+  /**
+   * The custodian's reports, each redelivered until acknowledged; `working` tells the link that a
+   * report is still being handled, so that a long fan-out is not redelivered while it runs.
+   */
+  reports(): AsyncIterable<{ readonly report: CustodianReport; ack(): void; working(): void }>;
   close(): Promise<void>;
 }

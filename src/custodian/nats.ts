@@ -71,7 +71,7 @@ export class NatsCustodian implements CustodianAdapter {
     await this.#js.publish(this.names.instructionSubject, body, { msgID: `place:${instruction.tradeId}` });
   }
 
-  async *reports(): AsyncIterable<{ readonly report: CustodianReport; ack(): void }> {
+  async *reports(): AsyncIterable<{ readonly report: CustodianReport; ack(): void; working(): void }> {
     this.#messages = await durableMessages(this.#js, this.jsm, this.names.stream, this.names.deskConsumer, this.names.reportSubject);
     for await (const message of this.#messages) {
       const parsed = parseJson(message, custodianReportSchema);
@@ -81,7 +81,7 @@ export class NatsCustodian implements CustodianAdapter {
         message.term();
         continue;
       }
-      yield { report: parsed.value, ack: () => message.ack() };
+      yield { report: parsed.value, ack: () => message.ack(), working: () => message.working() };
     }
   }
 

@@ -12,6 +12,7 @@ import {
 } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
+import { FAN_OUT_TIMEOUT_MS, fanOut, type FanOut, type FanOutCommand } from './fan-out.js';
 import { closingPrice } from './prices.js';
 import {
   aggregateCycle,
@@ -36,24 +37,14 @@ export interface DeskOptions {
   readonly custodian: CustodianAdapter;
   readonly assets: AssetCatalog;
   readonly log: Log;
-  /** How long the fan-out waits for each command's outcome. */
+  /** How long a fan-out may take before its report is left for redelivery (and how long `start` waits for ACME's pot). */
   readonly outcomeTimeoutMs?: number;
 }
 
-/** What one fan-out did: commands sent, and how their outcomes came out. */
-export interface FanOut {
-  readonly commands: number;
-  readonly applied: number;
-  /** Outcomes other than applied: each one a break to look at, logged with its reason. */
-  readonly rejected: readonly { readonly commandId: string; readonly code: string; readonly reason: string }[];
-}
+export type { FanOut } from './fan-out.js';
 
-/** The most commands one `submitMany` carries in a fan-out. */
-const FAN_OUT_CHUNK = 5000;
-/** How long a fan-out may take before its report is left for redelivery. */
-const FAN_OUT_TIMEOUT_MS = 30 * 60 * 1000;
-/** How long without a new outcome before the commands still without one are published again. */
-const FAN_OUT_RESEND_AFTER_MS = 30_000;
+/** How often a report being handled is marked in progress (its ack wait is 60 s). */
+const REPORT_WORKING_EVERY_MS = 20_000;
 
 /**
  * The dealing desk: at each fund's cut-off it aggregates the cycle's orders into one external trade and
@@ -118,14 +109,18 @@ export class DealingDesk {
 
   async #follow(): Promise<void> {
     try {
-      for await (const { report, ack } of this.options.custodian.reports()) {
+      for await (const { report, ack, working } of this.options.custodian.reports()) {
         let fanOut: FanOut | undefined;
+        // A fan-out of a million commands takes minutes: the report is kept from redelivery meanwhile.
+        const keepAlive = setInterval(working, REPORT_WORKING_EVERY_MS);
         try {
           fanOut = await this.handle(report);
         } catch (error) {
           // Not acknowledged: JetStream redelivers it after its ack wait, and the handling is idempotent.
           this.options.log.error({ err: error, report }, 'a custodian report could not be handled; it will be redelivered');
           continue;
+        } finally {
+          clearInterval(keepAlive);
         }
         ack();
         for (const listener of this.#handled) listener(report, fanOut);
@@ -252,49 +247,11 @@ export class DealingDesk {
     ];
   }
 
-  /**
-   * Publishes the commands in chunks (JetStream acknowledges each chunk), then waits on the journal
-   * until every command has its outcome: one count per poll, whatever the size of the fan-out, rather
-   * than one outcome notice (and, when late, one look-up) per command. Commands without an outcome
-   * after a while without progress are published again under the same ids (a message lost by the
-   * server is the only way to be missing; a repeat is answered from its recorded outcome).
-   */
-  async #fanOut(commands: readonly { process: string; request: { commandId: string; memberId: string; potId: string; effectiveDate: string; payload: unknown } }[]): Promise<FanOut> {
-    const publish = async (batch: typeof commands) => {
-      for (let i = 0; i < batch.length; i += FAN_OUT_CHUNK) await this.options.publisher.submitMany(batch.slice(i, i + FAN_OUT_CHUNK));
-    };
-    await publish(commands);
-    const ids = commands.map(({ request }) => request.commandId);
-    const deadline = Date.now() + (this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS);
-    let recorded = -1;
-    let progressAt = Date.now();
-    let pause = 20;
-    for (;;) {
-      const { rows } = await this.options.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
-      const count = Number(rows[0]?.n ?? 0n);
-      if (count === ids.length) break;
-      if (Date.now() > deadline) throw new Error(`${ids.length - count} of ${ids.length} dealing commands have no outcome yet; the report will be handled again`);
-      if (count > recorded) {
-        recorded = count;
-        progressAt = Date.now();
-      } else if (Date.now() - progressAt > FAN_OUT_RESEND_AFTER_MS) {
-        const present = await this.options.pool.query<{ command_id: string }>('SELECT command_id FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
-        const done = new Set(present.rows.map((row) => row.command_id));
-        const missing = commands.filter(({ request }) => !done.has(request.commandId));
-        this.options.log.warn({ missing: missing.length }, 'dealing commands without an outcome: publishing them again under the same ids');
-        await publish(missing);
-        progressAt = Date.now();
-      }
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      pause = Math.min(pause * 2, 500);
-    }
-    const { rows } = await this.options.pool.query<{ command_id: string; rejection_code: string; reason: string | null }>(
-      "SELECT command_id, rejection_code, outcome->>'reason' AS reason FROM command_outcomes WHERE command_id = ANY($1::text[]) AND status = 'rejected'",
-      [ids],
-    );
-    const rejected = rows.map((row) => ({ commandId: row.command_id, code: row.rejection_code, reason: row.reason ?? '' }));
-    if (rejected.length > 0) this.options.log.error({ rejected: rejected.slice(0, 20), count: rejected.length }, 'dealing commands were rejected: breaks to investigate');
-    return { commands: commands.length, applied: commands.length - rejected.length, rejected };
+  /** A fan-out of dealing commands: each rejection is a break, logged with its reason. */
+  async #fanOut(commands: readonly FanOutCommand[]): Promise<FanOut> {
+    const done = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS }, commands);
+    if (done.rejected.length > 0) this.options.log.error({ rejected: done.rejected.slice(0, 20), count: done.rejected.length }, 'dealing commands were rejected: breaks to investigate');
+    return done;
   }
 
   #scale(code: string): number {

@@ -50,7 +50,12 @@ export interface ShardLimits {
   /** Backoff between retries of a batch after a transient failure. */
   readonly retryDelayMsMin: number;
   readonly retryDelayMsMax: number;
-  /** How long JetStream waits for an ack before redelivering. */
+  /**
+   * How long JetStream waits for an ack before redelivering to the same owner. Long on purpose: a new
+   * owner starts its own consumer at the checkpoint and never waits for it, and a worker with a deep
+   * backlog (a fan-out of 100,000 commands over 64 partitions) would otherwise be sent again, as
+   * replays, what it has pulled but not yet reached.
+   */
   readonly ackWaitMs: number;
 }
 
@@ -62,7 +67,7 @@ export const SHARD_LIMITS_DEFAULT: ShardLimits = {
   liveActorsMax: 20_000,
   retryDelayMsMin: 50,
   retryDelayMsMax: 5000,
-  ackWaitMs: 30_000,
+  ackWaitMs: 300_000,
 };
 
 export interface ShardContext {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rebalancer } from '../../src/dealing/rebalancer.js';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { DEFAULT_PROFILES, type RiskProfile } from '../../src/ledger/index.js';
-import { DealingStack } from '../support/dealing.js';
+import { assets, DealingStack } from '../support/dealing.js';
 
 /** S4 through the running system: closing prices, the re-balancing fan-out, the cycle that deals its orders. */
 let stack: DealingStack;
@@ -13,7 +13,7 @@ const progress: [number, number][] = [];
 
 beforeAll(async () => {
   stack = await DealingStack.start('rebalance');
-  rebalancer = new Rebalancer({ pool: stack.db.service, publisher: stack.publisher, profiles: [...DEFAULT_PROFILES, relative], log: pino({ level: 'warn' }), batch: 2, onProgress: (done, total) => progress.push([done, total]) });
+  rebalancer = new Rebalancer({ pool: stack.db.service, publisher: stack.publisher, profiles: [...DEFAULT_PROFILES, relative], assets, log: pino({ level: 'warn' }), batch: 2, onProgress: (done, total) => progress.push([done, total]) });
   stack.now = new Date('2026-06-01T08:00:00Z');
   const pots = [
     ['M-abs', 'P-abs', 'balanced', '600', '400'],
@@ -36,24 +36,26 @@ describe('S4: threshold re-balancing', () => {
   it('sells 60.00 GBP of A (48 units) when A drifts to 65.217 % under a ±5 point band; nothing under a relative 20 % band; skips a leg under 1.00', async () => {
     stack.now = new Date('2026-06-01T18:00:00Z');
     const run = await rebalancer.run('2026-06-01');
-    expect(run).toMatchObject({ pots: 3, rebalanced: 3, sells: 1, buys: 0, legsRefused: {} });
+    // P-rel is within its band and P-min's only leg is under the minimum: screened, no command sent.
+    expect(run).toMatchObject({ pots: 3, screened: 2, rebalanced: 1, sells: 1, buys: 0, legsRefused: {} });
     expect(progress.at(-1)).toEqual([3, 3]);
     const { rows } = await stack.db.owner.query<{ pot_id: string; pot_change: { legs: unknown[] } }>(
       "SELECT pot_id, pot_change FROM movements WHERE process = 'pot.rebalance' ORDER BY pot_id",
     );
-    expect(rows.map((r) => [r.pot_id, r.pot_change.legs])).toEqual([
-      ['P-abs', [{ side: 'sell', fund: 'FUND-A', units: '48.000000', value: '60.00' }]],
-      ['P-min', []],
-      ['P-rel', []],
-    ]);
+    expect(rows.map((r) => [r.pot_id, r.pot_change.legs])).toEqual([['P-abs', [{ side: 'sell', fund: 'FUND-A', units: '48.000000', value: '60.00' }]]]);
     expect((await stack.balances()).get('pot:P-abs:units.reserved:FUND-A')).toBe(48_000_000n);
   });
 
   it('re-balances a pot at most once a day, however often the run is repeated', async () => {
+    // A repeated run sends P-abs's re-balance and its sell again (both answered from their outcomes).
     const again = await rebalancer.run('2026-06-01');
-    expect(again).toMatchObject({ rebalanced: 3, sells: 1, buys: 0 });
+    expect(again).toMatchObject({ screened: 2, rebalanced: 1, sells: 1, buys: 0 });
     const { rows } = await stack.db.owner.query<{ n: bigint }>("SELECT count(*) AS n FROM orders WHERE pot_id = 'P-abs'");
     expect(rows[0]?.n).toBe(1n);
+    const movements = await stack.db.owner.query<{ n: bigint }>("SELECT count(*) AS n FROM movements WHERE process = 'pot.rebalance'");
+    expect(movements.rows[0]?.n).toBe(1n);
+    // A run for an earlier day skips the pot re-balanced for a later one.
+    expect(await rebalancer.run('2026-05-29')).toMatchObject({ later: 1, rebalanced: 0, sells: 0 });
   });
 
   it('once the sale has dealt and settled, the next re-balance buys B with the proceeds', async () => {

@@ -26,7 +26,7 @@ let importedCash = 0n;
 
 beforeAll(async () => {
   stack = await DealingStack.start('reconprop');
-  rebalancer = new Rebalancer({ pool: stack.db.service, publisher: stack.publisher, profiles: DEFAULT_PROFILES, log: pino({ level: 'warn' }) });
+  rebalancer = new Rebalancer({ pool: stack.db.service, publisher: stack.publisher, profiles: DEFAULT_PROFILES, assets, log: pino({ level: 'warn' }) });
 });
 afterAll(async () => {
   await stack?.stop();

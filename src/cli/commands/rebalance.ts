@@ -2,7 +2,7 @@ import { connect } from '@nats-io/transport-node';
 import pino from 'pino';
 import { loadConfig } from '../../config/config.js';
 import { Rebalancer } from '../../dealing/rebalancer.js';
-import { DEFAULT_PROFILES, isCalendarDate, ledgerProcesses } from '../../ledger/index.js';
+import { assetCatalog, DEFAULT_ASSETS, DEFAULT_PROFILES, isCalendarDate, ledgerProcesses } from '../../ledger/index.js';
 import { LedgerPublisher } from '../../sdk/publisher.js';
 import { parseCommandLine } from '../args.js';
 import { withDatabase } from '../database.js';
@@ -28,7 +28,7 @@ export const rebalanceCommand: CliCommand = {
       const publisher = await LedgerPublisher.connect({ nc, prefix: config.NATS_PREFIX, registry: ledgerProcesses, partitionCount: config.PARTITION_COUNT });
       const bar = progressBar(values.json !== true, 'rebalance [{bar}] {value}/{total} pots');
       const run = await withDatabase(config, (pool) =>
-        new Rebalancer({ pool, publisher, profiles: DEFAULT_PROFILES, log: pino({ level: 'warn' }), outcomeTimeoutMs: 300_000, onProgress: (done, total) => bar.update(done, total) }).run(date),
+        new Rebalancer({ pool, publisher, profiles: DEFAULT_PROFILES, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'warn' }), outcomeTimeoutMs: 300_000, onProgress: (done, total) => bar.update(done, total) }).run(date),
       ).finally(() => bar.stop());
       await publisher.close();
       if (values.json === true) printJson(run);
@@ -36,7 +36,7 @@ export const rebalanceCommand: CliCommand = {
         const deferred = Object.entries(run.deferred).map(([code, n]) => `${n} ${code}`).join(', ');
         const refused = Object.entries(run.legsRefused).map(([code, n]) => `${n} ${code}`).join(', ');
         printLines([
-          `re-balanced ${run.rebalanced} of ${run.pots} pots for ${run.date}: ${run.sells} sells and ${run.buys} buys placed`,
+          `re-balanced ${run.rebalanced} of ${run.pots} pots for ${run.date}: ${run.sells} sells and ${run.buys} buys placed; ${run.screened} within their band on the snapshot`,
           ...(deferred === '' ? [] : [`deferred: ${deferred}`]),
           ...(refused === '' ? [] : [`orders refused (breaks): ${refused}`]),
         ]);
