@@ -1,13 +1,16 @@
 import type pg from 'pg';
 import type { CustodianAdapter, CustodianReport } from '../custodian/messages.js';
 import {
+  addBusinessDays,
   allocateTrade,
+  dealingDateAt,
   dealingOf,
   formatAmount,
   parseAmount,
   parseRate,
   type AssetCatalog,
   type Rate,
+  type RebalanceLeg,
   type TradeAllocation,
 } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
@@ -164,7 +167,54 @@ export class DealingDesk {
       currency: this.#scale(trade.currency),
     });
     if (trade.status === 'placed') await recordPricing(this.options.pool, trade.tradeId, report.price, filled, allocation);
-    return this.#fanOut([...this.#allocations(trade, basis, allocation, report.price), ...this.#residue('trade.residue', 'residue', trade, allocation)]);
+    const allocated = await this.#fanOut([...this.#allocations(trade, basis, allocation, report.price), ...this.#residue('trade.residue', 'residue', trade, allocation)]);
+    await this.#switches(trade);
+    return allocated;
+  }
+
+  /**
+   * The switches a priced trade releases: a re-balance that sold in it (`rebalance:<pot>:<day>:sell:<fund>`)
+   * and decided to buy with the proceeds has those buys placed once every sale of that re-balance is
+   * priced, each as an `order.buy` funded by the proceeds, up to its amount, under the leg's id, so
+   * that a repeated report places nothing twice. A buy the pot refuses (nothing was sold, so there
+   * are no proceeds) is logged, not a break.
+   */
+  async #switches(trade: Trade): Promise<void> {
+    const { rows } = await this.options.pool.query<{ command_id: string; member_id: string; pot_id: string; legs: readonly RebalanceLeg[]; sells_open: number; sales_settle: string }>(
+      `SELECT r.command_id, r.member_id, r.pot_id, r.pot_change->'legs' AS legs,
+              (SELECT count(*)::int FROM orders s
+                WHERE s.pot_id = r.pot_id AND starts_with(s.order_id, r.command_id || ':sell:')
+                  AND s.status NOT IN ('allocated', 'settled')) AS sells_open,
+              (SELECT max(x.settlement_date)::text FROM orders s JOIN external_trades x ON x.trade_id = s.trade_id
+                WHERE s.pot_id = r.pot_id AND starts_with(s.order_id, r.command_id || ':sell:')) AS sales_settle
+         FROM (SELECT DISTINCT regexp_replace(order_id, ':sell:[^:]+$', '') AS rebalance_id
+                 FROM trade_orders WHERE trade_id = $1 AND side = 'sell' AND order_id LIKE 'rebalance:%:sell:%') t
+         JOIN movements r ON r.command_id = t.rebalance_id AND r.process = 'pot.rebalance'`,
+      [trade.tradeId],
+    );
+    const commands: FanOutCommand[] = rows.flatMap((row) =>
+      row.sells_open > 0
+        ? []
+        : row.legs.flatMap((leg) =>
+            leg.side === 'buy' && leg.funding === 'proceeds' && this.#settlesAfter(leg.fund, row.sales_settle)
+              ? [
+                  {
+                    process: 'order.buy',
+                    request: {
+                      commandId: `${row.command_id}:buy:${leg.fund}`,
+                      memberId: row.member_id,
+                      potId: row.pot_id,
+                      payload: { fund: leg.fund, amount: leg.amount, currency: dealingOf(this.options.assets, leg.fund)?.currency ?? trade.currency, funding: 'proceeds' },
+                    },
+                  },
+                ]
+              : [],
+          ),
+    );
+    if (commands.length === 0) return;
+    const placed = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS }, commands);
+    this.options.log.info({ tradeId: trade.tradeId, switches: placed.applied, refused: placed.rejected.length }, 'switch buys placed out of priced sale proceeds');
+    if (placed.rejected.length > 0) this.options.log.warn({ tradeId: trade.tradeId, refused: placed.rejected.slice(0, 20) }, 'switch buys refused (no proceeds to invest)');
   }
 
   async #rejected(trade: Trade): Promise<FanOut | undefined> {
@@ -252,6 +302,19 @@ export class DealingDesk {
     const done = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS }, commands);
     if (done.rejected.length > 0) this.options.log.error({ rejected: done.rejected.slice(0, 20), count: done.rejected.length }, 'dealing commands were rejected: breaks to investigate');
     return done;
+  }
+
+  /**
+   * A switch's purchase must not settle before the sales that fund it (the Trust would pay the
+   * custodian before being paid): placed now, it deals at its fund's next cut-off (forward pricing)
+   * and settles its settlement period later, which must reach the sales' settlement. One that does
+   * not is left to the re-balance after the sales settle, which buys with cash.
+   */
+  #settlesAfter(fund: string, salesSettle: string): boolean {
+    const dealing = dealingOf(this.options.assets, fund);
+    if (dealing === undefined) return false;
+    const dealt = dealingDateAt(dealing.calendar, dealing.cutoff, this.options.publisher.now().toISOString());
+    return addBusinessDays(dealing.calendar, dealt, dealing.settlementDays) >= salesSettle;
   }
 
   #scale(code: string): number {

@@ -43,6 +43,8 @@ export interface RebalanceRun {
   readonly deferred: Readonly<Record<string, number>>;
   readonly sells: number;
   readonly buys: number;
+  /** Buys the pots decided to make out of their sales' proceeds, placed by the dealing desk once the sales are priced. */
+  readonly switches: number;
   /** Orders the pots refused to place (a break to look at), by code. */
   readonly legsRefused: Readonly<Record<string, number>>;
 }
@@ -175,6 +177,11 @@ export class Rebalancer {
       const currency = currencyOf.get(row.command_id);
       if (currency === undefined) throw new Error(`a re-balance outcome ${row.command_id} that this batch did not send`);
       for (const leg of row.pot_change?.legs ?? []) {
+        // A switch leg waits for the sales' pricing: the dealing desk places it then (`DealingDesk`).
+        if (leg.side === 'buy' && leg.funding === 'proceeds') {
+          tally.switches += 1;
+          continue;
+        }
         const commandId = `${row.command_id}:${leg.side}:${leg.fund}`;
         const envelope = { commandId, memberId: row.member_id, potId: row.pot_id };
         legs.push(
@@ -209,6 +216,7 @@ class Tally {
   rebalanced = 0;
   sells = 0;
   buys = 0;
+  switches = 0;
   readonly deferred: Record<string, number> = {};
   readonly legsRefused: Record<string, number> = {};
 
@@ -222,7 +230,7 @@ class Tally {
   }
 
   report(): RebalanceRun {
-    const { date, pots, screened, later, rebalanced, deferred, sells, buys, legsRefused } = this;
-    return { date, pots, screened, later, rebalanced, deferred, sells, buys, legsRefused };
+    const { date, pots, screened, later, rebalanced, deferred, sells, buys, switches, legsRefused } = this;
+    return { date, pots, screened, later, rebalanced, deferred, sells, buys, switches, legsRefused };
   }
 }

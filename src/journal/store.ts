@@ -19,6 +19,7 @@ import {
   type RejectionCode,
   type WireMovementDraft,
   type OrderChange,
+  type OrderFunding,
   type OrderSide,
   type OrderState,
   type OrderStatus,
@@ -449,11 +450,11 @@ async function writeOrders(db: Queryable, items: readonly CommitItem[]): Promise
   if (placed.length > 0) {
     await db.query(
       `INSERT INTO orders (order_id, pot_id, member_id, partition, fund, currency, side, amount_minor, dealing_date, status,
-                           placed_movement_id, last_movement_id)
+                           placed_movement_id, last_movement_id, funding)
        SELECT o.order_id, o.pot_id, o.member_id, o.partition, o.fund, o.currency, o.side, o.amount_minor, o.dealing_date, 'open',
-              o.movement_id, o.movement_id
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::date[], $10::text[])
-              AS o(order_id, pot_id, member_id, partition, fund, currency, side, amount_minor, dealing_date, movement_id)`,
+              o.movement_id, o.movement_id, o.funding
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::date[], $10::text[], $11::text[])
+              AS o(order_id, pot_id, member_id, partition, fund, currency, side, amount_minor, dealing_date, movement_id, funding)`,
       [
         placed.map(({ change }) => change.orderId),
         placed.map(({ movement }) => movement.potId),
@@ -465,6 +466,7 @@ async function writeOrders(db: Queryable, items: readonly CommitItem[]): Promise
         placed.map(({ change }) => change.amountMinor),
         placed.map(({ change }) => change.dealingDate),
         placed.map(({ movement }) => movement.movementId),
+        placed.map(({ change }) => change.funding ?? 'cash'),
       ],
     );
   }
@@ -516,6 +518,7 @@ interface OrderRow {
   filled_minor: bigint | null;
   units_minor: bigint | null;
   cash_minor: bigint | null;
+  funding: OrderFunding;
 }
 
 /** The orders by id, as they stand now (the aggregator's changes included). */
@@ -524,7 +527,7 @@ export async function loadOrders(db: Queryable, orderIds: readonly string[]): Pr
   if (orderIds.length === 0) return orders;
   const { rows } = await db.query<OrderRow>(
     `SELECT order_id, pot_id, fund, currency, side, amount_minor, dealing_date::text AS dealing_date, status, trade_id,
-            filled_minor, units_minor, cash_minor
+            filled_minor, units_minor, cash_minor, funding
        FROM orders WHERE order_id = ANY($1::text[])`,
     [orderIds],
   );
@@ -542,6 +545,7 @@ export function orderOfRow(row: OrderRow): OrderState {
     amountMinor: row.amount_minor,
     dealingDate: row.dealing_date,
     status: row.status,
+    ...(row.funding === 'proceeds' ? { funding: 'proceeds' as const } : {}),
     ...(row.trade_id === null ? {} : { tradeId: row.trade_id }),
     ...(row.filled_minor === null || row.units_minor === null || row.cash_minor === null
       ? {}

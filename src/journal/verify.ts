@@ -115,9 +115,9 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   },
   {
     name: 'orders-follow-movements',
-    description: "every order's state is what its movements made it: placed, then cancelled, allocated or settled by its last movement (aggregated by the desk in between)",
+    description: "every order's state is what its movements made it: placed (with its funding), then cancelled, allocated or settled by its last movement (aggregated by the desk in between)",
     sql: `WITH last AS (
-            SELECT o.order_id, o.status, o.trade_id, o.filled_minor, o.units_minor, o.cash_minor,
+            SELECT o.order_id, o.status, o.trade_id, o.filled_minor, o.units_minor, o.cash_minor, o.funding,
                    m.order_change AS change, m.pot_id AS movement_pot, p.order_change AS placed
               FROM orders o
               LEFT JOIN movements m ON m.movement_id = o.last_movement_id
@@ -125,6 +125,7 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
           SELECT format('order %s is %s, its last movement says %s', order_id, status, coalesce(change::text, 'nothing')) AS break
             FROM last
            WHERE placed IS NULL OR placed->>'type' <> 'place' OR placed->>'orderId' <> order_id
+              OR coalesce(placed->>'funding', 'cash') <> funding
               OR change IS NULL OR change->>'orderId' <> order_id
               OR NOT CASE change->>'type'
                        WHEN 'place' THEN status IN ('open', 'aggregated')

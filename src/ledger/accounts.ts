@@ -132,6 +132,14 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     description: 'Sale proceeds priced but not yet settled by the custodian; they become `cash` at settlement.',
   },
   {
+    name: 'cash.pending.reserved',
+    owner: 'pot',
+    assets: 'currency',
+    invariants: [nonNegative, { type: 'atMost', kind: 'cash.pending' }],
+    description:
+      'The part of `cash.pending` reserved for buy orders funded by those proceeds (a switch: a memo within cash.pending; contra `reservations`). It follows the money into `cash.reserved` when the sale settles first.',
+  },
+  {
     name: 'units',
     owner: 'pot',
     assets: 'fund',

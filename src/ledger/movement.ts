@@ -24,7 +24,8 @@ export interface Entry {
 /** One order a re-balance places: sell units of an overweight fund, or buy an underweight one with cash. */
 export type RebalanceLeg =
   | { readonly side: 'sell'; readonly fund: string; readonly units: string; readonly value: string }
-  | { readonly side: 'buy'; readonly fund: string; readonly amount: string };
+  /** A buy with `funding: 'proceeds'` is placed once the pot's sales are priced, out of their proceeds (a switch). */
+  | { readonly side: 'buy'; readonly fund: string; readonly amount: string; readonly funding?: 'proceeds' };
 
 /** A change of a pot's lifecycle that a movement carries with its entries. */
 export type PotChange =

@@ -9,6 +9,11 @@ import { divideByRate, multiplyByRate, type Rate } from './decimal.js';
  * and carries an `OrderChange` the journal applies to its `orders` table in the same transaction.
  */
 export type OrderSide = 'buy' | 'sell';
+/**
+ * What pays for a buy: the pot's available `cash` (the default), or its priced, unsettled sale
+ * proceeds (`cash.pending`, a switch: the re-balance's buys placed once its sales are priced).
+ */
+export type OrderFunding = 'cash' | 'proceeds';
 export type OrderStatus = 'open' | 'aggregated' | 'allocated' | 'settled' | 'cancelled';
 
 export interface OrderState {
@@ -22,6 +27,8 @@ export interface OrderState {
   /** The cycle it was placed for (forward pricing); a later cycle deals it if it reached the ledger late. */
   readonly dealingDate: string;
   readonly status: OrderStatus;
+  /** A buy funded by pending proceeds; absent for one funded by cash, and for a sell. */
+  readonly funding?: 'proceeds';
   readonly tradeId?: string;
   /** Once allocated: what it got. */
   readonly allocation?: OrderAllocation;
@@ -47,6 +54,7 @@ export type OrderChange =
       readonly side: OrderSide;
       readonly amountMinor: string;
       readonly dealingDate: string;
+      readonly funding?: 'proceeds';
     }
   | { readonly type: 'cancel'; readonly orderId: string }
   | {
@@ -72,6 +80,7 @@ export function applyOrderChange(order: OrderState | undefined, potId: string, c
         amountMinor: BigInt(change.amountMinor),
         dealingDate: change.dealingDate,
         status: 'open',
+        ...(change.funding === undefined ? {} : { funding: change.funding }),
       };
     case 'cancel':
       return order === undefined ? undefined : { ...order, status: 'cancelled' };

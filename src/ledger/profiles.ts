@@ -74,7 +74,9 @@ export type RebalanceDecision =
  * - if any fund (a held fund outside the profile has target 0) drifts beyond the band, every fund is
  *   traded back to its target on the value less the cash buffer: overweight funds sell the excess
  *   (units = excess ÷ price, rounded down), underweight funds buy with the cash available above the
- *   buffer (shared by largest remainder over the shortfalls when it does not cover them all);
+ *   buffer, then with the sales' expected proceeds (their value at these prices) as switch legs
+ *   (`funding: 'proceeds'`, placed once the sales are priced, each up to its amount) — each budget
+ *   shared by largest remainder over the shortfalls when it does not cover them all;
  * - a leg worth less than the minimum trade is skipped; nothing is ever bought with more cash than
  *   the pot has available, and nothing sold that is not settled and free.
  */
@@ -120,14 +122,34 @@ export function rebalanceDecision(profile: RiskProfile, potId: string, balances:
       shortfalls.push({ fund: p.fund, needMinor: targetValue - p.valueMinor });
     }
   }
+  // Underweight funds buy first with the cash available above the buffer, then with what the sales
+  // are expected to bring (their value at these prices), placed once the sales are priced (a switch).
   const spendable = maxBig(0n, cashAvailable - (total - investable));
-  const need = shortfalls.reduce((sum, s) => sum + s.needMinor, 0n);
-  if (need > 0n && spendable > 0n) {
-    const budget = minBig(need, spendable);
-    const shares = allocateLargestRemainder(budget, shortfalls.map((s) => ({ key: s.fund, weight: s.needMinor })));
-    for (const share of shares) if (share.amountMinor > 0n && share.amountMinor >= minimumMinor) legs.push({ side: 'buy', fund: share.key, amount: formatAmount(share.amountMinor, currencyScale) });
+  const fromCash = share(shortfalls, spendable);
+  const left = shortfalls.map((s) => ({ fund: s.fund, needMinor: s.needMinor - (fromCash.get(s.fund) ?? 0n) }));
+  const expectedProceeds = legs.reduce((sum, leg) => sum + (leg.side === 'sell' ? parseValue(leg.value, currencyScale) : 0n), 0n);
+  const fromProceeds = share(left, expectedProceeds);
+  for (const { fund } of shortfalls) {
+    const cash = fromCash.get(fund) ?? 0n;
+    const proceeds = fromProceeds.get(fund) ?? 0n;
+    if (cash > 0n && cash >= minimumMinor) legs.push({ side: 'buy', fund, amount: formatAmount(cash, currencyScale) });
+    if (proceeds > 0n && proceeds >= minimumMinor) legs.push({ side: 'buy', fund, amount: formatAmount(proceeds, currencyScale), funding: 'proceeds' });
   }
   return { kind: 'trade', weights, legs };
+}
+
+/** `budget` shared over the shortfalls (all of each when it covers them, else by largest remainder), by fund. */
+function share(shortfalls: readonly { fund: string; needMinor: bigint }[], budget: bigint): Map<string, bigint> {
+  const need = shortfalls.reduce((sum, s) => sum + s.needMinor, 0n);
+  if (need <= 0n || budget <= 0n) return new Map();
+  const shares = allocateLargestRemainder(minBig(need, budget), shortfalls.filter((s) => s.needMinor > 0n).map((s) => ({ key: s.fund, weight: s.needMinor })));
+  return new Map(shares.map((s) => [s.key, s.amountMinor]));
+}
+
+function parseValue(text: string, scale: number): bigint {
+  const parsed = parseAmount(text, scale, { zero: true });
+  if (!parsed.ok) throw new RangeError(parsed.reason);
+  return parsed.value;
 }
 
 /** Reads the prices of a re-balance: fund → decimal text. */

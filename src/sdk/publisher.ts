@@ -216,6 +216,11 @@ export class LedgerPublisher {
     }
   }
 
+  /** The time the publisher stamps on commands (`producedAt`): its clock when given one. */
+  now(): Date {
+    return this.#now();
+  }
+
   #now(): Date {
     return this.options.now?.() ?? new Date();
   }

@@ -37,12 +37,14 @@ describe('S4: threshold re-balancing', () => {
     stack.now = new Date('2026-06-01T18:00:00Z');
     const run = await rebalancer.run('2026-06-01');
     // P-rel is within its band and P-min's only leg is under the minimum: screened, no command sent.
-    expect(run).toMatchObject({ pots: 3, screened: 2, rebalanced: 1, sells: 1, buys: 0, legsRefused: {} });
+    expect(run).toMatchObject({ pots: 3, screened: 2, rebalanced: 1, sells: 1, buys: 0, switches: 1, legsRefused: {} });
     expect(progress.at(-1)).toEqual([3, 3]);
     const { rows } = await stack.db.owner.query<{ pot_id: string; pot_change: { legs: unknown[] } }>(
       "SELECT pot_id, pot_change FROM movements WHERE process = 'pot.rebalance' ORDER BY pot_id",
     );
-    expect(rows.map((r) => [r.pot_id, r.pot_change.legs])).toEqual([['P-abs', [{ side: 'sell', fund: 'FUND-A', units: '48.000000', value: '60.00' }]]]);
+    expect(rows.map((r) => [r.pot_id, r.pot_change.legs])).toEqual([
+      ['P-abs', [{ side: 'sell', fund: 'FUND-A', units: '48.000000', value: '60.00' }, { side: 'buy', fund: 'FUND-B', amount: '60.00', funding: 'proceeds' }]],
+    ]);
     expect((await stack.balances()).get('pot:P-abs:units.reserved:FUND-A')).toBe(48_000_000n);
   });
 
@@ -58,25 +60,32 @@ describe('S4: threshold re-balancing', () => {
     expect(await rebalancer.run('2026-05-29')).toMatchObject({ later: 1, rebalanced: 0, sells: 0 });
   });
 
-  it('once the sale has dealt and settled, the next re-balance buys B with the proceeds', async () => {
-    await stack.price('FUND-A', '2026-06-02', '1.25');
-    await stack.price('FUND-B', '2026-06-02', '1.00');
-    await stack.days.run('2026-06-02');
-    expect((await stack.balances()).get('pot:P-abs:cash.pending:GBP')).toBe(6_000n);
-    for (const date of ['2026-06-03', '2026-06-04']) {
+  it('once the sale is priced, buys B with its proceeds in the next cycle; the pot is never overdrawn', async () => {
+    for (const date of ['2026-06-02', '2026-06-03', '2026-06-04']) {
       await stack.price('FUND-A', date, '1.25');
       await stack.price('FUND-B', date, '1.00');
-      await stack.days.run(date);
     }
+    // 2026-06-02: the sale deals at 1.25 (60.00 pending); the switch is placed out of those proceeds.
+    await stack.days.run('2026-06-02');
+    const priced = await stack.balances();
+    expect(priced.get('pot:P-abs:cash.pending:GBP')).toBe(6_000n);
+    expect(priced.get('pot:P-abs:cash.pending.reserved:GBP')).toBe(6_000n);
+    expect(priced.get('pot:P-abs:cash:GBP')).toBeUndefined();
+    const { rows } = await stack.db.owner.query<{ order_id: string; funding: string; dealing_date: string; amount_minor: bigint }>(
+      "SELECT order_id, funding, dealing_date::text AS dealing_date, amount_minor FROM orders WHERE pot_id = 'P-abs' AND side = 'buy'",
+    );
+    expect(rows).toEqual([{ order_id: 'rebalance:P-abs:2026-06-01:buy:FUND-B', funding: 'proceeds', dealing_date: '2026-06-03', amount_minor: 6_000n }]);
+    // 2026-06-03: B deals at 1.00, paid out of the pending proceeds; 2026-06-04: both settle (the sale first).
+    await stack.days.run('2026-06-03');
+    expect((await stack.balances()).get('pot:P-abs:units.pending:FUND-B')).toBe(60_000_000n);
+    await stack.days.run('2026-06-04');
     const settled = await stack.balances();
-    expect(settled.get('pot:P-abs:cash:GBP')).toBe(6_000n);
-    expect(settled.get('pot:P-abs:units:FUND-A')).toBe(552_000_000n);
+    expect([settled.get('pot:P-abs:units:FUND-A'), settled.get('pot:P-abs:units:FUND-B'), settled.get('pot:P-abs:cash:GBP') ?? 0n]).toEqual([552_000_000n, 460_000_000n, 0n]);
+    const pending = [...settled].filter(([account, balance]) => balance !== 0n && /^pot:P-abs:.*(reserved|pending)/.test(account));
+    expect(pending).toEqual([]);
+    // Back at 60/40: the next re-balance leaves the pot alone.
     stack.now = new Date('2026-06-04T18:00:00Z');
-    const run = await rebalancer.run('2026-06-04');
-    expect(run).toMatchObject({ buys: 1, sells: 0, legsRefused: {} });
-    const { rows } = await stack.db.owner.query<{ pot_change: { legs: unknown[] } }>("SELECT pot_change FROM movements WHERE command_id = 'rebalance:P-abs:2026-06-04'");
-    expect(rows[0]?.pot_change.legs).toEqual([{ side: 'buy', fund: 'FUND-B', amount: '60.00' }]);
-    expect((await stack.balances()).get('pot:P-abs:cash.reserved:GBP')).toBe(6_000n);
+    expect(await rebalancer.run('2026-06-04')).toMatchObject({ screened: 3, rebalanced: 0, sells: 0, buys: 0 });
     expect((await verifyLedger(stack.db.owner)).ok).toBe(true);
   });
 });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { potAccount, systemAccount } from '../accounts.js';
 import { divideByRate, multiplyByRate, parseAmount } from '../decimal.js';
 import { isRejection, reject, RejectionCode } from '../errors.js';
+import { payFilledBuy, releaseBuyReservation } from '../funding.js';
 import type { Entry } from '../movement.js';
 import { amountText, orderIdText, priceText, readDealing, readPrice, tradeIdText } from '../payload.js';
 import { defineProcess } from '../process.js';
@@ -13,7 +14,7 @@ export const orderAllocate = defineProcess({
   name: 'order.allocate',
   version: 1,
   describe:
-    "Gives an aggregated order its share of the priced trade. A buy: its reservation is released, the filled cash goes to the partition's dealing cash, and filled cash ÷ price (rounded down to the fund's scale) becomes pending units. A sell: the unfilled units are released, and filled units × price (rounded down to the currency's scale) becomes pending cash; the sold units stay reserved until settlement.",
+    "Gives an aggregated order its share of the priced trade. A buy: its reservation is released, the filled cash goes to the partition's dealing cash (out of pending proceeds for a switch, as far as its reservation is still there), and filled cash ÷ price (rounded down to the fund's scale) becomes pending units. A sell: the unfilled units are released, and filled units × price (rounded down to the currency's scale) becomes pending cash; the sold units stay reserved until settlement.",
   payload: z.strictObject({
     orderId: orderIdText,
     tradeId: tradeIdText,
@@ -21,7 +22,7 @@ export const orderAllocate = defineProcess({
     filled: amountText.describe("The order's share of the leg's fill: cash for a buy, units for a sell; 0 for a rejected trade"),
   }),
   loads: (payload) => ({ movementIds: [], orderIds: [payload.orderId] }),
-  plan: ({ command, payload, partition, orders, ctx }) => {
+  plan: ({ command, payload, partition, balances, orders, ctx }) => {
     const order = orders?.get(payload.orderId);
     if (order === undefined || order.potId !== command.potId) return reject(RejectionCode.orderNotFound, `pot ${command.potId} has no order ${payload.orderId}`);
     if (order.status !== 'aggregated' || order.tradeId !== payload.tradeId) {
@@ -52,8 +53,8 @@ export const orderAllocate = defineProcess({
     if (order.side === 'buy') {
       unitsMinor = divideByRate(filledMinor, currency.scale, price, fund.asset.scale, 'down');
       cashMinor = filledMinor;
-      add(system('reservations', order.currency), pot('cash.reserved', order.currency), order.currency, order.amountMinor);
-      add(system('dealing.cash', order.currency), pot('cash', order.currency), order.currency, cashMinor);
+      const released = releaseBuyReservation(order, command.potId, partition, balances);
+      entries.push(...released.entries, ...payFilledBuy(order, command.potId, partition, released.held, cashMinor));
       add(pot('units.pending', order.fund), system('custodian.pending', order.fund), order.fund, unitsMinor);
     } else {
       unitsMinor = filledMinor;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { potAccount, systemAccount } from '../accounts.js';
 import { cutoffInstant } from '../calendar.js';
 import { isRejection, reject, RejectionCode } from '../errors.js';
+import { releaseBuyReservation } from '../funding.js';
 import { orderIdText, readDealing } from '../payload.js';
 import { defineProcess } from '../process.js';
 
@@ -12,7 +13,7 @@ export const orderCancel = defineProcess({
     "Cancels an open order before its cycle's cut-off and releases its reservation. After the cut-off, or once the aggregator has taken the order into a trade, it is rejected.",
   payload: z.strictObject({ orderId: orderIdText }),
   loads: (payload) => ({ movementIds: [], orderIds: [payload.orderId] }),
-  plan: ({ command, payload, partition, orders, ctx }) => {
+  plan: ({ command, payload, partition, balances, orders, ctx }) => {
     const order = orders?.get(payload.orderId);
     if (order === undefined || order.potId !== command.potId) return reject(RejectionCode.orderNotFound, `pot ${command.potId} has no order ${payload.orderId}`);
     if (order.status !== 'open') return reject(RejectionCode.orderNotCancellable, `order ${order.orderId} is ${order.status}`);
@@ -22,17 +23,10 @@ export const orderCancel = defineProcess({
     if (Date.parse(command.producedAt) >= Date.parse(cutoff)) {
       return reject(RejectionCode.orderNotCancellable, `order ${order.orderId} passed its cut-off at ${cutoff}`);
     }
-    const asset = order.side === 'buy' ? order.currency : order.fund;
-    return {
-      entries: [
-        {
-          debit: systemAccount(partition, 'reservations', asset),
-          credit: potAccount(command.potId, order.side === 'buy' ? 'cash.reserved' : 'units.reserved', asset),
-          asset,
-          amountMinor: order.amountMinor,
-        },
-      ],
-      orderChange: { type: 'cancel', orderId: order.orderId },
-    };
+    const entries =
+      order.side === 'buy'
+        ? releaseBuyReservation(order, command.potId, partition, balances).entries
+        : [{ debit: systemAccount(partition, 'reservations', order.fund), credit: potAccount(command.potId, 'units.reserved', order.fund), asset: order.fund, amountMinor: order.amountMinor }];
+    return { entries, orderChange: { type: 'cancel', orderId: order.orderId } };
   },
 });

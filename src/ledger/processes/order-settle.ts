@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { potAccount, systemAccount } from '../accounts.js';
 import { reject, RejectionCode } from '../errors.js';
+import { settledProceeds } from '../funding.js';
 import type { Entry } from '../movement.js';
 import { orderIdText, tradeIdText } from '../payload.js';
 import { defineProcess } from '../process.js';
@@ -9,10 +10,10 @@ export const orderSettle = defineProcess({
   name: 'order.settle',
   version: 1,
   describe:
-    "Settles an allocated order when its trade settles (T+N). A buy: pending units become settled units, and its cash leaves the bank for the custodian. A sell: the sold units leave the pot, and the proceeds arrive at the bank and become the pot's cash.",
+    "Settles an allocated order when its trade settles (T+N). A buy: pending units become settled units, and its cash leaves the bank for the custodian. A sell: the sold units leave the pot, and the proceeds arrive at the bank and become the pot's cash, less what a switch has already invested out of them (a switch's reservation still on them follows them into reserved cash).",
   payload: z.strictObject({ orderId: orderIdText, tradeId: tradeIdText }),
   loads: (payload) => ({ movementIds: [], orderIds: [payload.orderId] }),
-  plan: ({ command, payload, partition, orders }) => {
+  plan: ({ command, payload, partition, balances, orders }) => {
     const order = orders?.get(payload.orderId);
     if (order === undefined || order.potId !== command.potId) return reject(RejectionCode.orderNotFound, `pot ${command.potId} has no order ${payload.orderId}`);
     const allocation = order.allocation;
@@ -33,7 +34,7 @@ export const orderSettle = defineProcess({
     } else {
       add(system('reservations', fund), pot('units.reserved', fund), fund, allocation.unitsMinor);
       add(system('custodian.units', fund), pot('units', fund), fund, allocation.unitsMinor);
-      add(pot('cash', currency), pot('cash.pending', currency), currency, allocation.cashMinor);
+      entries.push(...settledProceeds(command.potId, currency, allocation.cashMinor, balances));
       add(system('dealing.cash', currency), system('external.bank', currency), currency, allocation.cashMinor);
     }
     return { entries, orderChange: { type: 'settle', orderId: order.orderId, tradeId: payload.tradeId } };

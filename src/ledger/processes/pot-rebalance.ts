@@ -9,7 +9,7 @@ export const potRebalance = defineProcess({
   name: 'pot.rebalance',
   version: 1,
   describe:
-    "Re-balances the pot for a business day at that day's closing prices: computes each fund's drift against the pot's risk profile and, beyond the band, decides the sells of what is overweight and the buys of what is underweight with the cash available (legs under the minimum skipped). Once per pot and day; deferred while the pot has orders in flight. The orders are placed by their own commands.",
+    "Re-balances the pot for a business day at that day's closing prices: computes each fund's drift against the pot's risk profile and, beyond the band, decides the sells of what is overweight and the buys of what is underweight with the cash available, then with the sales' proceeds (switch legs, placed once the sales are priced; legs under the minimum skipped). Once per pot and day; deferred while the pot has orders in flight. The orders are placed by their own commands.",
   payload: z.strictObject({
     date: isoDate,
     profile: riskProfileSchema,
@@ -29,7 +29,7 @@ export const potRebalance = defineProcess({
     if (typeof prices === 'string') return reject(RejectionCode.invalidAmount, prices);
     const missing = payload.profile.targets.map((t) => t.fund).filter((fund) => !prices.has(fund));
     if (missing.length > 0) return reject(RejectionCode.invalidPayload, `no price for ${missing.join(', ')}`);
-    const inFlight = [...balances].some(([account, balance]) => balance !== 0n && account.startsWith(`pot:${command.potId}:`) && /:(cash|units)\.reserved:/.test(account));
+    const inFlight = [...balances].some(([account, balance]) => balance !== 0n && account.startsWith(`pot:${command.potId}:`) && /:(cash|units|cash\.pending)\.reserved:/.test(account));
     if (inFlight || balanceOf(balances, potAccount(command.potId, 'cash.reserved', payload.profile.currency)) > 0n) {
       return reject(RejectionCode.orderStateMismatch, `pot ${command.potId} has orders in flight; it is re-balanced once they have dealt`);
     }
