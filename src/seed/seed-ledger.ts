@@ -668,6 +668,20 @@ function statementsOf(totals: SeedTotals, asOf: string, assets: AssetCatalog): S
 }
 
 /**
+ * A bulk load is opening history, not activity: its movements get no ledger events. Each partition's
+ * event outbox is marked through its last seeded outcome (a worker's first claim keeps that point), so
+ * a worker starting on a seeded ledger does not publish millions of events, and the consumers of events
+ * (alerts) see only what happens from then on.
+ */
+async function markSeedAnnounced(client: Queryable): Promise<void> {
+  await client.query(
+    `INSERT INTO partition_owners (partition, epoch, worker_id, events_through_seq)
+     SELECT partition, 1, 'seed', max(seq) FROM command_outcomes GROUP BY partition
+     ON CONFLICT (partition) DO UPDATE SET events_through_seq = greatest(partition_owners.events_through_seq, EXCLUDED.events_through_seq)`,
+  );
+}
+
+/**
  * Seeds an empty ledger with `options.members` members, each with one pot, in one transaction (all or
  * nothing), then analyzes the database and closes the business day `asOf`, so reconciliation compares
  * that close with the statements returned. Runs with the schema owner's pool (migrations applied).
@@ -678,7 +692,9 @@ export async function seedLedger(ownerPool: pg.Pool, options: SeedOptions): Prom
   const started = performance.now();
   const loaded = await inTransaction(ownerPool, async (client) => {
     await refuseUnlessEmpty(client, options.asOf);
-    return loadMembers(client, planner, options);
+    const members = await loadMembers(client, planner, options);
+    await markSeedAnnounced(client);
+    return members;
   });
   const loadMs = performance.now() - started;
   const rowsTotal = sumRows(loaded.rows);
