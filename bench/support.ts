@@ -113,7 +113,8 @@ export async function startWorker(env: Record<string, string>, readiness: Worker
   // BENCH_PROFILE_DIR=<dir> writes a V8 CPU profile of each worker there (for "where the time goes").
   const profile = process.env.BENCH_PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR];
   const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    // The benchmarks measure the ledger; the alert consumer (one per deployment) runs apart from the workers.
+    env: { ...process.env, HTTP_PORT: '0', LOG_LEVEL: 'info', ALERTS_ENABLED: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,6 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { collectDefaultMetrics } from 'prom-client';
+import { AlertConsumer } from './alerts/consumer.js';
+import { alertRules } from './alerts/rules.js';
 import { buildApp } from './api/app.js';
 import { runCli } from './cli/run-cli.js';
 import { loadConfig, redactUrl } from './config/config.js';
@@ -14,8 +16,8 @@ import { LedgerPublisher } from './sdk/publisher.js';
 
 /**
  * The service: applies migrations with the owner's connection, makes sure the service role exists,
- * connects to NATS JetStream, runs a shard worker (its share of the partitions), and serves health
- * checks and metrics until SIGTERM or SIGINT, when it hands its partitions over and exits.
+ * connects to NATS JetStream, runs a shard worker (its share of the partitions) and the alert consumer,
+ * and serves the API, health checks and metrics until SIGTERM or SIGINT, when it hands its partitions over and exits.
  */
 await runCli(async () => {
   const config = loadConfig();
@@ -81,6 +83,10 @@ await runCli(async () => {
       })
     : undefined;
   await worker?.start();
+  const alerts = config.ALERTS_ENABLED
+    ? new AlertConsumer({ pool: service, nc: nats, prefix: config.NATS_PREFIX, assets, rules: alertRules(config, assets), log: app.log.child({ component: 'alerts' }) })
+    : undefined;
+  await alerts?.start();
   const http = await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   app.log.info(
     {
@@ -100,6 +106,7 @@ await runCli(async () => {
   });
   app.log.info('shutting down: handing partitions over');
   await worker?.stop();
+  await alerts?.stop();
   await app.close();
   await publisher.close();
   await nats.drain();

@@ -15,6 +15,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { commandRoutes } from './routes/commands.js';
 import { dealingRoutes } from './routes/dealing.js';
 import { readRoutes } from './routes/reads.js';
+import { alertRoutes } from './routes/alerts.js';
 import { reconRoutes } from './routes/recon.js';
 
 /** What the HTTP layer asks of the rest of the service, in its own words. */
@@ -135,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   commandRoutes(app, deps);
   readRoutes(app, deps);
   reconRoutes(app, deps);
+  alertRoutes(app, deps);
   await app.register(dealingRoutes, deps);
   return app;
 }

@@ -24,6 +24,7 @@ export const ProblemCode = {
   rateLimited: 'API_ERR_RATE_LIMITED',
   unavailable: 'API_ERR_UNAVAILABLE',
   badRequest: 'API_ERR_BAD_REQUEST',
+  alertAcknowledged: 'API_ERR_ALERT_ACKNOWLEDGED',
   internal: 'API_ERR_INTERNAL',
 } as const;
 export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PARTITION_COUNT_DEFAULT, PARTITION_COUNT_MAX } from '../ledger/index.js';
+import { assetCatalog, DEFAULT_ASSETS, parseAmount, PARTITION_COUNT_DEFAULT, PARTITION_COUNT_MAX } from '../ledger/index.js';
 import { FAILPOINTS } from '../shards/failpoints.js';
 
 /**
@@ -18,6 +18,22 @@ const wholeNumber = (min: number, max: number) =>
     .regex(/^[0-9]+$/, 'a whole number')
     .transform(Number)
     .refine((value) => value >= min && value <= max, `a whole number from ${min} to ${max}`);
+/** `ASSET=amount,…`: every asset known, every amount exact at the asset's scale. */
+const thresholds = z.string().transform((text, ctx) => {
+  const assets = assetCatalog(DEFAULT_ASSETS);
+  const parsed = new Map<string, bigint>();
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const [code = '', amount = ''] = part.split('=');
+    const scale = assets.find(code)?.scale;
+    const value = scale === undefined ? undefined : parseAmount(amount, scale, { zero: true });
+    if (scale === undefined || value === undefined || !value.ok || parsed.has(code)) {
+      ctx.addIssue({ code: 'custom', message: `ASSET=amount pairs separated by commas, such as GBP=10000.00 (each asset known, once, its amount exact at its scale); "${part}" is not one` });
+      return z.NEVER;
+    }
+    parsed.set(code, value.value);
+  }
+  return parsed;
+});
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name: lower-case letters, digits and _');
 
 export const configSchema = z.object({
@@ -60,6 +76,17 @@ export const configSchema = z.object({
   LEASE_TTL_MS: wholeNumber(1000, 600_000).default(5000),
   /** Most bytes each of the command and event streams may hold (JetStream reserves it). */
   STREAM_MAX_BYTES: wholeNumber(1024 ** 2, 1024 ** 4).default(1024 ** 3),
+  /** Run the alert consumer in this process (it reads the event stream; one per deployment is enough). */
+  ALERTS_ENABLED: z.enum(['true', 'false']).transform((value) => value === 'true').default(true),
+  /** A movement with an entry strictly above its asset's threshold alerts: `GBP=10000.00,EUR=10000.00`. */
+  ALERT_THRESHOLDS: thresholds.default(new Map([['GBP', 1_000_000n]])),
+  /** A spike: a window's movements above this many times the average per window over the history. */
+  ALERT_SPIKE_FACTOR: wholeNumber(1, 1_000_000).default(10),
+  /** Fewest movements in a window for a spike. */
+  ALERT_SPIKE_MIN_COUNT: wholeNumber(1, 1_000_000_000).default(20),
+  /** The spike rule's window, and how many windows of history it averages over. */
+  ALERT_WINDOW_MS: wholeNumber(1000, 86_400_000).default(60_000),
+  ALERT_HISTORY_WINDOWS: wholeNumber(1, 10_080).default(60),
   /** Tests only: die at a named failpoint (`after-commit-before-ack:3`). */
   POTLEDGER_FAILPOINT: z
     .string()

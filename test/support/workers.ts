@@ -109,6 +109,8 @@ export class WorkerProcess {
       HTTP_PORT: '0',
       LEASE_TTL_MS: String(environment.leaseTtlMs ?? 2000),
       LOG_LEVEL: environment.logLevel ?? 'info',
+      // These tests are about the shards; the alert consumer has its own (test/integration/alerts.test.ts).
+      ALERTS_ENABLED: 'false',
       ...(environment.failpoint === undefined ? {} : { POTLEDGER_FAILPOINT: environment.failpoint }),
       ...environment.extra,
     };

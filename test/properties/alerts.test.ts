@@ -1,0 +1,170 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AlertDetector, SPIKE_RULE_DEFAULT, type Alert, type AlertRules, type Observation, type SpikeRule } from '../../src/alerts/rules.js';
+import { checkProperty } from '../support/fast-check.js';
+
+/**
+ * The alert rules: S8 with its exact numbers, and the detector against a straightforward reference
+ * that keeps every count of every scope and window and sums the history afresh each time.
+ */
+const MINUTE = 60_000;
+const T0 = Date.UTC(2026, 5, 1);
+const rules = (spike: SpikeRule = SPIKE_RULE_DEFAULT): AlertRules => ({
+  thresholdsMinor: new Map([['GBP', 1_000_000n]]),
+  spike,
+  funds: new Set(['FUND-A', 'FUND-B']),
+});
+
+let sequence = 0;
+const movement = (potId: string, atMs: number, entries: Observation['entries'] = [{ asset: 'GBP', amountMinor: 100n }]): Observation => ({
+  movementId: `m-${(sequence += 1)}`,
+  potId,
+  atMs,
+  entries,
+});
+
+/** `perMinute` movements of `potId` in each minute from `fromMinute` for `minutes`, spread in the minute. */
+function steady(potId: string, fromMinute: number, minutes: number, perMinute: number): Observation[] {
+  return Array.from({ length: minutes * perMinute }, (_, i) => movement(potId, T0 + (fromMinute + Math.floor(i / perMinute)) * MINUTE + (i % perMinute) * 100));
+}
+
+const spikes = (detector: AlertDetector, observations: readonly Observation[]) => observations.flatMap((o) => detector.observe(o)).filter((a) => a.kind === 'spike');
+
+describe('S8: alerts', () => {
+  it('alerts on a movement strictly above the threshold: 10,000.01 alerts, 10,000.00 does not', () => {
+    const detector = new AlertDetector(rules());
+    expect(detector.observe(movement('P-1', T0, [{ asset: 'GBP', amountMinor: 1_000_000n }]))).toEqual([]);
+    expect(detector.observe(movement('P-1', T0, [{ asset: 'GBP', amountMinor: 1_000_001n }]))).toMatchObject([{ kind: 'threshold', asset: 'GBP', amountMinor: 1_000_001n, thresholdMinor: 1_000_000n }]);
+    // An asset without a threshold never alerts on size.
+    expect(detector.observe(movement('P-1', T0, [{ asset: 'EUR', amountMinor: 10n ** 15n }]))).toEqual([]);
+  });
+
+  it('with the last hour at 10 movements a minute, a minute of 101 alerts once and one of 100 does not', () => {
+    const hour = steady('P-1', 0, 60, 10);
+    const over = new AlertDetector(rules());
+    const fired = spikes(over, [...hour, ...steady('P-1', 60, 1, 101)]);
+    expect(fired).toMatchObject([{ scope: 'pot', scopeId: 'P-1', windowStartMs: T0 + 60 * MINUTE, count: 101, historyTotal: 600 }]);
+    const at = new AlertDetector(rules());
+    expect(spikes(at, [...hour, ...steady('P-1', 60, 1, 100)])).toEqual([]);
+  });
+
+  it('does not fire with under an hour of history, nor on fewer than 20 movements', () => {
+    const young = new AlertDetector(rules());
+    expect(spikes(young, [...steady('P-1', 1, 59, 10), ...steady('P-1', 60, 1, 500)])).toEqual([]);
+    // An hour of near silence (one movement at the start), then 19 in a minute: above 10× the average, but too few.
+    const quiet = new AlertDetector(rules());
+    expect(spikes(quiet, [movement('P-1', T0), movement('P-1', T0 + 59 * MINUTE), ...steady('P-1', 60, 1, 19)])).toEqual([]);
+    expect(spikes(new AlertDetector(rules()), [movement('P-1', T0), movement('P-1', T0 + 59 * MINUTE), ...steady('P-1', 60, 1, 20)])).toHaveLength(1);
+  });
+
+  it('counts a fund scope over every pot that moves its units', () => {
+    const detector = new AlertDetector(rules());
+    const fund = (potId: string, minute: number, i: number) => movement(potId, T0 + minute * MINUTE + i, [{ asset: 'FUND-A', amountMinor: 5n }]);
+    const history = Array.from({ length: 600 }, (_, i) => fund(`P-${i % 50}`, Math.floor(i / 10), i));
+    const burst = Array.from({ length: 101 }, (_, i) => fund(`Q-${i}`, 60, i));
+    expect(spikes(detector, [...history, ...burst])).toMatchObject([{ scope: 'fund', scopeId: 'FUND-A', count: 101 }]);
+  });
+
+  it('keeps memory bounded by the scopes active in the last hour, not by traffic', () => {
+    const detector = new AlertDetector(rules());
+    for (let minute = 0; minute < 600; minute += 1) {
+      for (let i = 0; i < 100; i += 1) detector.observe(movement(`P-${minute}-${i % 20}`, T0 + minute * MINUTE + i));
+      // 20 new pots a minute, each idle afterwards: only the last hour's (and this minute's) are held.
+      expect(detector.scopes).toBeLessThanOrEqual(20 * 62);
+    }
+  });
+});
+
+/**
+ * The reference: every (scope, window) count kept; a spike is checked by summing the history's
+ * windows afresh; a scope whose gap between movements exceeds the history starts a new history.
+ */
+function referenceAlerts(observations: readonly Observation[], r: AlertRules): string[] {
+  const { windowMs, historyWindows, factor, minimumCount } = r.spike;
+  const counts = new Map<string, Map<number, number>>();
+  const first = new Map<string, number>();
+  const last = new Map<string, number>();
+  const fired = new Set<string>();
+  const alerts: string[] = [];
+  for (const o of observations) {
+    const largest = new Map<string, bigint>();
+    for (const e of o.entries) if (e.amountMinor > (largest.get(e.asset) ?? -1n)) largest.set(e.asset, e.amountMinor);
+    for (const [asset, amount] of [...largest].sort(([a], [b]) => a.localeCompare(b))) {
+      const bound = r.thresholdsMinor.get(asset);
+      if (bound !== undefined && amount > bound) alerts.push(`threshold:${o.movementId}:${asset}`);
+    }
+    const window = Math.floor(o.atMs / windowMs);
+    const scopes = [`pot:${o.potId}`, ...[...largest.keys()].filter((a) => r.funds.has(a)).sort().map((f) => `fund:${f}`)];
+    for (const scope of scopes) {
+      const previous = last.get(scope);
+      const w = Math.max(previous ?? window, window);
+      if (previous === undefined || w - previous > historyWindows) first.set(scope, w);
+      last.set(scope, w);
+      const start = first.get(scope) ?? w;
+      const byWindow = counts.get(scope) ?? new Map<number, number>();
+      counts.set(scope, byWindow);
+      const count = (byWindow.get(w) ?? 0) + 1;
+      byWindow.set(w, count);
+      let total = 0;
+      for (let k = Math.max(start, w - historyWindows); k < w; k += 1) total += byWindow.get(k) ?? 0;
+      if (!fired.has(`${scope}@${w}`) && count >= minimumCount && w - start >= historyWindows && count * historyWindows > factor * total) {
+        fired.add(`${scope}@${w}`);
+        alerts.push(`spike:${scope}:${w * windowMs}`);
+      }
+    }
+  }
+  return alerts;
+}
+
+const ids = (alerts: readonly Alert[]) => alerts.map((a) => a.alertId);
+
+/** A deterministic day: `total` movements over 1,440 minutes and `pots` pots, with bursts. */
+function day(total: number, pots: number, draw: () => number): Observation[] {
+  const observations: Observation[] = [];
+  const perMinute = Math.ceil(total / 1440);
+  for (let minute = 0; minute < 1440 && observations.length < total; minute += 1) {
+    const burstPot = draw() % 97 === 0 ? `P-${draw() % pots}` : undefined;
+    for (let i = 0; i < perMinute && observations.length < total; i += 1) {
+      const potId = burstPot !== undefined && i % 3 === 0 ? burstPot : `P-${draw() % pots}`;
+      const roll = draw() % 100;
+      const entries = roll < 70 ? [{ asset: 'GBP', amountMinor: BigInt(draw() % 1_200_000) }] : [{ asset: roll < 85 ? 'FUND-A' : 'FUND-B', amountMinor: BigInt(draw() % 1000) }, { asset: 'GBP', amountMinor: BigInt(draw() % 5000) }];
+      observations.push(movement(potId, T0 + minute * MINUTE + Math.floor((i * MINUTE) / perMinute), entries));
+    }
+  }
+  return observations;
+}
+
+describe('the detector against the reference', () => {
+  it('finds the same alerts for random days (small spike rules)', () => {
+    checkProperty(
+      'alerts: detector = reference',
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 2, max: 8 }), fc.integer({ min: 1, max: 6 }), (seed, pots, history, minimum) => {
+        const spike: SpikeRule = { windowMs: MINUTE, historyWindows: history, factor: 2, minimumCount: minimum };
+        let state = seed;
+        const draw = () => (state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) >>> 8;
+        const observations = day(3000, pots, draw);
+        const detector = new AlertDetector(rules(spike));
+        expect(ids(observations.flatMap((o) => detector.observe(o)))).toEqual(referenceAlerts(observations, rules(spike)));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('replays a day of 1,000,000 movements with bounded memory and the alerts of the reference', () => {
+    let state = 20_260_601;
+    const draw = () => (state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) >>> 8;
+    const observations = day(1_000_000, 5_000, draw);
+    const detector = new AlertDetector(rules());
+    let mostScopes = 0;
+    const found: Alert[] = [];
+    for (const o of observations) {
+      for (const alert of detector.observe(o)) found.push(alert);
+      if (detector.scopes > mostScopes) mostScopes = detector.scopes;
+    }
+    expect(ids(found)).toEqual(referenceAlerts(observations, rules()));
+    expect(found.filter((a) => a.kind === 'spike').length).toBeGreaterThan(0);
+    expect(found.filter((a) => a.kind === 'threshold').length).toBeGreaterThan(0);
+    // One ring per scope: at most the 5,000 pots and 2 funds, whatever the traffic.
+    expect(mostScopes).toBeLessThanOrEqual(5_002);
+  }, 120_000);
+});
