@@ -4,6 +4,7 @@ import { collectDefaultMetrics } from 'prom-client';
 import { AlertConsumer } from './alerts/consumer.js';
 import { alertRules } from './alerts/rules.js';
 import { buildApp } from './api/app.js';
+import { PaymentsDesk } from './payments/desk.js';
 import { runCli } from './cli/run-cli.js';
 import { loadConfig, redactUrl } from './config/config.js';
 import { createPool, urlAsRole } from './journal/database.js';
@@ -19,6 +20,9 @@ import { LedgerPublisher } from './sdk/publisher.js';
  * connects to NATS JetStream, runs a shard worker (its share of the partitions) and the alert consumer,
  * and serves the API, health checks and metrics until SIGTERM or SIGINT, when it hands its partitions over and exits.
  */
+/** How often the service takes up payments that have not finished. */
+const PAYMENTS_RESUME_EVERY_MS = 10_000;
+
 await runCli(async () => {
   const config = loadConfig();
   const owner = createPool(config.DATABASE_URL, { max: 2, applicationName: 'potledger-migrate' });
@@ -87,6 +91,9 @@ await runCli(async () => {
     ? new AlertConsumer({ pool: service, nc: nats, prefix: config.NATS_PREFIX, assets, rules: alertRules(config, assets), log: app.log.child({ component: 'alerts' }) })
     : undefined;
   await alerts?.start();
+  // Payments whose step came late, or whose process died, are taken up again (every step applies once).
+  const payments = new PaymentsDesk({ pool: service, publisher, assets, log: app.log.child({ component: 'payments' }) });
+  payments.start(PAYMENTS_RESUME_EVERY_MS);
   const http = await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   app.log.info(
     {
@@ -107,6 +114,7 @@ await runCli(async () => {
   app.log.info('shutting down: handing partitions over');
   await worker?.stop();
   await alerts?.stop();
+  await payments.stop();
   await app.close();
   await publisher.close();
   await nats.drain();

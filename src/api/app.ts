@@ -16,6 +16,7 @@ import { commandRoutes } from './routes/commands.js';
 import { dealingRoutes } from './routes/dealing.js';
 import { readRoutes } from './routes/reads.js';
 import { alertRoutes } from './routes/alerts.js';
+import { paymentRoutes } from './routes/payments.js';
 import { reconRoutes } from './routes/recon.js';
 
 /** What the HTTP layer asks of the rest of the service, in its own words. */
@@ -137,6 +138,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   readRoutes(app, deps);
   reconRoutes(app, deps);
   alertRoutes(app, deps);
+  paymentRoutes(app, { ...deps, log: app.log.child({ component: 'payments' }) });
   await app.register(dealingRoutes, deps);
   return app;
 }

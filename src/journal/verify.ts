@@ -148,6 +148,23 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
                   OR (m.order_change->>'unitsMinor')::bigint <> o.units_minor OR (m.order_change->>'cashMinor')::bigint <> o.cash_minor)`,
   },
   {
+    name: 'payments-clearing',
+    description: 'per currency, the payments clearing accounts of all partitions hold exactly the payments debited from their payers and not yet credited to their payees or refunded',
+    sql: `WITH owed AS (
+            SELECT p.currency AS asset,
+                   sum(p.amount_minor * (coalesce(d.status = 'applied', false)::int - coalesce(c.status = 'applied', false)::int
+                                         - coalesce(r.status = 'applied', false)::int))::bigint AS amount
+              FROM payments p
+              LEFT JOIN command_outcomes d ON d.command_id = 'payment:' || p.payment_id || ':debit'
+              LEFT JOIN command_outcomes c ON c.command_id = 'payment:' || p.payment_id || ':credit'
+              LEFT JOIN command_outcomes r ON r.command_id = 'payment:' || p.payment_id || ':refund'
+             GROUP BY p.currency),
+          held AS (SELECT asset, sum(balance_minor)::bigint AS amount FROM balances WHERE kind = 'payments.clearing' GROUP BY asset)
+          SELECT format('%s: clearing holds %s, payments in flight %s', coalesce(o.asset, h.asset), coalesce(h.amount, 0), coalesce(o.amount, 0)) AS break
+            FROM owed o FULL JOIN held h ON h.asset = o.asset
+           WHERE coalesce(o.amount, 0) <> coalesce(h.amount, 0)`,
+  },
+  {
     name: 'movements-name-orders',
     description: 'every movement that changes an order names an order of its own pot',
     sql: `SELECT format('movement %s changes order %s, which %s', m.movement_id, m.order_change->>'orderId',

@@ -190,6 +190,14 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
       "Cash of the partition's priced trades not yet settled: debited by buyers' cash, credited by sellers' proceeds; settlement clears it against the bank, so it nets to zero once every trade has settled.",
   },
   {
+    name: 'payments.clearing',
+    owner: 'system',
+    assets: 'currency',
+    invariants: [],
+    description:
+      "Payments between pots in flight through the partition: credited by a payer's cash, debited by a payee's (or the payer's refund); over all partitions it nets to zero once every payment has finished.",
+  },
+  {
     name: 'custodian.units',
     owner: 'system',
     assets: 'fund',

@@ -10,6 +10,7 @@ import { orderBuy } from './order-buy.js';
 import { orderCancel } from './order-cancel.js';
 import { orderSell } from './order-sell.js';
 import { orderSettle } from './order-settle.js';
+import { paymentCredit, paymentRefund, paymentSend } from './payments.js';
 import { potClose } from './pot-close.js';
 import { potImport } from './pot-import.js';
 import { potOpen } from './pot-open.js';
@@ -37,6 +38,9 @@ export const PROCESSES = [
   orderSettle,
   tradeResidue,
   tradeSettleResidue,
+  paymentSend,
+  paymentCredit,
+  paymentRefund,
 ] as const;
 
 export const ledgerProcesses = processRegistry(PROCESSES);

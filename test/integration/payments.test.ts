@@ -1,0 +1,127 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyLedger } from '../../src/journal/verify.js';
+import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses, partitionOf } from '../../src/ledger/index.js';
+import { PaymentsDesk } from '../../src/payments/desk.js';
+import { LedgerPublisher } from '../../src/sdk/publisher.js';
+import { bearer, json, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
+
+/**
+ * Payments between pots through the running system (API, payments desk, JetStream, a shard worker,
+ * Postgres): completed across partitions, idempotent, rejected for want of funds, refunded when the
+ * payee is closed, resumed after a crash at any step; the clearing accounts back at zero and `verify`
+ * (which checks them against the payments in flight) passing.
+ */
+let stack: ApiStack;
+
+/** Two members whose pots live in different partitions, and a third whose pot gets closed. */
+const members = (() => {
+  const found: string[] = [];
+  for (let i = 0; found.length < 3; i += 1) {
+    const candidate = `PM-${i}`;
+    if (!found.some((m) => partitionOf(m, PARTITIONS) === partitionOf(candidate, PARTITIONS))) found.push(candidate);
+  }
+  return { payer: found[0] ?? '', payee: found[1] ?? '', closed: found[2] ?? '' };
+})();
+const pot = (member: string) => `${member}-pot`;
+const party = (member: string) => ({ memberId: member, potId: pot(member) });
+
+async function command(process: string, member: string, payload: unknown, key: string) {
+  const response = await stack.app.inject({
+    method: 'POST',
+    url: `/commands/${process}?wait=true`,
+    headers: { ...bearer(stack.keys.service), 'idempotency-key': key },
+    payload: { memberId: member, potId: pot(member), payload },
+  });
+  expect(response.statusCode, response.body).toBe(200);
+}
+
+async function pay(paymentId: string, from: string, to: string, amount: string) {
+  return stack.app.inject({ method: 'POST', url: '/payments', headers: bearer(stack.keys.service), payload: { paymentId, payer: party(from), payee: party(to), amount, currency: 'GBP' } });
+}
+
+async function cash(member: string): Promise<bigint> {
+  const { rows } = await stack.db.owner.query<{ balance_minor: bigint }>("SELECT balance_minor FROM balances WHERE account_id = $1", [`pot:${pot(member)}:cash:GBP`]);
+  return rows[0]?.balance_minor ?? 0n;
+}
+
+async function clearing(): Promise<bigint> {
+  const { rows } = await stack.db.owner.query<{ total: bigint | null }>("SELECT sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'payments.clearing'");
+  return rows[0]?.total ?? 0n;
+}
+
+beforeAll(async () => {
+  stack = await startApiStack('payments');
+  for (const member of Object.values(members)) await command('pot.open', member, {}, `open-${member}`);
+  await command('cash.deposit', members.payer, { amount: '100.00', currency: 'GBP' }, 'fund-payer');
+  await command('pot.close', members.closed, {}, 'close-closed');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('payments between pots', () => {
+  it('debits the payer and credits the payee in another partition, once however often it is asked', async () => {
+    const first = await pay('pay-1', members.payer, members.payee, '30.00');
+    expect(first.statusCode, first.body).toBe(200);
+    expect(json(first)).toMatchObject({ paymentId: 'pay-1', status: 'completed', amount: '30.00', payer: party(members.payer), payee: party(members.payee) });
+    const again = await pay('pay-1', members.payer, members.payee, '30.00');
+    expect(json(again)).toMatchObject({ status: 'completed' });
+    expect([await cash(members.payer), await cash(members.payee), await clearing()]).toEqual([7_000n, 3_000n, 0n]);
+    const other = await pay('pay-1', members.payer, members.payee, '31.00');
+    expect(other.statusCode).toBe(409);
+    const read = await stack.app.inject({ method: 'GET', url: '/payments/pay-1', headers: bearer(stack.keys.service) });
+    expect(json(read)).toMatchObject({ status: 'completed' });
+  });
+
+  it('is rejected, with nothing moved, when the payer lacks the funds', async () => {
+    const response = await pay('pay-2', members.payer, members.payee, '70.01');
+    expect(json(response)).toMatchObject({ status: 'rejected', reason: expect.stringContaining('LEDGER_ERR_INSUFFICIENT_FUNDS') });
+    expect([await cash(members.payer), await cash(members.payee), await clearing()]).toEqual([7_000n, 3_000n, 0n]);
+  });
+
+  it('is refunded when the payee refuses it (a closed pot)', async () => {
+    const response = await pay('pay-3', members.payer, members.closed, '10.00');
+    expect(json(response)).toMatchObject({ status: 'refunded', reason: expect.stringContaining('closed') });
+    expect([await cash(members.payer), await clearing()]).toEqual([7_000n, 0n]);
+    const { rows } = await stack.db.owner.query<{ command_id: string }>("SELECT command_id FROM command_outcomes WHERE command_id LIKE 'payment:pay-3:%' ORDER BY command_id");
+    expect(rows.map((row) => row.command_id)).toEqual(['payment:pay-3:credit', 'payment:pay-3:debit', 'payment:pay-3:refund']);
+  });
+
+  it('refuses bad requests with problems, before anything is recorded', async () => {
+    expect((await pay('pay-4', members.payer, members.payee, '1.001')).statusCode).toBe(422);
+    expect((await pay('pay-5', members.payer, members.payer, '1.00')).statusCode).toBe(422);
+    expect((await pay('pay 6', members.payer, members.payee, '1.00')).statusCode).toBe(400);
+    const { rows } = await stack.db.owner.query("SELECT 1 FROM payments WHERE payment_id IN ('pay-4', 'pay-5')");
+    expect(rows).toEqual([]);
+  });
+
+  it('resumes a payment left at any step by a crash, applying each step once', async () => {
+    const publisher = await LedgerPublisher.connect({ nc: stack.nats.nc, prefix: stack.nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });
+    const desk = new PaymentsDesk({ pool: stack.db.service, publisher, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'silent' }) });
+    // Recorded, nothing sent; and recorded with the debit applied but the status not moved on.
+    const row = (id: string) => [id, members.payer, pot(members.payer), members.payee, pot(members.payee), 500, 'GBP'];
+    const insert = "INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')";
+    await stack.db.service.query(insert, row('pay-crash-1'));
+    await stack.db.service.query(insert, row('pay-crash-2'));
+    const debit = await publisher.submit('payment.send', { commandId: 'payment:pay-crash-2:debit', memberId: members.payer, potId: pot(members.payer), payload: { paymentId: 'pay-crash-2', payee: party(members.payee), amount: '5.00', currency: 'GBP' } });
+    expect((await debit.outcome()).outcome).toMatchObject({ kind: 'applied' });
+    expect(await clearing()).toBe(500n);
+    const inFlight = await stack.app.inject({ method: 'GET', url: '/payments', headers: bearer(stack.keys.operator) });
+    expect((json(inFlight).payments as { paymentId: string }[]).map((p) => p.paymentId).sort()).toEqual(['pay-crash-1', 'pay-crash-2']);
+    expect(await desk.resume()).toBe(2);
+    expect([(await desk.read('pay-crash-1'))?.status, (await desk.read('pay-crash-2'))?.status]).toEqual(['completed', 'completed']);
+    // 30.00 + 5.00 + 5.00 paid in all, each debited once.
+    expect([await cash(members.payer), await cash(members.payee), await clearing()]).toEqual([6_000n, 4_000n, 0n]);
+    await publisher.close();
+  });
+
+  it('leaves the clearing at zero with verify passing; a payment.send outside the desk is a break verify names', async () => {
+    expect(await clearing()).toBe(0n);
+    expect((await verifyLedger(stack.db.owner)).checks.filter((check) => !check.ok)).toEqual([]);
+    expect((await stack.app.inject({ method: 'GET', url: '/payments', headers: bearer(stack.keys.service) })).statusCode).toBe(403);
+    await command('payment.send', members.payer, { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' }, 'stray-send');
+    const verified = await verifyLedger(stack.db.owner);
+    expect(verified.checks.find((check) => check.name === 'payments-clearing')).toMatchObject({ ok: false, examples: ['GBP: clearing holds 100, payments in flight 0'] });
+  });
+});
