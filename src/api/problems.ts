@@ -25,6 +25,7 @@ export const ProblemCode = {
   unavailable: 'API_ERR_UNAVAILABLE',
   badRequest: 'API_ERR_BAD_REQUEST',
   alertAcknowledged: 'API_ERR_ALERT_ACKNOWLEDGED',
+  holdNotOpen: 'API_ERR_HOLD_NOT_OPEN',
   internal: 'API_ERR_INTERNAL',
 } as const;
 export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];

@@ -40,9 +40,10 @@ export interface PotRow {
   status: 'open' | 'closed';
   risk_profile: string | null;
   rebalanced_on: string | null;
+  holds: Record<string, { payee: { memberId: string; potId: string }; currency: string; amountMinor: string; expiresAt: string }>;
 }
 
-export const POT_COLUMNS = 'pot_id, member_id, status, risk_profile, rebalanced_on::text AS rebalanced_on';
+export const POT_COLUMNS = 'pot_id, member_id, status, risk_profile, rebalanced_on::text AS rebalanced_on, holds';
 
 export function potOfRow(row: PotRow): PotState {
   return {
@@ -51,6 +52,9 @@ export function potOfRow(row: PotRow): PotState {
     status: row.status,
     ...(row.risk_profile === null ? {} : { profile: row.risk_profile }),
     ...(row.rebalanced_on === null ? {} : { rebalancedOn: row.rebalanced_on }),
+    ...(Object.keys(row.holds).length === 0
+      ? {}
+      : { holds: Object.fromEntries(Object.entries(row.holds).map(([id, h]) => [id, { payee: h.payee, currency: h.currency, amountMinor: BigInt(h.amountMinor), expiresAt: h.expiresAt }])) }),
   };
 }
 
@@ -423,6 +427,16 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
   // In commit order: a pot changed twice in one batch ends with its last change.
   for (const { potId, profile } of profiled) await db.query('UPDATE pots SET risk_profile = $2 WHERE pot_id = $1', [potId, profile]);
   for (const { potId, date } of rebalanced) await db.query('UPDATE pots SET rebalanced_on = $2::date WHERE pot_id = $1', [potId, date]);
+  for (const item of items) {
+    const movement = movementOf(item);
+    const change = movement.potChange;
+    if (change?.type === 'hold') {
+      const { holdId, payee, currency, amountMinor, expiresAt } = change;
+      await db.query('UPDATE pots SET holds = holds || jsonb_build_object($2::text, $3::jsonb) WHERE pot_id = $1', [movement.potId, holdId, JSON.stringify({ payee, currency, amountMinor, expiresAt })]);
+    } else if (change?.type === 'hold-end') {
+      await db.query('UPDATE pots SET holds = holds - $2::text WHERE pot_id = $1', [movement.potId, change.holdId]);
+    }
+  }
 }
 
 /**

@@ -45,6 +45,8 @@ export const RejectionCode = {
   orderNotCancellable: 'LEDGER_ERR_ORDER_NOT_CANCELLABLE',
   /** An allocation or settlement that does not fit the order's state (wrong trade, wrong step, too much). */
   orderStateMismatch: 'LEDGER_ERR_ORDER_STATE_MISMATCH',
+  /** The hold named is not open on this pot (never placed, or posted, voided or expired already), or not yet expired. */
+  holdNotOpen: 'LEDGER_ERR_HOLD_NOT_OPEN',
   /** A sell of "all" units from a pot with none available. */
   nothingToSell: 'LEDGER_ERR_NOTHING_TO_SELL',
   /** The same commandId was used earlier with a different payload. Never recorded as the outcome. */

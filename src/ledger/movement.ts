@@ -35,7 +35,18 @@ export type PotChange =
   /** The pot follows another risk profile from now on. */
   | { readonly type: 'profile'; readonly profile: string }
   /** The pot was re-balanced for a business day: the orders it decided to place (placed by their own commands). */
-  | { readonly type: 'rebalance'; readonly date: string; readonly legs: readonly RebalanceLeg[] };
+  | { readonly type: 'rebalance'; readonly date: string; readonly legs: readonly RebalanceLeg[] }
+  /** A hold placed: cash reserved for a payee until posted, voided or expired. */
+  | {
+      readonly type: 'hold';
+      readonly holdId: string;
+      readonly payee: { readonly memberId: string; readonly potId: string };
+      readonly currency: string;
+      readonly amountMinor: string;
+      readonly expiresAt: string;
+    }
+  /** A hold ended: posted (in full or in part), voided or expired. */
+  | { readonly type: 'hold-end'; readonly holdId: string; readonly ending: 'posted' | 'voided' | 'expired' };
 
 /** What a process plans: the entries of one movement, and what else it changes. */
 export interface MovementDraft {

@@ -45,6 +45,16 @@ export interface PotState {
   readonly profile?: string;
   /** The last business day it was re-balanced for. */
   readonly rebalancedOn?: string;
+  /** Its open holds, by hold id. */
+  readonly holds?: Readonly<Record<string, HoldState>>;
+}
+
+/** An open hold: cash of the pot reserved for a payee until it is posted, voided or expires. */
+export interface HoldState {
+  readonly payee: { readonly memberId: string; readonly potId: string };
+  readonly currency: string;
+  readonly amountMinor: bigint;
+  readonly expiresAt: string;
 }
 
 /** The pot after a movement's pot change (undefined before it is opened). */
@@ -59,7 +69,22 @@ export function applyPotChange(pot: PotState | undefined, potId: string, change:
       return pot === undefined ? undefined : { ...pot, profile: change.profile };
     case 'rebalance':
       return pot === undefined ? undefined : { ...pot, rebalancedOn: change.date };
+    case 'hold': {
+      if (pot === undefined) return undefined;
+      const hold: HoldState = { payee: change.payee, currency: change.currency, amountMinor: BigInt(change.amountMinor), expiresAt: change.expiresAt };
+      return { ...pot, holds: { ...pot.holds, [change.holdId]: hold } };
+    }
+    case 'hold-end': {
+      if (pot === undefined) return undefined;
+      const { [change.holdId]: _ended, ...open } = pot.holds ?? {};
+      return Object.keys(open).length === 0 ? withoutHolds(pot) : { ...pot, holds: open };
+    }
   }
+}
+
+function withoutHolds(pot: PotState): PotState {
+  const { holds: _holds, ...rest } = pot;
+  return rest;
 }
 
 /** A movement the shell loaded because the process asked for it, and the reversal that undid it, if any. */

@@ -15,6 +15,8 @@ export interface PaymentRequest {
 }
 
 export interface Payment extends PaymentRequest {
+  /** The hold this payment posts, if it is a hold's post. */
+  readonly holdId?: string;
   readonly status: PaymentStatus;
   /** Why it was rejected or refunded. */
   readonly reason?: string;
@@ -60,6 +62,7 @@ interface PaymentRow {
   currency: string;
   status: PaymentStatus;
   reason: string | null;
+  hold_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -111,33 +114,71 @@ export class PaymentsDesk {
     await this.#sweeping;
   }
 
+  /**
+   * Posts an open hold, in full or in part, as a payment to the hold's payee (its debit step is the
+   * hold's post). Undefined when the buyer's pot holds no such hold open.
+   */
+  async postHold(request: { readonly paymentId: string; readonly holdId: string; readonly amount: string }): Promise<Payment | undefined> {
+    const { rows } = await this.options.pool.query<{ pot_id: string; member_id: string; hold: { payee: { memberId: string; potId: string }; currency: string } }>(
+      "SELECT pot_id, member_id, holds -> $1::text AS hold FROM pots WHERE holds <> '{}'::jsonb AND holds ? $1::text",
+      [request.holdId],
+    );
+    const row = rows[0];
+    if (row === undefined) {
+      // Posted (or voided) already: the payment asked again is the one it was.
+      const asked = await this.read(request.paymentId);
+      return asked?.holdId === request.holdId ? asked : undefined;
+    }
+    return this.send({ paymentId: request.paymentId, payer: { memberId: row.member_id, potId: row.pot_id }, payee: row.hold.payee, amount: request.amount, currency: row.hold.currency }, request.holdId);
+  }
+
   /** Records the payment (or finds it, asked before) and drives it as far as it goes now. */
-  async send(request: PaymentRequest): Promise<Payment> {
+  async send(request: PaymentRequest, holdId?: string): Promise<Payment> {
     const scale = this.options.assets.find(request.currency);
     if (scale?.kind !== 'currency') throw new PaymentRequestError(`${request.currency} is not a currency`);
     const amount = parseAmount(request.amount, scale.scale);
     if (!amount.ok) throw new PaymentRequestError(`amount: ${amount.reason}`);
     if (request.payer.potId === request.payee.potId) throw new PaymentRequestError('a payment goes to another pot');
     await this.options.pool.query(
-      `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested') ON CONFLICT (payment_id) DO NOTHING`,
-      [request.paymentId, request.payer.memberId, request.payer.potId, request.payee.memberId, request.payee.potId, amount.value, request.currency],
+      `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status, hold_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8) ON CONFLICT (payment_id) DO NOTHING`,
+      [request.paymentId, request.payer.memberId, request.payer.potId, request.payee.memberId, request.payee.potId, amount.value, request.currency, holdId ?? null],
     );
     const recorded = await this.read(request.paymentId);
     if (recorded === undefined) throw new Error(`payment ${request.paymentId} was recorded and cannot be read back`);
     const same =
       recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
       recorded.payee.memberId === request.payee.memberId && recorded.payee.potId === request.payee.potId &&
-      recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale);
+      recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale) && recorded.holdId === holdId;
     if (!same) throw new PaymentConflictError(request.paymentId);
     return this.drive(request.paymentId);
   }
 
-  /** Drives every payment that has not finished (after a crash, at start-up). */
+  /** Drives every payment that has not finished (after a crash, at start-up), and expires the holds whose time has passed. */
   async resume(): Promise<number> {
     const { rows } = await this.options.pool.query<{ payment_id: string }>("SELECT payment_id FROM payments WHERE status IN ('requested', 'in-flight', 'refunding') ORDER BY created_at");
     for (const row of rows) await this.drive(row.payment_id);
+    await this.expireHolds();
     return rows.length;
+  }
+
+  /**
+   * Sends `hold.expire` for every open hold whose time has passed by the publisher's clock; the pot
+   * refuses one that has not (its own check), and one sent twice applies once. Returns how many expired.
+   */
+  async expireHolds(): Promise<number> {
+    const now = this.options.publisher.now();
+    const { rows } = await this.options.pool.query<{ pot_id: string; member_id: string; hold_id: string }>(
+      `SELECT p.pot_id, p.member_id, h.key AS hold_id FROM pots p, jsonb_each(p.holds) h
+        WHERE p.holds <> '{}'::jsonb AND (h.value->>'expiresAt')::timestamptz <= $1 ORDER BY p.pot_id, h.key`,
+      [now],
+    );
+    let expired = 0;
+    for (const row of rows) {
+      const outcome = await this.#command('hold.expire', `hold:${row.hold_id}:expire`, { memberId: row.member_id, potId: row.pot_id }, { holdId: row.hold_id });
+      if (outcome?.kind === 'applied') expired += 1;
+    }
+    return expired;
   }
 
   async read(paymentId: string): Promise<Payment | undefined> {
@@ -171,7 +212,9 @@ export class PaymentsDesk {
     const money = { amount: payment.amount, currency: payment.currency };
     switch (payment.status) {
       case 'requested':
-        return this.#command('payment.send', `payment:${payment.paymentId}:debit`, payment.payer, { paymentId: payment.paymentId, payee: payment.payee, ...money });
+        return payment.holdId === undefined
+          ? this.#command('payment.send', `payment:${payment.paymentId}:debit`, payment.payer, { paymentId: payment.paymentId, payee: payment.payee, ...money })
+          : this.#command('hold.post', `payment:${payment.paymentId}:debit`, payment.payer, { holdId: payment.holdId, paymentId: payment.paymentId, amount: payment.amount });
       case 'in-flight':
         return this.#command('payment.credit', `payment:${payment.paymentId}:credit`, payment.payee, { paymentId: payment.paymentId, payer: payment.payer, ...money });
       case 'refunding':
@@ -223,6 +266,7 @@ export class PaymentsDesk {
       payee: { memberId: row.payee_member, potId: row.payee_pot },
       amount: formatAmount(row.amount_minor, scale),
       currency: row.currency,
+      ...(row.hold_id === null ? {} : { holdId: row.hold_id }),
       status: row.status,
       ...(row.reason === null ? {} : { reason: row.reason }),
       createdAt: row.created_at.toISOString(),

@@ -116,10 +116,90 @@ describe('payments between pots', () => {
     await publisher.close();
   });
 
-  it('leaves the clearing at zero with verify passing; a payment.send outside the desk is a break verify names', async () => {
+  it('leaves the clearing at zero with verify passing, and lists in-flight payments for operators only', async () => {
     expect(await clearing()).toBe(0n);
     expect((await verifyLedger(stack.db.owner)).checks.filter((check) => !check.ok)).toEqual([]);
     expect((await stack.app.inject({ method: 'GET', url: '/payments', headers: bearer(stack.keys.service) })).statusCode).toBe(403);
+  });
+});
+
+describe('S9: holds for buyer and seller protection', () => {
+  const buyer = () => members.payer;
+  const seller = () => members.payee;
+  const hold = (holdId: string, amount: string, expiresInMs = 3_600_000) =>
+    stack.app.inject({
+      method: 'POST',
+      url: '/holds',
+      headers: bearer(stack.keys.service),
+      payload: { holdId, payer: party(buyer()), payee: party(seller()), amount, currency: 'GBP', expiresAt: new Date(Date.now() + expiresInMs).toISOString() },
+    });
+  const post = (holdId: string, paymentId: string, amount: string) =>
+    stack.app.inject({ method: 'POST', url: `/holds/${holdId}/post`, headers: bearer(stack.keys.service), payload: { paymentId, amount } });
+  const voided = (holdId: string) => stack.app.inject({ method: 'POST', url: `/holds/${holdId}/void`, headers: bearer(stack.keys.service) });
+  async function reserved(member: string): Promise<bigint> {
+    const { rows } = await stack.db.owner.query<{ balance_minor: bigint }>('SELECT balance_minor FROM balances WHERE account_id = $1', [`pot:${pot(member)}:cash.reserved:GBP`]);
+    return rows[0]?.balance_minor ?? 0n;
+  }
+
+  beforeAll(async () => {
+    await command('cash.deposit', members.payer, { amount: '1000.00', currency: 'GBP' }, 'fund-buyer');
+  });
+
+  it('holds 500.00; posting 300.00 pays 300.00 and returns 200.00; a second post is refused', async () => {
+    const [buyerBefore, sellerBefore] = [await cash(buyer()), await cash(seller())];
+    const placed = await hold('hold-1', '500.00');
+    expect(placed.statusCode, placed.body).toBe(201);
+    expect(json(placed)).toMatchObject({ holdId: 'hold-1', status: 'open', amount: '500.00' });
+    expect(await reserved(buyer())).toBe(50_000n);
+    const posted = await post('hold-1', 'hold-1-pay', '300.00');
+    expect(posted.statusCode, posted.body).toBe(200);
+    expect(json(posted)).toMatchObject({ paymentId: 'hold-1-pay', holdId: 'hold-1', status: 'completed', amount: '300.00' });
+    expect([await cash(buyer()), await reserved(buyer()), await cash(seller())]).toEqual([buyerBefore - 30_000n, 0n, sellerBefore + 30_000n]);
+    // The same post asked again is the same payment; another post, or a void, finds the hold ended.
+    expect(json(await post('hold-1', 'hold-1-pay', '300.00'))).toMatchObject({ status: 'completed' });
+    const second = await post('hold-1', 'hold-1-pay-2', '100.00');
+    expect(second.statusCode).toBe(409);
+    expect(json(second)).toMatchObject({ code: 'API_ERR_HOLD_NOT_OPEN' });
+    expect((await voided('hold-1')).statusCode).toBe(409);
+    const read = await stack.app.inject({ method: 'GET', url: '/holds/hold-1', headers: bearer(stack.keys.service) });
+    expect(json(read)).toMatchObject({ status: 'posted', paymentId: 'hold-1-pay' });
+  });
+
+  it('returns all 500.00 on a void, and on an expiry, which is itself a recorded movement', async () => {
+    const before = await cash(buyer());
+    expect((await hold('hold-2', '500.00')).statusCode).toBe(201);
+    const voidedHold = await voided('hold-2');
+    expect(voidedHold.statusCode, voidedHold.body).toBe(200);
+    expect(json(voidedHold)).toMatchObject({ status: 'voided' });
+    expect((await voided('hold-2')).statusCode).toBe(409);
+    expect([await cash(buyer()), await reserved(buyer())]).toEqual([before, 0n]);
+
+    expect((await hold('hold-3', '500.00', 1500)).statusCode).toBe(201);
+    const publisher = await LedgerPublisher.connect({ nc: stack.nats.nc, prefix: stack.nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });
+    const desk = new PaymentsDesk({ pool: stack.db.service, publisher, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'silent' }) });
+    expect(await desk.expireHolds()).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    expect(await desk.expireHolds()).toBe(1);
+    await publisher.close();
+    expect(json(await stack.app.inject({ method: 'GET', url: '/holds/hold-3', headers: bearer(stack.keys.service) }))).toMatchObject({ status: 'expired' });
+    const { rows } = await stack.db.owner.query<{ process: string }>("SELECT m.process FROM command_outcomes o JOIN movements m ON m.movement_id = o.movement_id WHERE o.command_id = 'hold:hold-3:expire'");
+    expect(rows).toEqual([{ process: 'hold.expire' }]);
+    expect([await cash(buyer()), await reserved(buyer())]).toEqual([before, 0n]);
+    // An expired hold cannot be posted.
+    expect((await post('hold-3', 'hold-3-pay', '1.00')).statusCode).toBe(409);
+  });
+
+  it('refuses a hold beyond the buyer\'s funds, and keeps every clearing at zero with verify passing', async () => {
+    const refused = await hold('hold-4', '1000000.00');
+    expect(refused.statusCode).toBe(422);
+    expect(json(refused)).toMatchObject({ code: 'API_ERR_REJECTED_BY_LEDGER' });
+    expect(await clearing()).toBe(0n);
+    expect((await verifyLedger(stack.db.owner)).checks.filter((check) => !check.ok)).toEqual([]);
+  });
+});
+
+describe('outside the payments desk', () => {
+  it('a payment.send published directly is a break verify names, not money lost in silence', async () => {
     await command('payment.send', members.payer, { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' }, 'stray-send');
     const verified = await verifyLedger(stack.db.owner);
     expect(verified.checks.find((check) => check.name === 'payments-clearing')).toMatchObject({ ok: false, examples: ['GBP: clearing holds 100, payments in flight 0'] });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { AssetCatalog } from '../../ledger/index.js';
+import { formatAmount, type AssetCatalog } from '../../ledger/index.js';
 import { PaymentConflictError, PaymentRequestError, PaymentsDesk } from '../../payments/desk.js';
 import type { LedgerPublisher } from '../../sdk/publisher.js';
 import type { Log } from '../../shards/log.js';
@@ -13,6 +13,20 @@ const SENDERS = ['service', 'operator'] as const;
 const paymentId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'letters, digits, _ . : and - only, 1 to 128 characters');
 const party = z.strictObject({ memberId: memberIdSchema, potId: potIdSchema });
 
+const holdId = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, _ . and - only, 1 to 100 characters');
+const holdSchema = z
+  .object({
+    holdId: z.string(),
+    status: z.enum(['open', 'posted', 'voided', 'expired']),
+    payer: z.object({ memberId: z.string(), potId: z.string() }).optional(),
+    payee: z.object({ memberId: z.string(), potId: z.string() }).optional(),
+    amount: z.string().optional().describe('What it holds, while open'),
+    currency: z.string().optional(),
+    expiresAt: z.string().optional(),
+    paymentId: z.string().optional().describe('The payment that posted it'),
+  })
+  .meta({ id: 'Hold' });
+
 const paymentSchema = z
   .object({
     paymentId: z.string(),
@@ -20,6 +34,7 @@ const paymentSchema = z
     payee: z.object({ memberId: z.string(), potId: z.string() }),
     amount: z.string(),
     currency: z.string(),
+    holdId: z.string().optional().describe('The hold this payment posts, if it is a hold\'s post'),
     status: z.enum(['requested', 'in-flight', 'completed', 'refunding', 'refunded', 'rejected']),
     reason: z.string().optional().describe('Why it was rejected or refunded'),
     createdAt: z.string(),
@@ -85,4 +100,140 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
     },
     async (request) => ({ payments: await reader().inFlight(request.query.limit) }),
   );
+
+  const holds = new Holds(deps.pool, deps.assets);
+  const publisher = (): LedgerPublisher => {
+    if (deps.publisher === undefined) throw new ProblemError(503, ProblemCode.unavailable, 'this process does not publish commands');
+    return deps.publisher;
+  };
+  /** Sends a hold command and waits for its outcome: a rejection is a 422 with the recorded outcome. */
+  const holdCommand = async (process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<void> => {
+    const sent = await publisher().submit(process, { commandId, ...pot, payload });
+    const notice = await sent.outcome(deps.waitTimeoutMs);
+    if (notice.status === 'conflict') throw new ProblemError(409, ProblemCode.commandIdConflict, `${commandId} was used by another request`);
+    const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
+    if (outcome.kind === 'rejected') throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code ?? ''}`, { detail: outcome.reason ?? '', commandId, outcome });
+  };
+
+  typed.post(
+    '/holds',
+    {
+      config: { roles: SENDERS },
+      schema: {
+        tags: ['holds'],
+        summary: "Hold a buyer's cash for a payee until it is posted, voided or expires",
+        description: 'Idempotent by holdId (the same request again is the same hold). 201 with the open hold; 422 when the ledger refuses it (insufficient funds, an expiry in the past).',
+        body: z.strictObject({ holdId, payer: party, payee: party, amount: z.string().max(40), currency: z.string().regex(/^[A-Z]{3}$/, 'a currency code'), expiresAt: z.iso.datetime({ offset: true }) }),
+        response: { 201: holdSchema, 400: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const { holdId: id, payer, payee, amount, currency, expiresAt } = request.body;
+      await holdCommand('hold.place', `hold:${id}:place`, payer, { holdId: id, payee, amount, currency, expiresAt });
+      return reply.code(201).send(await holds.readBack(id));
+    },
+  );
+
+  typed.post(
+    '/holds/:holdId/post',
+    {
+      config: { roles: SENDERS },
+      schema: {
+        tags: ['holds'],
+        summary: 'Post an open hold, in full or in part, as a payment to its payee (the rest returns to the buyer)',
+        description: 'Idempotent by paymentId. A hold posts once: posting a hold that is no longer open is 409.',
+        params: z.strictObject({ holdId }),
+        body: z.strictObject({ paymentId, amount: z.string().max(40) }),
+        response: { 200: paymentSchema, 202: paymentSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const payment = await reader()
+        .postHold({ paymentId: request.body.paymentId, holdId: request.params.holdId, amount: request.body.amount })
+        .catch((error: unknown) => {
+          if (error instanceof PaymentConflictError) throw new ProblemError(409, ProblemCode.idempotencyKeyReused, error.message);
+          if (error instanceof PaymentRequestError) throw new ProblemError(422, ProblemCode.validationFailed, error.message, { errors: [{ path: 'body', message: error.message }] });
+          throw error;
+        });
+      if (payment === undefined) {
+        const hold = await holds.read(request.params.holdId);
+        if (hold === undefined) throw notFound(`hold ${request.params.holdId}`);
+        throw new ProblemError(409, ProblemCode.holdNotOpen, `hold ${request.params.holdId} is ${hold.status}, not open`);
+      }
+      const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
+      return reply.code(finished ? 200 : 202).send(payment);
+    },
+  );
+
+  typed.post(
+    '/holds/:holdId/void',
+    {
+      config: { roles: SENDERS },
+      schema: {
+        tags: ['holds'],
+        summary: "Void an open hold: the buyer's cash is released",
+        params: z.strictObject({ holdId }),
+        response: { 200: holdSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
+      },
+    },
+    async (request) => {
+      const id = request.params.holdId;
+      const hold = await holds.read(id);
+      if (hold === undefined) throw notFound(`hold ${id}`);
+      if (hold.status !== 'open' || hold.payer === undefined) throw new ProblemError(409, ProblemCode.holdNotOpen, `hold ${id} is ${hold.status}, not open`);
+      await holdCommand('hold.void', `hold:${id}:void`, hold.payer, { holdId: id });
+      return holds.readBack(id);
+    },
+  );
+
+  typed.get(
+    '/holds/:holdId',
+    { config: { roles: SENDERS }, schema: { tags: ['holds'], summary: "A hold's state", params: z.strictObject({ holdId }), response: { 200: holdSchema, 400: problemSchema, 404: problemSchema } } },
+    async (request) => {
+      const hold = await holds.read(request.params.holdId);
+      if (hold === undefined) throw notFound(`hold ${request.params.holdId}`);
+      return hold;
+    },
+  );
+}
+
+/** Reads holds: open ones from their pot, ended ones from the outcomes of the commands that ended them. */
+class Holds {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly assets: AssetCatalog,
+  ) {}
+
+  /** A hold a command of this request has just changed. */
+  async readBack(id: string): Promise<z.infer<typeof holdSchema>> {
+    const hold = await this.read(id);
+    if (hold === undefined) throw new Error(`hold ${id} was changed and cannot be read back`);
+    return hold;
+  }
+
+  async read(id: string): Promise<z.infer<typeof holdSchema> | undefined> {
+    const open = await this.pool.query<{ pot_id: string; member_id: string; hold: { payee: { memberId: string; potId: string }; currency: string; amountMinor: string; expiresAt: string } }>(
+      "SELECT pot_id, member_id, holds -> $1::text AS hold FROM pots WHERE holds <> '{}'::jsonb AND holds ? $1::text",
+      [id],
+    );
+    const row = open.rows[0];
+    if (row !== undefined) {
+      const scale = this.assets.find(row.hold.currency)?.scale;
+      if (scale === undefined) throw new Error(`hold ${id}: unknown currency ${row.hold.currency}`);
+      return {
+        holdId: id, status: 'open', payer: { memberId: row.member_id, potId: row.pot_id }, payee: row.hold.payee,
+        amount: formatAmount(BigInt(row.hold.amountMinor), scale), currency: row.hold.currency, expiresAt: row.hold.expiresAt,
+      };
+    }
+    const { rows } = await this.pool.query<{ command_id: string; status: string }>(
+      'SELECT command_id, status FROM command_outcomes WHERE command_id = ANY($1::text[])',
+      [[`hold:${id}:place`, `hold:${id}:void`, `hold:${id}:expire`]],
+    );
+    const applied = new Set(rows.filter((r) => r.status === 'applied').map((r) => r.command_id));
+    if (!applied.has(`hold:${id}:place`)) return undefined;
+    if (applied.has(`hold:${id}:void`)) return { holdId: id, status: 'voided' };
+    if (applied.has(`hold:${id}:expire`)) return { holdId: id, status: 'expired' };
+    const posted = await this.pool.query<{ payment_id: string }>("SELECT payment_id FROM payments WHERE hold_id = $1 AND status <> 'rejected' ORDER BY created_at LIMIT 1", [id]);
+    return { holdId: id, status: 'posted', ...(posted.rows[0] === undefined ? {} : { paymentId: posted.rows[0].payment_id }) };
+  }
 }

@@ -4,6 +4,7 @@ import { cashTransfer } from './cash-transfer.js';
 import { cashWithdraw } from './cash-withdraw.js';
 import { chargeAssess } from './charge-assess.js';
 import { chargeRepay } from './charge-repay.js';
+import { holdExpire, holdPlace, holdPost, holdVoid } from './holds.js';
 import { movementReverse } from './movement-reverse.js';
 import { orderAllocate } from './order-allocate.js';
 import { orderBuy } from './order-buy.js';
@@ -41,6 +42,10 @@ export const PROCESSES = [
   paymentSend,
   paymentCredit,
   paymentRefund,
+  holdPlace,
+  holdPost,
+  holdVoid,
+  holdExpire,
 ] as const;
 
 export const ledgerProcesses = processRegistry(PROCESSES);
