@@ -184,7 +184,7 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
       const reconSec = (performance.now() - reconStarted) / 1000;
       log(`recon: ${recon.breaks.length} breaks at the close of ${asOf} in ${round(reconSec, 1)} s`);
 
-      const orders = await db.service.query<{ side: string; status: string; n: bigint }>('SELECT side, status, count(*) AS n FROM orders GROUP BY 1, 2 ORDER BY 1, 2');
+      const orders = await db.service.query<{ side: string; status: string; funding: string; n: bigint }>('SELECT side, status, funding, count(*) AS n FROM orders GROUP BY 1, 2, 3 ORDER BY 1, 2, 3');
       return {
         measured: {
           d1Sec: round(d1Sec, 1),
@@ -197,7 +197,8 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
           sells: rebalanced.sells,
           buys: rebalanced.buys,
           legsRefused: rebalanced.legsRefused,
-          orders: Object.fromEntries(orders.rows.map((row) => [`${row.side}:${row.status}`, Number(row.n)])),
+          switches: rebalanced.switches,
+          orders: Object.fromEntries(orders.rows.map((row) => [`${row.side}:${row.funding}:${row.status}`, Number(row.n)])),
           dealingDaySec: daySecs,
           fanOutCommands: commands,
           cycleSec: round(cycleSec, 1),

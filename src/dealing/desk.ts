@@ -175,8 +175,9 @@ export class DealingDesk {
   /**
    * The switches a priced trade releases: a re-balance that sold in it (`rebalance:<pot>:<day>:sell:<fund>`)
    * and decided to buy with the proceeds has those buys placed once every sale of that re-balance is
-   * priced, each as an `order.buy` funded by the proceeds, up to its amount, under the leg's id, so
-   * that a repeated report places nothing twice. A buy the pot refuses (nothing was sold, so there
+   * priced, each as an `order.buy` funded by the proceeds, up to its amount, under an id of its own
+   * (`…:switch:<fund>`, apart from a cash buy of the same fund), so that a repeated report places
+   * nothing twice. A buy the pot refuses (nothing was sold, so there
    * are no proceeds) is logged, not a break.
    */
   async #switches(trade: Trade): Promise<void> {
@@ -201,7 +202,7 @@ export class DealingDesk {
                   {
                     process: 'order.buy',
                     request: {
-                      commandId: `${row.command_id}:buy:${leg.fund}`,
+                      commandId: `${row.command_id}:switch:${leg.fund}`,
                       memberId: row.member_id,
                       potId: row.pot_id,
                       payload: { fund: leg.fund, amount: leg.amount, currency: dealingOf(this.options.assets, leg.fund)?.currency ?? trade.currency, funding: 'proceeds' },

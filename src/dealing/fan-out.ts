@@ -44,7 +44,8 @@ const JOURNAL_CHECK_AFTER_MS = 2000;
  * pending; those without an outcome after a longer while are published again under the same ids (a
  * message lost by the server is the only way to be missing; a repeat is answered from its recorded
  * outcome). At the end the journal confirms the count once and gives the rejections with their codes
- * and reasons.
+ * and reasons; an id some other command used first (a conflict, known from its notice) is reported
+ * as a rejection too, never counted as applied.
  */
 export async function fanOut(options: FanOutOptions, commands: readonly FanOutCommand[]): Promise<FanOut> {
   const publish = async (batch: readonly FanOutCommand[]) => {
@@ -52,7 +53,12 @@ export async function fanOut(options: FanOutOptions, commands: readonly FanOutCo
   };
   const ids = commands.map(({ request }) => request.commandId);
   const pending = new Set(ids);
-  const stopFollowing = options.publisher.onOutcome((notice) => pending.delete(notice.commandId));
+  // An id already used by another command is answered as a conflict: nothing of this fan-out applied under it.
+  const conflicts = new Set<string>();
+  const stopFollowing = options.publisher.onOutcome((notice) => {
+    if (!pending.delete(notice.commandId)) return;
+    if (notice.status === 'conflict') conflicts.add(notice.commandId);
+  });
   try {
     await publish(commands);
     const deadline = Date.now() + (options.timeoutMs ?? FAN_OUT_TIMEOUT_MS);
@@ -90,6 +96,9 @@ export async function fanOut(options: FanOutOptions, commands: readonly FanOutCo
     "SELECT command_id, rejection_code, outcome->>'reason' AS reason FROM command_outcomes WHERE command_id = ANY($1::text[]) AND status = 'rejected'",
     [ids],
   );
-  const rejected = rows.map((row) => ({ commandId: row.command_id, code: row.rejection_code, reason: row.reason ?? '' }));
+  const rejected = [
+    ...rows.map((row) => ({ commandId: row.command_id, code: row.rejection_code, reason: row.reason ?? '' })),
+    ...[...conflicts].map((commandId) => ({ commandId, code: 'COMMAND_ID_CONFLICT', reason: 'the id was used by another command; this one was not applied' })),
+  ];
   return { commands: commands.length, applied: commands.length - rejected.length, rejected };
 }
