@@ -142,11 +142,7 @@ export class CustodianSimulator {
   /** Settles every priced trade due on or before `businessDate`. */
   async settle(businessDate: string): Promise<CustodianReport[]> {
     const reports: CustodianReport[] = [];
-    // A day's proceeds settle before its purchases (net cash to the Trust first), as a netting
-    // custodian's day does: a switch's purchase is then paid after the sale that funds it.
-    const due = [...this.#trades.values()].filter((t) => t.status === 'priced' && t.settlementDate <= businessDate);
-    due.sort((a, b) => compareBig(a.netCashMinor ?? 0n, b.netCashMinor ?? 0n) || a.tradeId.localeCompare(b.tradeId));
-    for (const trade of due) {
+    for (const trade of [...this.#trades.values()].filter((t) => t.status === 'priced' && t.settlementDate <= businessDate)) {
       reports.push({ kind: 'settled', tradeId: trade.tradeId, settlementDate: trade.settlementDate });
       trade.status = 'settled';
     }
@@ -216,5 +212,3 @@ export class CustodianSimulator {
     }
   }
 }
-
-const compareBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);

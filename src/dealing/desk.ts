@@ -242,7 +242,47 @@ export class DealingDesk {
       execution === undefined
         ? []
         : this.#residue('trade.settle-residue', 'settle-residue', trade, { residueUnitsMinor: execution.residueUnitsMinor, residueCashMinor: execution.residueCashMinor });
-    return this.#fanOut([...this.#settlements(trade, basis), ...residue]);
+    // A switch's purchase settles after the sales that fund it (the Trust pays the custodian out of
+    // their proceeds); one whose sales settle later today waits for them (see #releasedSwitches).
+    const waiting = await this.#switchesAwaitingSales(trade.tradeId);
+    const settled = await this.#fanOut([...this.#settlements(trade, basis.filter((order) => !waiting.has(order.orderId))), ...residue]);
+    const released = await this.#releasedSwitches();
+    return { commands: settled.commands + released.commands, applied: settled.applied + released.applied, rejected: [...settled.rejected, ...released.rejected] };
+  }
+
+  /** The switch purchases of a trade whose funding sales (their re-balance's sells) have not all settled. */
+  async #switchesAwaitingSales(tradeId: string): Promise<Set<string>> {
+    const { rows } = await this.options.pool.query<{ order_id: string }>(
+      `SELECT o.order_id FROM orders o
+        WHERE o.trade_id = $1 AND o.funding = 'proceeds' AND o.order_id LIKE 'rebalance:%:switch:%'
+          AND EXISTS (SELECT 1 FROM orders s
+                       WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:')
+                         AND s.status <> 'settled')`,
+      [tradeId],
+    );
+    return new Set(rows.map((row) => row.order_id));
+  }
+
+  /**
+   * Settles the switch purchases left waiting: their trade has settled and now so have their funding
+   * sales. Ids are the usual `settle:<order>`, so a repeat applies nothing twice.
+   */
+  async #releasedSwitches(): Promise<FanOut> {
+    const { rows } = await this.options.pool.query<{ order_id: string; member_id: string; pot_id: string; trade_id: string; settlement_date: string }>(
+      `SELECT o.order_id, o.member_id, o.pot_id, o.trade_id, x.settlement_date::text AS settlement_date
+         FROM orders o JOIN external_trades x ON x.trade_id = o.trade_id
+        WHERE o.funding = 'proceeds' AND o.status = 'allocated' AND x.status = 'settled' AND o.order_id LIKE 'rebalance:%:switch:%'
+          AND NOT EXISTS (SELECT 1 FROM orders s
+                           WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:')
+                             AND s.status <> 'settled')`,
+    );
+    if (rows.length === 0) return { commands: 0, applied: 0, rejected: [] };
+    return this.#fanOut(
+      rows.map((row) => ({
+        process: 'order.settle',
+        request: { commandId: `settle:${row.order_id}`, memberId: row.member_id, potId: row.pot_id, effectiveDate: row.settlement_date, payload: { orderId: row.order_id, tradeId: row.trade_id } },
+      })),
+    );
   }
 
   #allocations(trade: Trade, basis: readonly BasisOrder[], allocation: TradeAllocation, price: string) {
