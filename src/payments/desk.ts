@@ -203,8 +203,7 @@ export class PaymentsDesk {
       if (payment === undefined) throw new Error(`no payment ${paymentId}`);
       if (FINAL.includes(payment.status)) return payment;
       const step = await this.#step(payment);
-      if (step === undefined) return payment;
-      await this.#advance(payment, step);
+      if (step === undefined || !(await this.#advance(payment, step))) return payment;
     }
   }
 
@@ -224,11 +223,13 @@ export class PaymentsDesk {
     }
   }
 
-  async #advance(payment: Payment, step: StepOutcome): Promise<void> {
+  /** Moves the payment on after a step; false when it cannot move (it stays where it is). */
+  async #advance(payment: Payment, step: StepOutcome): Promise<boolean> {
     if (payment.status === 'refunding' && step.kind === 'rejected') {
-      // The payer's pot refused its own money back (closed since): a break for an operator, never dropped.
+      // The payer's pot refused its own money back (closed since): it stays `refunding`, in the list of
+      // payments in flight, with the amount in clearing, for an operator; never dropped.
       this.options.log.error({ paymentId: payment.paymentId, reason: step.reason }, 'a payment refund was refused; the amount stays in clearing');
-      throw new Error(`payment ${payment.paymentId}: the refund was refused (${step.reason})`);
+      return false;
     }
     const next: { status: PaymentStatus; reason?: string } =
       payment.status === 'requested'
@@ -242,6 +243,7 @@ export class PaymentsDesk {
       next.status,
       next.reason ?? null,
     ]);
+    return true;
   }
 
   async #command(process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<StepOutcome | undefined> {

@@ -70,7 +70,7 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
         .catch((error: unknown) => {
           if (error instanceof PaymentConflictError) throw new ProblemError(409, ProblemCode.idempotencyKeyReused, error.message);
           if (error instanceof PaymentRequestError) throw new ProblemError(422, ProblemCode.validationFailed, error.message, { errors: [{ path: 'body', message: error.message }] });
-          throw error;
+          throw unavailable(error, deps.log);
         });
       const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
       return reply.code(finished ? 200 : 202).send(payment);
@@ -153,7 +153,7 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
         .catch((error: unknown) => {
           if (error instanceof PaymentConflictError) throw new ProblemError(409, ProblemCode.idempotencyKeyReused, error.message);
           if (error instanceof PaymentRequestError) throw new ProblemError(422, ProblemCode.validationFailed, error.message, { errors: [{ path: 'body', message: error.message }] });
-          throw error;
+          throw unavailable(error, deps.log);
         });
       if (payment === undefined) {
         const hold = await holds.read(request.params.holdId);
@@ -195,6 +195,15 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
       return hold;
     },
   );
+}
+
+/**
+ * NATS or Postgres failed while a payment was being driven: what was recorded is resumed by the
+ * service, and the same request (same paymentId) is safe to send again.
+ */
+function unavailable(error: unknown, log: Log): ProblemError {
+  log.warn({ err: error }, 'a payment could not be driven now');
+  return new ProblemError(503, ProblemCode.unavailable, 'the payment could not be driven now; send the same request again, or GET it later');
 }
 
 /** Reads holds: open ones from their pot, ended ones from the outcomes of the commands that ended them. */
