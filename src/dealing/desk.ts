@@ -46,6 +46,10 @@ export interface DeskOptions {
 
 export type { FanOut } from './fan-out.js';
 
+/** The funding sales not yet settled of a switch purchase `o` (its re-balance's sells, `…:sell:<fund>`). */
+const UNSETTLED_SALES_OF_SWITCH = `SELECT 1 FROM orders s
+  WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:') AND s.status <> 'settled'`;
+
 /** How often a report being handled is marked in progress (its ack wait is 60 s). */
 const REPORT_WORKING_EVERY_MS = 20_000;
 
@@ -255,9 +259,7 @@ export class DealingDesk {
     const { rows } = await this.options.pool.query<{ order_id: string }>(
       `SELECT o.order_id FROM orders o
         WHERE o.trade_id = $1 AND o.funding = 'proceeds' AND o.order_id LIKE 'rebalance:%:switch:%'
-          AND EXISTS (SELECT 1 FROM orders s
-                       WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:')
-                         AND s.status <> 'settled')`,
+          AND EXISTS (${UNSETTLED_SALES_OF_SWITCH})`,
       [tradeId],
     );
     return new Set(rows.map((row) => row.order_id));
@@ -272,9 +274,7 @@ export class DealingDesk {
       `SELECT o.order_id, o.member_id, o.pot_id, o.trade_id, x.settlement_date::text AS settlement_date
          FROM orders o JOIN external_trades x ON x.trade_id = o.trade_id
         WHERE o.funding = 'proceeds' AND o.status = 'allocated' AND x.status = 'settled' AND o.order_id LIKE 'rebalance:%:switch:%'
-          AND NOT EXISTS (SELECT 1 FROM orders s
-                           WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:')
-                             AND s.status <> 'settled')`,
+          AND NOT EXISTS (${UNSETTLED_SALES_OF_SWITCH})`,
     );
     if (rows.length === 0) return { commands: 0, applied: 0, rejected: [] };
     return this.#fanOut(

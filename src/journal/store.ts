@@ -398,6 +398,8 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
   const closed: { potId: string; movementId: string }[] = [];
   const profiled: { potId: string; profile: string }[] = [];
   const rebalanced: { potId: string; date: string }[] = [];
+  /** Holds placed and ended, in commit order. */
+  const held: { potId: string; change: Extract<PotChange, { type: 'hold' | 'hold-end' }> }[] = [];
   for (const item of items) {
     const movement = movementOf(item);
     if (movement.potChange?.type === 'open') {
@@ -406,6 +408,7 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
     if (movement.potChange?.type === 'close') closed.push({ potId: movement.potId, movementId: movement.movementId });
     if (movement.potChange?.type === 'profile') profiled.push({ potId: movement.potId, profile: movement.potChange.profile });
     if (movement.potChange?.type === 'rebalance') rebalanced.push({ potId: movement.potId, date: movement.potChange.date });
+    if (movement.potChange?.type === 'hold' || movement.potChange?.type === 'hold-end') held.push({ potId: movement.potId, change: movement.potChange });
   }
   if (opened.length > 0) {
     await db.query(
@@ -427,14 +430,12 @@ async function writePots(db: Queryable, items: readonly CommitItem[]): Promise<v
   // In commit order: a pot changed twice in one batch ends with its last change.
   for (const { potId, profile } of profiled) await db.query('UPDATE pots SET risk_profile = $2 WHERE pot_id = $1', [potId, profile]);
   for (const { potId, date } of rebalanced) await db.query('UPDATE pots SET rebalanced_on = $2::date WHERE pot_id = $1', [potId, date]);
-  for (const item of items) {
-    const movement = movementOf(item);
-    const change = movement.potChange;
-    if (change?.type === 'hold') {
+  for (const { potId, change } of held) {
+    if (change.type === 'hold') {
       const { holdId, payee, currency, amountMinor, expiresAt } = change;
-      await db.query('UPDATE pots SET holds = holds || jsonb_build_object($2::text, $3::jsonb) WHERE pot_id = $1', [movement.potId, holdId, JSON.stringify({ payee, currency, amountMinor, expiresAt })]);
-    } else if (change?.type === 'hold-end') {
-      await db.query('UPDATE pots SET holds = holds - $2::text WHERE pot_id = $1', [movement.potId, change.holdId]);
+      await db.query('UPDATE pots SET holds = holds || jsonb_build_object($2::text, $3::jsonb) WHERE pot_id = $1', [potId, holdId, JSON.stringify({ payee, currency, amountMinor, expiresAt })]);
+    } else {
+      await db.query('UPDATE pots SET holds = holds - $2::text WHERE pot_id = $1', [potId, change.holdId]);
     }
   }
 }

@@ -15,6 +15,9 @@ export const RATE_DIGITS_MAX = 18;
 /** An asset's scale is at most this (fund units use 6 by default). */
 export const ASSET_SCALE_MAX = 12;
 
+export const minBigint = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+export const maxBigint = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });

@@ -1,4 +1,5 @@
 import { potAccount, systemAccount } from './accounts.js';
+import { maxBigint as maxBig, minBigint as minBig } from './decimal.js';
 import { balanceOf, type BalanceMap, type Entry } from './movement.js';
 import type { OrderState } from './orders.js';
 
@@ -67,6 +68,3 @@ export function settledProceeds(potId: string, currency: string, proceedsMinor: 
     { debit: potAccount(potId, 'cash.reserved', currency), credit: pendingReserved, asset: currency, amountMinor: carried },
   ].filter((entry) => entry.amountMinor > 0n);
 }
-
-const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);
-const maxBig = (a: bigint, b: bigint): bigint => (a > b ? a : b);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MEMBER_ID, POT_ID } from './accounts.js';
 import type { Asset, AssetCatalog, AssetKind, FundDealing } from './assets.js';
 import { parseAmount, parseRate, type Rate } from './decimal.js';
 import { reject, RejectionCode, type Rejection } from './errors.js';
@@ -51,6 +52,17 @@ export const profileId = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'a profile id')
   .meta({ domain: 'profile', description: 'The id of a risk profile.' });
+
+/** The id of a payment (a payment between pots, or a hold's post). */
+export const PAYMENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const paymentIdText = z.string().regex(PAYMENT_ID, 'a payment id').meta({ domain: 'paymentId', description: 'The id of a payment.' });
+
+/** The id of a hold; also part of the ids of the commands that end it (`hold:<id>:void`). */
+export const HOLD_ID = /^[A-Za-z0-9_.-]{1,100}$/;
+export const holdIdText = z.string().regex(HOLD_ID, 'a hold id: letters, digits, _ . and -').meta({ domain: 'holdId', description: 'The id of a hold.' });
+
+/** The other side of a payment or a hold: a member and its pot. */
+export const partyOf = z.strictObject({ memberId: z.string().regex(MEMBER_ID, 'a member id'), potId: z.string().regex(POT_ID, 'a pot id') });
 
 export const orderIdText = z
   .string()

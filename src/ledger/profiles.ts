@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { potAccount } from './accounts.js';
 import { allocateLargestRemainder } from './allocation.js';
 import type { AssetCatalog } from './assets.js';
-import { divideByRate, divideRounded, formatAmount, multiplyByRate, parseAmount, parseRate, type Rate } from './decimal.js';
+import { divideByRate, divideRounded, formatAmount, maxBigint as maxBig, minBigint as minBig, multiplyByRate, parseAmount, parseRate, type Rate } from './decimal.js';
 import { balanceOf, type BalanceMap, type RebalanceLeg } from './movement.js';
 
 /**
@@ -169,5 +169,3 @@ function fundOfUnitsAccount(account: string, potId: string): string[] {
 }
 
 const abs = (value: bigint): bigint => (value < 0n ? -value : value);
-const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);
-const maxBig = (a: bigint, b: bigint): bigint => (a > b ? a : b);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { formatAmount, parseAmount, type AssetCatalog } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
+import { findOpenHold } from './holds.js';
 
 export type PaymentStatus = 'requested' | 'in-flight' | 'completed' | 'refunding' | 'refunded' | 'rejected';
 
@@ -119,17 +120,13 @@ export class PaymentsDesk {
    * hold's post). Undefined when the buyer's pot holds no such hold open.
    */
   async postHold(request: { readonly paymentId: string; readonly holdId: string; readonly amount: string }): Promise<Payment | undefined> {
-    const { rows } = await this.options.pool.query<{ pot_id: string; member_id: string; hold: { payee: { memberId: string; potId: string }; currency: string } }>(
-      "SELECT pot_id, member_id, holds -> $1::text AS hold FROM pots WHERE holds <> '{}'::jsonb AND holds ? $1::text",
-      [request.holdId],
-    );
-    const row = rows[0];
-    if (row === undefined) {
+    const hold = await findOpenHold(this.options.pool, request.holdId);
+    if (hold === undefined) {
       // Posted (or voided) already: the payment asked again is the one it was.
       const asked = await this.read(request.paymentId);
       return asked?.holdId === request.holdId ? asked : undefined;
     }
-    return this.send({ paymentId: request.paymentId, payer: { memberId: row.member_id, potId: row.pot_id }, payee: row.hold.payee, amount: request.amount, currency: row.hold.currency }, request.holdId);
+    return this.send({ paymentId: request.paymentId, payer: hold.payer, payee: hold.payee, amount: request.amount, currency: hold.currency }, request.holdId);
   }
 
   /** Records the payment (or finds it, asked before) and drives it as far as it goes now. */

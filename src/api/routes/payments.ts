@@ -2,18 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
-import { formatAmount, type AssetCatalog } from '../../ledger/index.js';
+import { HOLD_ID, PAYMENT_ID, type AssetCatalog } from '../../ledger/index.js';
 import { PaymentConflictError, PaymentRequestError, PaymentsDesk } from '../../payments/desk.js';
+import { readHold } from '../../payments/holds.js';
 import type { LedgerPublisher } from '../../sdk/publisher.js';
 import type { Log } from '../../shards/log.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import { memberIdSchema, potIdSchema } from '../schemas.js';
 
 const SENDERS = ['service', 'operator'] as const;
-const paymentId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'letters, digits, _ . : and - only, 1 to 128 characters');
+const paymentId = z.string().regex(PAYMENT_ID, 'letters, digits, _ . : and - only, 1 to 128 characters');
 const party = z.strictObject({ memberId: memberIdSchema, potId: potIdSchema });
 
-const holdId = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, _ . and - only, 1 to 100 characters');
+const holdId = z.string().regex(HOLD_ID, 'letters, digits, _ . and - only, 1 to 100 characters');
 const holdSchema = z
   .object({
     holdId: z.string(),
@@ -101,7 +102,15 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
     async (request) => ({ payments: await reader().inFlight(request.query.limit) }),
   );
 
-  const holds = new Holds(deps.pool, deps.assets);
+  const holds = {
+    read: (id: string) => readHold(deps.pool, deps.assets, id),
+    /** A hold a command of this request has just changed. */
+    async readBack(id: string) {
+      const hold = await readHold(deps.pool, deps.assets, id);
+      if (hold === undefined) throw new Error(`hold ${id} was changed and cannot be read back`);
+      return hold;
+    },
+  };
   const publisher = (): LedgerPublisher => {
     if (deps.publisher === undefined) throw new ProblemError(503, ProblemCode.unavailable, 'this process does not publish commands');
     return deps.publisher;
@@ -204,45 +213,4 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
 function unavailable(error: unknown, log: Log): ProblemError {
   log.warn({ err: error }, 'a payment could not be driven now');
   return new ProblemError(503, ProblemCode.unavailable, 'the payment could not be driven now; send the same request again, or GET it later');
-}
-
-/** Reads holds: open ones from their pot, ended ones from the outcomes of the commands that ended them. */
-class Holds {
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly assets: AssetCatalog,
-  ) {}
-
-  /** A hold a command of this request has just changed. */
-  async readBack(id: string): Promise<z.infer<typeof holdSchema>> {
-    const hold = await this.read(id);
-    if (hold === undefined) throw new Error(`hold ${id} was changed and cannot be read back`);
-    return hold;
-  }
-
-  async read(id: string): Promise<z.infer<typeof holdSchema> | undefined> {
-    const open = await this.pool.query<{ pot_id: string; member_id: string; hold: { payee: { memberId: string; potId: string }; currency: string; amountMinor: string; expiresAt: string } }>(
-      "SELECT pot_id, member_id, holds -> $1::text AS hold FROM pots WHERE holds <> '{}'::jsonb AND holds ? $1::text",
-      [id],
-    );
-    const row = open.rows[0];
-    if (row !== undefined) {
-      const scale = this.assets.find(row.hold.currency)?.scale;
-      if (scale === undefined) throw new Error(`hold ${id}: unknown currency ${row.hold.currency}`);
-      return {
-        holdId: id, status: 'open', payer: { memberId: row.member_id, potId: row.pot_id }, payee: row.hold.payee,
-        amount: formatAmount(BigInt(row.hold.amountMinor), scale), currency: row.hold.currency, expiresAt: row.hold.expiresAt,
-      };
-    }
-    const { rows } = await this.pool.query<{ command_id: string; status: string }>(
-      'SELECT command_id, status FROM command_outcomes WHERE command_id = ANY($1::text[])',
-      [[`hold:${id}:place`, `hold:${id}:void`, `hold:${id}:expire`]],
-    );
-    const applied = new Set(rows.filter((r) => r.status === 'applied').map((r) => r.command_id));
-    if (!applied.has(`hold:${id}:place`)) return undefined;
-    if (applied.has(`hold:${id}:void`)) return { holdId: id, status: 'voided' };
-    if (applied.has(`hold:${id}:expire`)) return { holdId: id, status: 'expired' };
-    const posted = await this.pool.query<{ payment_id: string }>("SELECT payment_id FROM payments WHERE hold_id = $1 AND status <> 'rejected' ORDER BY created_at LIMIT 1", [id]);
-    return { holdId: id, status: 'posted', ...(posted.rows[0] === undefined ? {} : { paymentId: posted.rows[0].payment_id }) };
-  }
 }

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { MEMBER_ID, potAccount, POT_ID, systemAccount } from '../accounts.js';
+import { potAccount, systemAccount } from '../accounts.js';
 import { isRejection, reject, RejectionCode } from '../errors.js';
-import type { Entry } from '../movement.js';
-import { amountText, currencyCode, readAmount } from '../payload.js';
+import type { Entry, MovementDraft } from '../movement.js';
+import { amountText, currencyCode, holdIdText as holdId, partyOf as party, paymentIdText, readAmount } from '../payload.js';
 import { defineProcess, type HoldState, type PotState } from '../process.js';
+import { intoClearing } from './payments.js';
 
 /**
  * Holds for buyer and seller protection: the buyer's cash reserved for a payee (pending), then posted in
@@ -11,13 +12,16 @@ import { defineProcess, type HoldState, type PotState } from '../process.js';
  * rest returns to the buyer), voided, or expired after its time (the expiry is itself a movement). A
  * hold ends once: a second post, void or expiry finds it no longer open.
  */
-const holdId = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'a hold id: letters, digits, _ . and -').meta({ domain: 'holdId', description: 'The id of a hold.' });
-const party = z.strictObject({ memberId: z.string().regex(MEMBER_ID, 'a member id'), potId: z.string().regex(POT_ID, 'a pot id') });
 const instant = z.iso.datetime({ offset: true }).describe('An ISO 8601 instant');
 
 function openHold(pot: PotState | undefined, potId: string, id: string): HoldState | ReturnType<typeof reject> {
   const hold = pot?.holds?.[id];
   return hold ?? reject(RejectionCode.holdNotOpen, `pot ${potId} has no open hold ${id}`);
+}
+
+/** A hold ended without a payment (voided or expired): its whole reservation back to the buyer. */
+function released(potId: string, partition: number, holdIdValue: string, hold: HoldState, ending: 'voided' | 'expired'): MovementDraft {
+  return { entries: [release(potId, partition, hold)], potChange: { type: 'hold-end', holdId: holdIdValue, ending } };
 }
 
 /** The entries that give a hold's whole reservation back to the buyer. */
@@ -49,7 +53,7 @@ export const holdPost = defineProcess({
   version: 1,
   describe:
     "Posts an open hold, in full or in part, before it expires: its reservation is released, the posted amount leaves the pot's cash for its partition's payments clearing (the payments desk credits the payee), and the rest stays the buyer's.",
-  payload: z.strictObject({ holdId, paymentId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'a payment id'), amount: amountText }),
+  payload: z.strictObject({ holdId, paymentId: paymentIdText, amount: amountText }),
   plan: ({ command, payload, partition, pot, ctx }) => {
     const hold = openHold(pot, command.potId, payload.holdId);
     if (isRejection(hold)) return hold;
@@ -60,7 +64,7 @@ export const holdPost = defineProcess({
     return {
       entries: [
         release(command.potId, partition, hold),
-        { debit: systemAccount(partition, 'payments.clearing', hold.currency), credit: potAccount(command.potId, 'cash', hold.currency), asset: hold.currency, amountMinor: amount.amountMinor },
+        intoClearing(command.potId, partition, hold.currency, amount.amountMinor),
       ],
       potChange: { type: 'hold-end', holdId: payload.holdId, ending: 'posted' },
     };
@@ -75,7 +79,7 @@ export const holdVoid = defineProcess({
   plan: ({ command, payload, partition, pot }) => {
     const hold = openHold(pot, command.potId, payload.holdId);
     if (isRejection(hold)) return hold;
-    return { entries: [release(command.potId, partition, hold)], potChange: { type: 'hold-end', holdId: payload.holdId, ending: 'voided' } };
+    return released(command.potId, partition, payload.holdId, hold, 'voided');
   },
 });
 
@@ -88,6 +92,6 @@ export const holdExpire = defineProcess({
     const hold = openHold(pot, command.potId, payload.holdId);
     if (isRejection(hold)) return hold;
     if (Date.parse(command.producedAt) < Date.parse(hold.expiresAt)) return reject(RejectionCode.holdNotOpen, `hold ${payload.holdId} expires at ${hold.expiresAt}, not yet`);
-    return { entries: [release(command.potId, partition, hold)], potChange: { type: 'hold-end', holdId: payload.holdId, ending: 'expired' } };
+    return released(command.potId, partition, payload.holdId, hold, 'expired');
   },
 });
