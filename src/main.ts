@@ -5,6 +5,7 @@ import { AlertConsumer } from './alerts/consumer.js';
 import { alertRules } from './alerts/rules.js';
 import { buildApp } from './api/app.js';
 import { PaymentsDesk } from './payments/desk.js';
+import { reviewRules } from './payments/review.js';
 import { runCli } from './cli/run-cli.js';
 import { loadConfig, redactUrl } from './config/config.js';
 import { createPool, urlAsRole } from './journal/database.js';
@@ -50,8 +51,11 @@ await runCli(async () => {
     partitionCount: config.PARTITION_COUNT,
     streamLimits: { maxBytes: config.STREAM_MAX_BYTES },
   });
+  const review = reviewRules(config);
+  const paymentSettings = { ...(review === undefined ? {} : { review }), rateMaxAgeDays: config.FX_RATE_MAX_AGE_DAYS };
   const app = await buildApp({
     config,
+    payments: paymentSettings,
     metrics: metrics.registry,
     pool: service,
     publisher,
@@ -92,7 +96,7 @@ await runCli(async () => {
     : undefined;
   await alerts?.start();
   // Payments whose step came late, or whose process died, are taken up again (every step applies once).
-  const payments = new PaymentsDesk({ pool: service, publisher, assets, log: app.log.child({ component: 'payments' }) });
+  const payments = new PaymentsDesk({ ...paymentSettings, pool: service, publisher, assets, log: app.log.child({ component: 'payments' }) });
   payments.start(PAYMENTS_RESUME_EVERY_MS);
   const http = await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   app.log.info(

@@ -16,6 +16,8 @@ import { commandRoutes } from './routes/commands.js';
 import { dealingRoutes } from './routes/dealing.js';
 import { readRoutes } from './routes/reads.js';
 import { alertRoutes } from './routes/alerts.js';
+import type { PaymentSettings } from '../payments/desk.js';
+import { fxRoutes } from './routes/fx.js';
 import { paymentRoutes } from './routes/payments.js';
 import { reconRoutes } from './routes/recon.js';
 
@@ -36,6 +38,8 @@ export interface AppOptions {
   readonly publisher: LedgerPublisher | undefined;
   readonly registry: ProcessRegistry;
   readonly assets: AssetCatalog;
+  /** How the payments desk behind the payment routes reviews payments and finds FX rates (src/payments). */
+  readonly payments?: PaymentSettings;
   /** Tests pass a pino destination stream to read the logs. */
   readonly logStream?: NodeJS.WritableStream;
 }
@@ -138,7 +142,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   readRoutes(app, deps);
   reconRoutes(app, deps);
   alertRoutes(app, deps);
-  paymentRoutes(app, { ...deps, log: app.log.child({ component: 'payments' }) });
+  paymentRoutes(app, { ...deps, settings: options.payments ?? {}, log: app.log.child({ component: 'payments' }) });
+  fxRoutes(app, { ...deps, settings: options.payments ?? {} });
   await app.register(dealingRoutes, deps);
   return app;
 }

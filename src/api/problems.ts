@@ -26,6 +26,8 @@ export const ProblemCode = {
   badRequest: 'API_ERR_BAD_REQUEST',
   alertAcknowledged: 'API_ERR_ALERT_ACKNOWLEDGED',
   holdNotOpen: 'API_ERR_HOLD_NOT_OPEN',
+  paymentNotInReview: 'API_ERR_PAYMENT_NOT_IN_REVIEW',
+  rateRecorded: 'API_ERR_RATE_RECORDED',
   internal: 'API_ERR_INTERNAL',
 } as const;
 export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];

@@ -87,6 +87,12 @@ export const configSchema = z.object({
   /** The spike rule's window, and how many windows of history it averages over. */
   ALERT_WINDOW_MS: wholeNumber(1000, 86_400_000).default(60_000),
   ALERT_HISTORY_WINDOWS: wholeNumber(1, 10_080).default(60),
+  /** Fraud review: a payment strictly over its currency's amount here waits for an operator (`GBP=5000.00`; none when empty). */
+  PAYMENT_REVIEW_OVER: thresholds.default(new Map()),
+  /** Fraud review: a payment from a pot with an alert not yet acknowledged waits for an operator. */
+  PAYMENT_REVIEW_OPEN_ALERTS: z.enum(['true', 'false']).transform((value) => value === 'true').default(false),
+  /** A cross-currency payment uses the latest FX rate of its pair recorded within this many days. */
+  FX_RATE_MAX_AGE_DAYS: wholeNumber(1, 31).default(4),
   /** Tests only: die at a named failpoint (`after-commit-before-ack:3`). */
   POTLEDGER_FAILPOINT: z
     .string()

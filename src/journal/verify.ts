@@ -149,13 +149,14 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   },
   {
     name: 'payments-clearing',
-    description: 'per currency, the payments clearing accounts of all partitions hold exactly the payments debited from their payers and not yet credited to their payees or refunded',
+    description:
+      'per currency, the payments clearing accounts of all partitions hold exactly the payments debited from their payers and not yet credited to their payees or refunded (a payment recorded in flight counts as debited by the command its detail names as debitedBy)',
     sql: `WITH owed AS (
             SELECT p.currency AS asset,
                    sum(p.amount_minor * (coalesce(d.status = 'applied', false)::int - coalesce(c.status = 'applied', false)::int
                                          - coalesce(r.status = 'applied', false)::int))::bigint AS amount
               FROM payments p
-              LEFT JOIN command_outcomes d ON d.command_id = 'payment:' || p.payment_id || ':debit'
+              LEFT JOIN command_outcomes d ON d.command_id = coalesce(p.detail->>'debitedBy', 'payment:' || p.payment_id || ':debit')
               LEFT JOIN command_outcomes c ON c.command_id = 'payment:' || p.payment_id || ':credit'
               LEFT JOIN command_outcomes r ON r.command_id = 'payment:' || p.payment_id || ':refund'
              GROUP BY p.currency),

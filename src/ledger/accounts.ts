@@ -198,6 +198,14 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
       "Payments between pots in flight through the partition: credited by a payer's cash, debited by a payee's (or the payer's refund); over all partitions it nets to zero once every payment has finished.",
   },
   {
+    name: 'fx.liquidity',
+    owner: 'system',
+    assets: 'currency',
+    invariants: [],
+    description:
+      "The partition's foreign-exchange position per currency: debited by the currency a pot sells in a conversion or a cross-currency payment, credited by the currency it buys; treasury squares the positions with the bank.",
+  },
+  {
     name: 'custodian.units',
     owner: 'system',
     assets: 'fund',

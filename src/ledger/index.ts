@@ -7,6 +7,7 @@ export * from './calendar.js';
 export * from './decimal.js';
 export * from './errors.js';
 export * from './fingerprint.js';
+export * from './fx.js';
 export * from './movement.js';
 export * from './orders.js';
 export * from './partition.js';

@@ -79,6 +79,16 @@ export const priceText = z
   .regex(/^(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?$/, 'a positive decimal with at most 8 decimals, such as "1.2345"')
   .meta({ domain: 'price', description: 'A price per unit: a positive decimal with at most 8 decimals.' });
 
+export const fxRateText = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,11})(\.[0-9]{1,8})?$/, 'a positive decimal with at most 8 decimals, such as "1.17000000"')
+  .meta({ domain: 'price', description: 'An FX rate: units of the currency bought per one unit of the currency sold, a positive decimal with at most 8 decimals.' });
+
+/** A currency exchange inside a payment: the payer pays in `fromCurrency` at `rate` (payment currency per one fromCurrency). */
+export const exchangeOf = z
+  .strictObject({ fromCurrency: currencyCode, rate: fxRateText })
+  .describe("The payer pays in fromCurrency: amount ÷ rate, rounded up (against the payer); the rate is the day's, fixed by the payments desk");
+
 /** Reads a fund's dealing terms, or the rejection when it does not deal. */
 export function readDealing(assets: AssetCatalog, fund: string): { readonly asset: Asset; readonly dealing: FundDealing } | Rejection {
   const asset = assets.find(fund);

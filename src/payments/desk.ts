@@ -3,8 +3,12 @@ import { formatAmount, parseAmount, type AssetCatalog } from '../ledger/index.js
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
 import { findOpenHold } from './holds.js';
+import { ExchangeRequestError, priceExchange, RATE_MAX_AGE_DAYS_DEFAULT, type PricedExchange } from './rates.js';
+import { reviewReason, type ReviewRules } from './review.js';
+import { sagaKind, type SagaStep } from './sagas.js';
 
-export type PaymentStatus = 'requested' | 'in-flight' | 'completed' | 'refunding' | 'refunded' | 'rejected';
+export type PaymentStatus = 'requested' | 'in-flight' | 'review' | 'completed' | 'refunding' | 'refunded' | 'rejected';
+export const PAYMENT_STATUSES: readonly PaymentStatus[] = ['requested', 'in-flight', 'review', 'completed', 'refunding', 'refunded', 'rejected'];
 
 /** A payment as asked: from one pot to another, an amount of a currency. */
 export interface PaymentRequest {
@@ -13,11 +17,31 @@ export interface PaymentRequest {
   readonly payee: { readonly memberId: string; readonly potId: string };
   readonly amount: string;
   readonly currency: string;
+  /** The payer pays in this currency, converted at the day's rate (a cross-currency payment). */
+  readonly fromCurrency?: string | undefined;
 }
 
-export interface Payment extends PaymentRequest {
+/** A cross-currency payment's exchange, fixed when the payment was recorded: the rate and what the payer paid. */
+export type PaymentExchange = Omit<PricedExchange, 'costMinor'>;
+
+/** Why a payment was held for review, and what an operator decided. */
+export interface PaymentReview {
+  readonly reason: string;
+  readonly decision?: 'released' | 'rejected';
+  readonly decidedBy?: string;
+  readonly decidedAt?: string;
+  readonly note?: string;
+}
+
+export interface Payment extends Omit<PaymentRequest, 'fromCurrency'> {
+  /** Which saga it is (src/payments/sagas.ts): a payment, a hold's post, … */
+  readonly kind: string;
+  /** What its kind needs to know beyond the parties and the amount. */
+  readonly detail: Readonly<Record<string, unknown>>;
   /** The hold this payment posts, if it is a hold's post. */
   readonly holdId?: string;
+  readonly exchange?: PaymentExchange;
+  readonly review?: PaymentReview;
   readonly status: PaymentStatus;
   /** Why it was rejected or refunded. */
   readonly reason?: string;
@@ -33,6 +57,21 @@ export class PaymentConflictError extends Error {
   }
 }
 
+export class PaymentNotFoundError extends Error {
+  constructor(readonly paymentId: string) {
+    super(`no payment ${paymentId}`);
+    this.name = 'PaymentNotFoundError';
+  }
+}
+
+/** A review decision on a payment that is not waiting for one. */
+export class PaymentNotInReviewError extends Error {
+  constructor(readonly paymentId: string, readonly status: PaymentStatus) {
+    super(`payment ${paymentId} is ${status}, not waiting for review`);
+    this.name = 'PaymentNotInReviewError';
+  }
+}
+
 /** An amount or currency the ledger cannot take (before anything is recorded). */
 export class PaymentRequestError extends Error {
   constructor(message: string) {
@@ -41,7 +80,15 @@ export class PaymentRequestError extends Error {
   }
 }
 
-export interface PaymentsDeskOptions {
+/** How the desk reviews payments and finds FX rates (from the configuration). */
+export interface PaymentSettings {
+  /** The rules that hold a payment for review (none when absent). */
+  readonly review?: ReviewRules;
+  /** How old the latest FX rate of a pair may be, in days, for a cross-currency payment (default 4: a long weekend). */
+  readonly rateMaxAgeDays?: number;
+}
+
+export interface PaymentsDeskOptions extends PaymentSettings {
   readonly pool: pg.Pool;
   readonly publisher: LedgerPublisher;
   readonly assets: AssetCatalog;
@@ -51,6 +98,7 @@ export interface PaymentsDeskOptions {
 }
 
 const FINAL: readonly PaymentStatus[] = ['completed', 'refunded', 'rejected'];
+const UNFINISHED = "('requested', 'in-flight', 'review', 'refunding')";
 const STEP_TIMEOUT_MS = 30_000;
 
 interface PaymentRow {
@@ -64,19 +112,50 @@ interface PaymentRow {
   status: PaymentStatus;
   reason: string | null;
   hold_id: string | null;
+  kind: string;
+  detail: Record<string, unknown>;
+  from_currency: string | null;
+  rate: string | null;
+  rate_day: string | null;
+  cost_minor: bigint | null;
+  review_reason: string | null;
+  review_decision: 'released' | 'rejected' | null;
+  reviewed_by: string | null;
+  reviewed_at: Date | null;
+  review_note: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
 type StepOutcome = { readonly kind: 'applied' } | { readonly kind: 'rejected'; readonly reason: string };
 
+/** A payment recorded in flight: its money is in the payer partition's clearing already (one movement for many). */
+export interface InFlightPayment {
+  readonly paymentId: string;
+  /** The command whose movement took this payment's money into clearing (verify counts it as debited once that applied). */
+  readonly debitedBy: string;
+  readonly kind: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+  readonly payer: { readonly memberId: string; readonly potId: string };
+  readonly payee: { readonly memberId: string; readonly potId: string };
+  readonly amountMinor: bigint;
+  readonly currency: string;
+}
+
+const PAYMENT_COLUMNS = '*, rate_day::text AS rate_day';
+
 /**
  * The payments desk drives each payment as a saga of ledger commands, each through its own pot's
  * partition, with ids derived from the payment so that every step applies at most once however often
  * it is sent:
- *   requested  → payment.send on the payer    (payment:<id>:debit)  → in-flight, or rejected
- *   in-flight  → payment.credit on the payee  (payment:<id>:credit) → completed, or refunding
- *   refunding  → payment.refund on the payer  (payment:<id>:refund) → refunded
+ *   requested  → debit on the payer    (payment:<id>:debit)  → in-flight (or review), or rejected
+ *   review     → waits for an operator: released → in-flight; rejected → refunding
+ *   in-flight  → credit on the payee   (payment:<id>:credit) → completed, or refunding
+ *   refunding  → refund on the payer   (payment:<id>:refund) → refunded
+ * Which process each step runs depends on the payment's kind (src/payments/sagas.ts: payment.send,
+ * hold.post, …). A payment a review rule flags (src/payments/review.ts) is debited first, so the money
+ * is safe in clearing while it waits. A cross-currency payment's rate is the day's (`fx_rates`), fixed
+ * when it is recorded.
  * The row is written before the first command, and its status moves forward only once the journal
  * has the step's outcome, so a crash anywhere is resumed by sending the current step again
  * (`resume`, at start-up); a repeated request with the same id and details is the same payment.
@@ -135,25 +214,85 @@ export class PaymentsDesk {
     if (scale?.kind !== 'currency') throw new PaymentRequestError(`${request.currency} is not a currency`);
     const amount = parseAmount(request.amount, scale.scale);
     if (!amount.ok) throw new PaymentRequestError(`amount: ${amount.reason}`);
+    if (amount.value === 0n) throw new PaymentRequestError('amount: a payment moves more than zero');
     if (request.payer.potId === request.payee.potId) throw new PaymentRequestError('a payment goes to another pot');
+    const exchange =
+      request.fromCurrency === undefined
+        ? undefined
+        : await priceExchange(this.options.pool, this.options.assets, {
+            sold: request.fromCurrency,
+            bought: request.currency,
+            amountMinor: amount.value,
+            today: this.options.publisher.now().toISOString().slice(0, 10),
+            maxAgeDays: this.options.rateMaxAgeDays ?? RATE_MAX_AGE_DAYS_DEFAULT,
+          }).catch((error: unknown) => {
+            throw error instanceof ExchangeRequestError ? new PaymentRequestError(error.message) : error;
+          });
+    if (exchange !== undefined && holdId !== undefined) throw new PaymentRequestError('a hold is posted in its own currency');
+    const review = await reviewReason(this.options.pool, this.options.assets, this.options.review, { payer: request.payer, currency: request.currency, amountMinor: amount.value, ...(exchange === undefined ? {} : { cost: exchange }) });
     await this.options.pool.query(
-      `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status, hold_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8) ON CONFLICT (payment_id) DO NOTHING`,
-      [request.paymentId, request.payer.memberId, request.payer.potId, request.payee.memberId, request.payee.potId, amount.value, request.currency, holdId ?? null],
+      `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status, hold_id, kind,
+                             from_currency, rate, rate_day, cost_minor, review_reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (payment_id) DO NOTHING`,
+      [
+        request.paymentId, request.payer.memberId, request.payer.potId, request.payee.memberId, request.payee.potId, amount.value, request.currency,
+        holdId ?? null, holdId === undefined ? 'payment' : 'hold',
+        exchange?.fromCurrency ?? null, exchange?.rate ?? null, exchange?.rateDay ?? null, exchange?.costMinor ?? null, review ?? null,
+      ],
     );
     const recorded = await this.read(request.paymentId);
     if (recorded === undefined) throw new Error(`payment ${request.paymentId} was recorded and cannot be read back`);
     const same =
       recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
       recorded.payee.memberId === request.payee.memberId && recorded.payee.potId === request.payee.potId &&
-      recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale) && recorded.holdId === holdId;
+      recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale) && recorded.holdId === holdId &&
+      recorded.exchange?.fromCurrency === request.fromCurrency && (recorded.kind === 'payment' || recorded.kind === 'hold');
     if (!same) throw new PaymentConflictError(request.paymentId);
     return this.drive(request.paymentId);
   }
 
+  /**
+   * Records payments whose money one movement has taken into clearing already (a pool's distribution),
+   * as in flight; the desk credits each payee (or refunds the payer). Asked again, nothing changes.
+   */
+  async recordInFlight(payments: readonly InFlightPayment[]): Promise<void> {
+    if (payments.length === 0) return;
+    await this.options.pool.query(
+      `INSERT INTO payments (payment_id, kind, detail, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status)
+       SELECT p.payment_id, p.kind, p.detail, p.payer_member, p.payer_pot, p.payee_member, p.payee_pot, p.amount_minor, p.currency, 'in-flight'
+         FROM jsonb_to_recordset($1::jsonb) AS p(payment_id text, kind text, detail jsonb, payer_member text, payer_pot text, payee_member text, payee_pot text, amount_minor bigint, currency text)
+       ON CONFLICT (payment_id) DO NOTHING`,
+      [
+        JSON.stringify(
+          payments.map((p) => {
+            sagaKind(p.kind);
+            return {
+              payment_id: p.paymentId, kind: p.kind, detail: { ...p.detail, debitedBy: p.debitedBy }, payer_member: p.payer.memberId, payer_pot: p.payer.potId,
+              payee_member: p.payee.memberId, payee_pot: p.payee.potId, amount_minor: p.amountMinor.toString(), currency: p.currency,
+            };
+          }),
+        ),
+      ],
+    );
+  }
+
+  /** An operator's decision on a payment held for review: released (credited to the payee) or rejected (refunded). */
+  async decideReview(paymentId: string, decision: 'released' | 'rejected', by: string, note: string | undefined): Promise<Payment> {
+    const { rowCount } = await this.options.pool.query(
+      `UPDATE payments SET status = $2, review_decision = $3, reviewed_by = $4, reviewed_at = now(), review_note = $5,
+              reason = CASE WHEN $3 = 'rejected' THEN 'rejected in review by ' || $4 || coalesce(': ' || $5, '') ELSE reason END, updated_at = now()
+        WHERE payment_id = $1 AND status = 'review'`,
+      [paymentId, decision === 'released' ? 'in-flight' : 'refunding', decision, by, note ?? null],
+    );
+    const payment = await this.read(paymentId);
+    if (payment === undefined) throw new PaymentNotFoundError(paymentId);
+    if (rowCount === 0 && payment.review?.decision !== decision) throw new PaymentNotInReviewError(paymentId, payment.status);
+    return this.drive(paymentId);
+  }
+
   /** Drives every payment that has not finished (after a crash, at start-up), and expires the holds whose time has passed. */
   async resume(): Promise<number> {
-    const { rows } = await this.options.pool.query<{ payment_id: string }>("SELECT payment_id FROM payments WHERE status IN ('requested', 'in-flight', 'refunding') ORDER BY created_at");
+    const { rows } = await this.options.pool.query<{ payment_id: string }>(`SELECT payment_id FROM payments WHERE status IN ('requested', 'in-flight', 'refunding') ORDER BY created_at`);
     for (const row of rows) await this.drive(row.payment_id);
     await this.expireHolds();
     return rows.length;
@@ -179,16 +318,16 @@ export class PaymentsDesk {
   }
 
   async read(paymentId: string): Promise<Payment | undefined> {
-    const { rows } = await this.options.pool.query<PaymentRow>('SELECT * FROM payments WHERE payment_id = $1', [paymentId]);
+    const { rows } = await this.options.pool.query<PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1`, [paymentId]);
     const row = rows[0];
     return row === undefined ? undefined : this.#payment(row);
   }
 
-  /** Payments in flight (debited from the payer, not yet credited or refunded), oldest first. */
-  async inFlight(limit: number): Promise<Payment[]> {
+  /** Payments in flight (not yet completed, refunded or rejected; those held for review too), oldest first. */
+  async inFlight(limit: number, status?: PaymentStatus): Promise<Payment[]> {
     const { rows } = await this.options.pool.query<PaymentRow>(
-      "SELECT * FROM payments WHERE status IN ('requested', 'in-flight', 'refunding') ORDER BY created_at, payment_id LIMIT $1",
-      [limit],
+      `SELECT ${PAYMENT_COLUMNS} FROM payments WHERE status IN ${UNFINISHED} AND ($2::text IS NULL OR status = $2) ORDER BY created_at, payment_id LIMIT $1`,
+      [limit, status ?? null],
     );
     return rows.map((row) => this.#payment(row));
   }
@@ -205,19 +344,12 @@ export class PaymentsDesk {
   }
 
   async #step(payment: Payment): Promise<StepOutcome | undefined> {
-    const money = { amount: payment.amount, currency: payment.currency };
-    switch (payment.status) {
-      case 'requested':
-        return payment.holdId === undefined
-          ? this.#command('payment.send', `payment:${payment.paymentId}:debit`, payment.payer, { paymentId: payment.paymentId, payee: payment.payee, ...money })
-          : this.#command('hold.post', `payment:${payment.paymentId}:debit`, payment.payer, { holdId: payment.holdId, paymentId: payment.paymentId, amount: payment.amount });
-      case 'in-flight':
-        return this.#command('payment.credit', `payment:${payment.paymentId}:credit`, payment.payee, { paymentId: payment.paymentId, payer: payment.payer, ...money });
-      case 'refunding':
-        return this.#command('payment.refund', `payment:${payment.paymentId}:refund`, payment.payer, { paymentId: payment.paymentId, ...money, reason: payment.reason ?? 'the payee refused the payment' });
-      default:
-        return undefined;
-    }
+    const kind = sagaKind(payment.kind);
+    const step: SagaStep | undefined =
+      payment.status === 'requested' ? kind.debit?.(payment) : payment.status === 'in-flight' ? kind.credit(payment) : payment.status === 'refunding' ? kind.refund(payment) : undefined;
+    if (step === undefined) return undefined;
+    const stepName = payment.status === 'requested' ? 'debit' : payment.status === 'in-flight' ? 'credit' : 'refund';
+    return this.#command(step.process, `payment:${payment.paymentId}:${stepName}`, step.party === 'payer' ? payment.payer : payment.payee, step.payload);
   }
 
   /** Moves the payment on after a step; false when it cannot move (it stays where it is). */
@@ -228,9 +360,10 @@ export class PaymentsDesk {
       this.options.log.error({ paymentId: payment.paymentId, reason: step.reason }, 'a payment refund was refused; the amount stays in clearing');
       return false;
     }
+    const debited: PaymentStatus = payment.review !== undefined && payment.review.decision === undefined ? 'review' : 'in-flight';
     const next: { status: PaymentStatus; reason?: string } =
       payment.status === 'requested'
-        ? step.kind === 'applied' ? { status: 'in-flight' } : { status: 'rejected', reason: step.reason }
+        ? step.kind === 'applied' ? { status: debited } : { status: 'rejected', reason: step.reason }
         : payment.status === 'in-flight'
           ? step.kind === 'applied' ? { status: 'completed' } : { status: 'refunding', reason: step.reason }
           : { status: 'refunded' };
@@ -257,19 +390,40 @@ export class PaymentsDesk {
   }
 
   #payment(row: PaymentRow): Payment {
-    const scale = this.options.assets.find(row.currency)?.scale;
-    if (scale === undefined) throw new Error(`payment ${row.payment_id}: unknown currency ${row.currency}`);
+    const scale = this.#scale(row.currency, row.payment_id);
     return {
       paymentId: row.payment_id,
+      kind: row.kind,
+      detail: row.detail,
       payer: { memberId: row.payer_member, potId: row.payer_pot },
       payee: { memberId: row.payee_member, potId: row.payee_pot },
       amount: formatAmount(row.amount_minor, scale),
       currency: row.currency,
       ...(row.hold_id === null ? {} : { holdId: row.hold_id }),
+      ...(row.from_currency === null || row.rate === null || row.rate_day === null || row.cost_minor === null
+        ? {}
+        : { exchange: { fromCurrency: row.from_currency, rate: row.rate, rateDay: row.rate_day, cost: formatAmount(row.cost_minor, this.#scale(row.from_currency, row.payment_id)) } }),
+      ...(row.review_reason === null
+        ? {}
+        : {
+            review: {
+              reason: row.review_reason,
+              ...(row.review_decision === null ? {} : { decision: row.review_decision }),
+              ...(row.reviewed_by === null ? {} : { decidedBy: row.reviewed_by }),
+              ...(row.reviewed_at === null ? {} : { decidedAt: row.reviewed_at.toISOString() }),
+              ...(row.review_note === null ? {} : { note: row.review_note }),
+            },
+          }),
       status: row.status,
       ...(row.reason === null ? {} : { reason: row.reason }),
       createdAt: row.created_at.toISOString(),
       updatedAt: row.updated_at.toISOString(),
     };
+  }
+
+  #scale(currency: string, paymentId: string): number {
+    const scale = this.options.assets.find(currency)?.scale;
+    if (scale === undefined) throw new Error(`payment ${paymentId}: unknown currency ${currency}`);
+    return scale;
   }
 }

@@ -86,6 +86,46 @@ describe('the Postgres journal', () => {
   });
 });
 
+describe('a cross-currency payment in the journal (S10)', () => {
+  // The two currencies of an exchange are entries of one movement, written in one transaction: a
+  // failure writing the second leg (here a trigger refusing any EUR entry, as a fault of the database
+  // would) leaves no trace of the first, and the same command applies whole once the fault is gone.
+  it('posts neither leg when writing the second fails, and both once it can', async () => {
+    const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: PARTITIONS, movementId: (c) => `mv-${c.commandId}` });
+    await executor.execute(command('pot.open', {}, 'P-FX', 'M-FX'));
+    await executor.execute(command('cash.deposit', { amount: '200.00', currency: 'GBP' }, 'P-FX', 'M-FX'));
+    const before = await balancesOf('P-FX');
+    const send = command('payment.send', { paymentId: 'PAY-FX', payee: { memberId: 'M-EUR', potId: 'P-EUR' }, amount: '100.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.17000000' } }, 'P-FX', 'M-FX');
+    await db.owner.query(`CREATE FUNCTION test_refuse_eur() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: the EUR leg cannot be written'; END $$`);
+    await db.owner.query(`CREATE TRIGGER test_refuse_eur BEFORE INSERT ON entries FOR EACH ROW WHEN (NEW.asset = 'EUR') EXECUTE FUNCTION test_refuse_eur()`);
+    try {
+      await expect(executor.execute(send)).rejects.toThrow(/the EUR leg cannot be written/);
+    } finally {
+      await db.owner.query('DROP TRIGGER test_refuse_eur ON entries');
+      await db.owner.query('DROP FUNCTION test_refuse_eur()');
+    }
+    expect(await balancesOf('P-FX')).toEqual(before);
+    const written = await db.owner.query("SELECT count(*)::int AS n FROM entries WHERE movement_id = $1", [`mv-${send.commandId}`]);
+    expect(written.rows[0]).toEqual({ n: 0 });
+    const outcome = await db.owner.query('SELECT count(*)::int AS n FROM command_outcomes WHERE command_id = $1', [send.commandId]);
+    expect(outcome.rows[0]).toEqual({ n: 0 });
+
+    const answer = await executor.execute(send);
+    expect(answer.kind === 'answered' && answer.outcome.kind).toBe('applied');
+    expect(await balancesOf('P-FX')).toEqual({ 'pot:P-FX:cash:GBP': '11452' });
+    const { rows } = await db.owner.query<{ asset: string; total: string }>(
+      "SELECT asset, sum(balance_minor)::text AS total FROM balances WHERE account_id LIKE 'system:%fx.liquidity%' OR account_id LIKE 'system:%payments.clearing:EUR' GROUP BY asset ORDER BY asset",
+    );
+    expect(rows).toEqual([{ asset: 'EUR', total: '0' }, { asset: 'GBP', total: '8548' }]);
+    // Refunded (the payee refused it): both legs undone in one movement, the payer whole again.
+    const refund = command('payment.refund', { paymentId: 'PAY-FX', amount: '100.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.17000000' }, reason: 'payee refused' }, 'P-FX', 'M-FX');
+    expect(await executor.execute(refund)).toMatchObject({ kind: 'answered', outcome: { kind: 'applied' } });
+    expect(await balancesOf('P-FX')).toEqual(before);
+    const report = await verifyLedger(db.owner);
+    expect(report.checks.filter((check) => !check.ok)).toEqual([]);
+  });
+});
+
 describe('the journal is append-only', () => {
   const statements = {
     'UPDATE movements': "UPDATE movements SET process = 'x'",

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import { buildApp } from '../../src/api/app.js';
+import type { PaymentSettings } from '../../src/payments/desk.js';
 import type { Config } from '../../src/config/config.js';
 import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/index.js';
@@ -29,7 +30,11 @@ export interface ApiStack {
 
 export const PARTITIONS = 4;
 
-export async function startApiStack(label: string, config: Partial<{ API_RATE_LIMIT_MAX: number; API_WAIT_TIMEOUT_MS: number }> = {}): Promise<ApiStack> {
+export async function startApiStack(
+  label: string,
+  config: Partial<{ API_RATE_LIMIT_MAX: number; API_WAIT_TIMEOUT_MS: number }> = {},
+  payments?: PaymentSettings,
+): Promise<ApiStack> {
   const db = await createTestDatabase(label);
   const nats = await createTestNats(label);
   const assets = assetCatalog(DEFAULT_ASSETS);
@@ -47,7 +52,7 @@ export async function startApiStack(label: string, config: Partial<{ API_RATE_LI
       done();
     },
   });
-  const { app, keys } = await buildTestApp(db.service, publisher, { config: { LOG_LEVEL: 'info', ...config }, metrics: metrics.registry, logStream });
+  const { app, keys } = await buildTestApp(db.service, publisher, { config: { LOG_LEVEL: 'info', ...config }, metrics: metrics.registry, logStream, ...(payments === undefined ? {} : { payments }) });
   return {
     app, db, nats, keys, logs,
     async stop() {
@@ -76,6 +81,7 @@ export async function buildTestApp(
     readonly config?: Partial<{ LOG_LEVEL: Config['LOG_LEVEL']; API_RATE_LIMIT_MAX: number; API_WAIT_TIMEOUT_MS: number }>;
     readonly metrics?: Registry;
     readonly logStream?: NodeJS.WritableStream;
+    readonly payments?: PaymentSettings;
   } = {},
 ): Promise<TestApp> {
   const app = await buildApp({
@@ -87,6 +93,7 @@ export async function buildTestApp(
     registry: ledgerProcesses,
     assets: assetCatalog(DEFAULT_ASSETS),
     ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
+    ...(options.payments === undefined ? {} : { payments: options.payments }),
   });
   await app.ready();
   const keys = { service: await createApiKey(pool, { role: 'service' }), operator: await createApiKey(pool, { role: 'operator' }) };

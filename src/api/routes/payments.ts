@@ -3,10 +3,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
 import { HOLD_ID, PAYMENT_ID, type AssetCatalog } from '../../ledger/index.js';
-import { PaymentConflictError, PaymentRequestError, PaymentsDesk } from '../../payments/desk.js';
+import { PaymentConflictError, PaymentNotFoundError, PaymentNotInReviewError, PaymentRequestError, PaymentsDesk, PAYMENT_STATUSES, type PaymentSettings } from '../../payments/desk.js';
 import { readHold } from '../../payments/holds.js';
 import type { LedgerPublisher } from '../../sdk/publisher.js';
 import type { Log } from '../../shards/log.js';
+import { principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import { memberIdSchema, potIdSchema } from '../schemas.js';
 
@@ -14,6 +15,7 @@ const SENDERS = ['service', 'operator'] as const;
 const paymentId = z.string().regex(PAYMENT_ID, 'letters, digits, _ . : and - only, 1 to 128 characters');
 const party = z.strictObject({ memberId: memberIdSchema, potId: potIdSchema });
 
+const currencyCode = z.string().regex(/^[A-Z]{3}$/, 'a currency code');
 const holdId = z.string().regex(HOLD_ID, 'letters, digits, _ . and - only, 1 to 100 characters');
 const holdSchema = z
   .object({
@@ -35,8 +37,29 @@ const paymentSchema = z
     payee: z.object({ memberId: z.string(), potId: z.string() }),
     amount: z.string(),
     currency: z.string(),
+    kind: z.string().describe('payment, hold (a hold\'s post), or a kind built on payments (pools)'),
+    detail: z.record(z.string(), z.unknown()).describe("What the payment's kind records beyond the parties and the amount"),
     holdId: z.string().optional().describe('The hold this payment posts, if it is a hold\'s post'),
-    status: z.enum(['requested', 'in-flight', 'completed', 'refunding', 'refunded', 'rejected']),
+    exchange: z
+      .object({
+        fromCurrency: z.string(),
+        rate: z.string().describe('Payment currency per one fromCurrency'),
+        rateDay: z.string().describe('The day of the rate used (the latest recorded when the payment was)'),
+        cost: z.string().describe('What the payer paid in fromCurrency: amount ÷ rate, rounded up (against the payer)'),
+      })
+      .optional()
+      .describe('A cross-currency payment: the payer pays in fromCurrency'),
+    review: z
+      .object({
+        reason: z.string().describe('Which rules held it for review'),
+        decision: z.enum(['released', 'rejected']).optional(),
+        decidedBy: z.string().optional().describe('The key id of the operator who decided'),
+        decidedAt: z.string().optional(),
+        note: z.string().optional(),
+      })
+      .optional()
+      .describe('Set when a fraud rule held the payment for an operator'),
+    status: z.enum(PAYMENT_STATUSES),
     reason: z.string().optional().describe('Why it was rejected or refunded'),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -44,9 +67,12 @@ const paymentSchema = z
   .meta({ id: 'Payment' });
 
 /** Payments between pots: send one (a saga the payments desk drives), read its state, list those in flight. */
-export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool; readonly publisher: LedgerPublisher | undefined; readonly assets: AssetCatalog; readonly waitTimeoutMs: number; readonly log: Log }): void {
+export function paymentRoutes(
+  app: FastifyInstance,
+  deps: { readonly pool: pg.Pool; readonly publisher: LedgerPublisher | undefined; readonly assets: AssetCatalog; readonly waitTimeoutMs: number; readonly settings: PaymentSettings; readonly log: Log },
+): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
-  const desk = deps.publisher === undefined ? undefined : new PaymentsDesk({ pool: deps.pool, publisher: deps.publisher, assets: deps.assets, log: deps.log, stepTimeoutMs: deps.waitTimeoutMs });
+  const desk = deps.publisher === undefined ? undefined : new PaymentsDesk({ ...deps.settings, pool: deps.pool, publisher: deps.publisher, assets: deps.assets, log: deps.log, stepTimeoutMs: deps.waitTimeoutMs });
   const reader = (): PaymentsDesk => {
     if (desk === undefined) throw new ProblemError(503, ProblemCode.unavailable, 'this process does not publish commands');
     return desk;
@@ -60,8 +86,15 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
         tags: ['payments'],
         summary: 'Pay from one pot to another',
         description:
-          'The payer is debited into its partition\'s clearing, then the payee credited out of its own (or, when the payee refuses, the payer refunded). The paymentId makes it idempotent: the same request again is the same payment; another request under the same id is 409. 200 once it has finished (completed, refunded or rejected), 202 while it is in flight (GET it later).',
-        body: z.strictObject({ paymentId, payer: party, payee: party, amount: z.string().max(40), currency: z.string().regex(/^[A-Z]{3}$/, 'a currency code') }),
+          "The payer is debited into its partition's clearing, then the payee credited out of its own (or, when the payee refuses, the payer refunded). With fromCurrency the payer pays in that currency at the latest recorded rate of the pair (amount ÷ rate, rounded up against the payer), both currencies moving in the debit's one movement; 422 when no rate is recorded. A payment a review rule flags is debited and waits in `review` for an operator. The paymentId makes it idempotent: the same request again is the same payment; another request under the same id is 409. 200 once it has finished (completed, refunded or rejected), 202 while it is in flight or in review (GET it later).",
+        body: z.strictObject({
+          paymentId,
+          payer: party,
+          payee: party,
+          amount: z.string().max(40),
+          currency: currencyCode,
+          fromCurrency: currencyCode.optional().describe("The payer pays in this currency (a cross-currency payment)"),
+        }),
         response: { 200: paymentSchema, 202: paymentSchema, 400: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
       },
     },
@@ -94,13 +127,47 @@ export function paymentRoutes(app: FastifyInstance, deps: { readonly pool: pg.Po
       config: { roles: ['operator'] as const },
       schema: {
         tags: ['payments'],
-        summary: 'Payments in flight (debited from the payer, not yet credited or refunded), oldest first',
-        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+        summary: 'Payments not yet finished (requested, in flight, in review or refunding), oldest first; ?status=review for those waiting for an operator',
+        querystring: z.strictObject({
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          status: z.enum(['requested', 'in-flight', 'review', 'refunding']).optional(),
+        }),
         response: { 200: z.object({ payments: z.array(paymentSchema).readonly() }), 400: problemSchema },
       },
     },
-    async (request) => ({ payments: await reader().inFlight(request.query.limit) }),
+    async (request) => ({ payments: await reader().inFlight(request.query.limit, request.query.status) }),
   );
+
+  for (const [path, decision, summary] of [
+    ['release', 'released', "Release a payment held for review: the payee is credited"],
+    ['rejection', 'rejected', 'Reject a payment held for review: the payer is refunded'],
+  ] as const) {
+    typed.post(
+      `/payments/:paymentId/${path}`,
+      {
+        config: { roles: ['operator'] as const },
+        schema: {
+          tags: ['payments'],
+          summary,
+          description: 'Recorded with the operator\'s key id and note. The same decision again answers the payment; the other decision, or a payment not in review, is 409.',
+          params: z.strictObject({ paymentId }),
+          body: z.strictObject({ note: z.string().min(1).max(2000).optional() }),
+          response: { 200: paymentSchema, 202: paymentSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 503: problemSchema },
+        },
+      },
+      async (request, reply) => {
+        const payment = await reader()
+          .decideReview(request.params.paymentId, decision, principalOf(request).keyId, request.body.note)
+          .catch((error: unknown) => {
+            if (error instanceof PaymentNotFoundError) throw notFound(`payment ${request.params.paymentId}`);
+            if (error instanceof PaymentNotInReviewError) throw new ProblemError(409, ProblemCode.paymentNotInReview, error.message);
+            throw unavailable(error, deps.log);
+          });
+        const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
+        return reply.code(finished ? 200 : 202).send(payment);
+      },
+    );
+  }
 
   const holds = {
     read: (id: string) => readHold(deps.pool, deps.assets, id),

@@ -11,7 +11,7 @@ import { orderBuy } from './order-buy.js';
 import { orderCancel } from './order-cancel.js';
 import { orderSell } from './order-sell.js';
 import { orderSettle } from './order-settle.js';
-import { paymentCredit, paymentRefund, paymentSend } from './payments.js';
+import { fxConvert, paymentCredit, paymentRefund, paymentSend } from './payments.js';
 import { potClose } from './pot-close.js';
 import { potImport } from './pot-import.js';
 import { potOpen } from './pot-open.js';
@@ -46,6 +46,7 @@ export const PROCESSES = [
   holdPost,
   holdVoid,
   holdExpire,
+  fxConvert,
 ] as const;
 
 export const ledgerProcesses = processRegistry(PROCESSES);

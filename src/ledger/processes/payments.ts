@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { potAccount, systemAccount } from '../accounts.js';
 import { isRejection, reject, RejectionCode } from '../errors.js';
+import { boughtLeg, readExchange, reversed, soldLeg } from '../fx.js';
 import type { Entry } from '../movement.js';
-import { amountText, currencyCode, partyOf, paymentIdText, readAmount } from '../payload.js';
+import { amountText, currencyCode, exchangeOf, partyOf, paymentIdText, readAmount } from '../payload.js';
 import { defineProcess } from '../process.js';
 
 /**
@@ -12,6 +13,11 @@ import { defineProcess } from '../process.js';
  *   payment.credit  on the payee: out of the payee partition's clearing into its cash;
  *   payment.refund  on the payer, when the payee refused it: back out of the clearing.
  * Over all partitions the clearing accounts net to zero once every payment has finished.
+ *
+ * A cross-currency payment (`exchange`) converts on the payer's side, in the same movement as the
+ * debit: the payer's currency into the partition's `fx.liquidity`, the payment's currency out of it into
+ * clearing (src/ledger/fx.ts); its refund undoes both legs in one movement, so the payer gets back
+ * exactly what it paid.
  */
 
 /** The pot's cash into its partition's payments clearing (a payer's side; a hold's post too). */
@@ -29,9 +35,14 @@ export const paymentSend = defineProcess({
   version: 1,
   describe:
     "The payer's side of a payment: the amount leaves the pot's unreserved cash for its partition's payments clearing (insufficient funds otherwise). The payments desk then credits the payee, or refunds the payer.",
-  payload: z.strictObject({ paymentId: paymentIdText, payee: partyOf, amount: amountText, currency: currencyCode }),
+  payload: z.strictObject({ paymentId: paymentIdText, payee: partyOf, amount: amountText, currency: currencyCode, exchange: exchangeOf.optional() }),
   plan: ({ command, payload, partition, ctx }) => {
     if (payload.payee.potId === command.potId) return reject(RejectionCode.invalidPayload, 'a payment goes to another pot');
+    if (payload.exchange !== undefined) {
+      const exchange = readExchange(ctx.assets, payload, payload.exchange.fromCurrency, payload.exchange.rate);
+      if (isRejection(exchange)) return exchange;
+      return { entries: [soldLeg(command.potId, partition, exchange), boughtLeg(partition, exchange, systemAccount(partition, 'payments.clearing', exchange.bought.code))] };
+    }
     const amount = readAmount(ctx.assets, payload.currency, payload.amount, 'currency');
     if (isRejection(amount)) return amount;
     return { entries: [intoClearing(command.potId, partition, amount.asset.code, amount.amountMinor)] };
@@ -53,11 +64,30 @@ export const paymentCredit = defineProcess({
 export const paymentRefund = defineProcess({
   name: 'payment.refund',
   version: 1,
-  describe: "Gives a payment the payee refused back to the payer: out of the payer partition's payments clearing into the payer's cash.",
-  payload: z.strictObject({ paymentId: paymentIdText, amount: amountText, currency: currencyCode, reason: z.string().min(1).max(500) }),
+  describe:
+    "Gives a payment the payee refused back to the payer: out of the payer partition's payments clearing into the payer's cash (a cross-currency payment's exchange undone in the same movement, at the payment's rate).",
+  payload: z.strictObject({ paymentId: paymentIdText, amount: amountText, currency: currencyCode, exchange: exchangeOf.optional(), reason: z.string().min(1).max(500) }),
   plan: ({ command, payload, partition, ctx }) => {
+    if (payload.exchange !== undefined) {
+      const exchange = readExchange(ctx.assets, payload, payload.exchange.fromCurrency, payload.exchange.rate);
+      if (isRejection(exchange)) return exchange;
+      return { entries: [reversed(boughtLeg(partition, exchange, systemAccount(partition, 'payments.clearing', exchange.bought.code))), reversed(soldLeg(command.potId, partition, exchange))] };
+    }
     const amount = readAmount(ctx.assets, payload.currency, payload.amount, 'currency');
     if (isRejection(amount)) return amount;
     return { entries: [outOfClearing(command.potId, partition, amount.asset.code, amount.amountMinor)] };
+  },
+});
+
+export const fxConvert = defineProcess({
+  name: 'fx.convert',
+  version: 1,
+  describe:
+    "Converts the pot's cash from one currency into another at the day's rate (bought per sold): the amount bought costs amount ÷ rate of the sold currency, rounded up (against the pot). Both currencies move through the partition's fx.liquidity accounts in one movement, so neither leg posts alone (insufficient funds otherwise).",
+  payload: z.strictObject({ amount: amountText.describe('What the pot buys, in `currency`'), currency: currencyCode, fromCurrency: currencyCode, rate: exchangeOf.shape.rate }),
+  plan: ({ command, payload, partition, ctx }) => {
+    const exchange = readExchange(ctx.assets, payload, payload.fromCurrency, payload.rate);
+    if (isRejection(exchange)) return exchange;
+    return { entries: [soldLeg(command.potId, partition, exchange), boughtLeg(partition, exchange, potAccount(command.potId, 'cash', exchange.bought.code))] };
   },
 });
