@@ -230,17 +230,19 @@ export class PaymentsDesk {
           });
     if (exchange !== undefined && holdId !== undefined) throw new PaymentRequestError('a hold is posted in its own currency');
     const review = await reviewReason(this.options.pool, this.options.assets, this.options.review, { payer: request.payer, currency: request.currency, amountMinor: amount.value, ...(exchange === undefined ? {} : { cost: exchange }) });
-    await this.options.pool.query(
+    const inserted = await this.options.pool.query<PaymentRow>(
       `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status, hold_id, kind,
                              from_currency, rate, rate_day, cost_minor, review_reason)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (payment_id) DO NOTHING`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (payment_id) DO NOTHING
+       RETURNING ${PAYMENT_COLUMNS}`,
       [
         request.paymentId, request.payer.memberId, request.payer.potId, request.payee.memberId, request.payee.potId, amount.value, request.currency,
         holdId ?? null, holdId === undefined ? 'payment' : 'hold',
         exchange?.fromCurrency ?? null, exchange?.rate ?? null, exchange?.rateDay ?? null, exchange?.costMinor ?? null, review ?? null,
       ],
     );
-    const recorded = await this.read(request.paymentId);
+    const first = inserted.rows[0];
+    const recorded = first === undefined ? await this.read(request.paymentId) : this.#payment(first);
     if (recorded === undefined) throw new Error(`payment ${request.paymentId} was recorded and cannot be read back`);
     const same =
       recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
@@ -248,7 +250,7 @@ export class PaymentsDesk {
       recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale) && recorded.holdId === holdId &&
       recorded.exchange?.fromCurrency === request.fromCurrency && (recorded.kind === 'payment' || recorded.kind === 'hold');
     if (!same) throw new PaymentConflictError(request.paymentId);
-    return this.drive(request.paymentId);
+    return this.drive(request.paymentId, recorded);
   }
 
   /**
@@ -333,13 +335,17 @@ export class PaymentsDesk {
   }
 
   /** Takes the payment through its remaining steps; stops at a final status or a step without an outcome yet. */
-  async drive(paymentId: string): Promise<Payment> {
+  async drive(paymentId: string, known?: Payment): Promise<Payment> {
+    let payment = known ?? (await this.read(paymentId));
     for (;;) {
-      const payment = await this.read(paymentId);
-      if (payment === undefined) throw new Error(`no payment ${paymentId}`);
+      if (payment === undefined) throw new PaymentNotFoundError(paymentId);
       if (FINAL.includes(payment.status)) return payment;
       const step = await this.#step(payment);
-      if (step === undefined || !(await this.#advance(payment, step))) return payment;
+      if (step === undefined) return payment;
+      const advanced = await this.#advance(payment, step);
+      if (advanced === 'stays') return payment;
+      // Moved on by this call, or by another process driving it at the same time (then read afresh).
+      payment = advanced === 'moved elsewhere' ? await this.read(paymentId) : advanced;
     }
   }
 
@@ -352,13 +358,13 @@ export class PaymentsDesk {
     return this.#command(step.process, `payment:${payment.paymentId}:${stepName}`, step.party === 'payer' ? payment.payer : payment.payee, step.payload);
   }
 
-  /** Moves the payment on after a step; false when it cannot move (it stays where it is). */
-  async #advance(payment: Payment, step: StepOutcome): Promise<boolean> {
+  /** Moves the payment on after a step: the payment as it now is, or why there is none to return. */
+  async #advance(payment: Payment, step: StepOutcome): Promise<Payment | 'stays' | 'moved elsewhere'> {
     if (payment.status === 'refunding' && step.kind === 'rejected') {
       // The payer's pot refused its own money back (closed since): it stays `refunding`, in the list of
       // payments in flight, with the amount in clearing, for an operator; never dropped.
       this.options.log.error({ paymentId: payment.paymentId, reason: step.reason }, 'a payment refund was refused; the amount stays in clearing');
-      return false;
+      return 'stays';
     }
     const debited: PaymentStatus = payment.review !== undefined && payment.review.decision === undefined ? 'review' : 'in-flight';
     const next: { status: PaymentStatus; reason?: string } =
@@ -367,13 +373,12 @@ export class PaymentsDesk {
         : payment.status === 'in-flight'
           ? step.kind === 'applied' ? { status: 'completed' } : { status: 'refunding', reason: step.reason }
           : { status: 'refunded' };
-    await this.options.pool.query('UPDATE payments SET status = $3, reason = coalesce($4, reason), updated_at = now() WHERE payment_id = $1 AND status = $2', [
-      payment.paymentId,
-      payment.status,
-      next.status,
-      next.reason ?? null,
-    ]);
-    return true;
+    const { rows } = await this.options.pool.query<PaymentRow>(
+      `UPDATE payments SET status = $3, reason = coalesce($4, reason), updated_at = now() WHERE payment_id = $1 AND status = $2 RETURNING ${PAYMENT_COLUMNS}`,
+      [payment.paymentId, payment.status, next.status, next.reason ?? null],
+    );
+    const row = rows[0];
+    return row === undefined ? 'moved elsewhere' : this.#payment(row);
   }
 
   async #command(process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<StepOutcome | undefined> {

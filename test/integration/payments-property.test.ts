@@ -122,7 +122,7 @@ describe('payments, holds and conversions, randomly interleaved', () => {
         for (const r of rows.filter((row) => row.kind === 'cash.reserved')) expect(r.balance_minor, `${r.pot_id} reserved`).toBe(held.get(r.pot_id) ?? 0n);
         // Each pot's cash per currency is its deposits plus what the completed payments (hold posts among
         // them) and the applied conversions say.
-        const expected = new Map(pots.flatMap((p) => CURRENCIES.map((c) => [`${p} ${c}`, 10_000n] as const)));
+        const expected = new Map<string, bigint>(pots.flatMap((p) => CURRENCIES.map((c): [string, bigint] => [`${p} ${c}`, 10_000n])));
         const add = (potId: string, currency: string, amount: bigint) => expected.set(`${potId} ${currency}`, (expected.get(`${potId} ${currency}`) ?? 0n) + amount);
         const paid = await stack.db.owner.query<{ payer_pot: string; payee_pot: string; amount_minor: bigint; currency: string; from_currency: string | null; cost_minor: bigint | null }>(
           "SELECT payer_pot, payee_pot, amount_minor, currency, from_currency, cost_minor FROM payments WHERE status = 'completed' AND payer_pot = ANY($1::text[])",
