@@ -17,6 +17,7 @@ export function catalogueMarkdown(): string {
   ];
   for (const process of ledgerProcesses.list()) {
     lines.push(`### \`${process.name}\` v${process.version}`, '', process.describe, '');
+    if (process.drivenBy !== undefined) lines.push(`Sent by ${process.drivenBy} only: not on the HTTP command route.`, '');
     lines.push(`- pot: ${process.pot === 'absent' ? 'must not exist yet (opens it)' : 'must exist, be open and belong to the member'}`);
     lines.push('- payload (JSON Schema):', '', '```json', JSON.stringify(z.toJSONSchema(process.payload), null, 2), '```', '');
   }

@@ -135,6 +135,11 @@ export interface ProcessDefinition<N extends string, S extends z.ZodType> {
   readonly version: number;
   readonly payload: S;
   readonly describe: string;
+  /**
+   * The service that sends it, when only that service may (it fixes what the payload must not be
+   * trusted to say: a rate, an allocation): the process is then kept off the generic HTTP command route.
+   */
+  readonly drivenBy?: string;
   readonly pot?: PotRequirement;
   /** The key whose hash picks the partition; the member ID unless said otherwise. */
   readonly partitionKey?: (command: Command) => string;
@@ -162,6 +167,7 @@ export interface Process<N extends string = string, S extends z.ZodType = z.ZodT
   readonly version: number;
   readonly payload: S;
   readonly describe: string;
+  readonly drivenBy: string | undefined;
   readonly pot: PotRequirement;
   readonly partitionKey: (command: Command) => string;
   readonly loads: (payload: unknown) => Loads;
@@ -181,6 +187,7 @@ export function defineProcess<const N extends string, S extends z.ZodType>(defin
     version: definition.version,
     payload: definition.payload,
     describe: definition.describe,
+    drivenBy: definition.drivenBy,
     pot: definition.pot ?? 'open',
     partitionKey: definition.partitionKey ?? byMember,
     loads: (definition.loads ?? loadsNothing) as Process['loads'],

@@ -84,10 +84,22 @@ describe('members', () => {
 });
 
 describe('commands', () => {
-  it('has one route per registered process', async () => {
+  it('has one route per registered process but those a service drives', async () => {
     const spec = json(await stack.app.inject({ method: 'GET', url: '/openapi.json' }));
     const paths = Object.keys(spec.paths as object);
-    for (const process of ledgerProcesses.list()) expect(paths).toContain(`/commands/${process.name}`);
+    const driven = ledgerProcesses.list().filter((p) => p.drivenBy !== undefined);
+    for (const process of ledgerProcesses.list().filter((p) => p.drivenBy === undefined)) expect(paths).toContain(`/commands/${process.name}`);
+    // A payment's credit or a conversion at a caller's own rate cannot be sent from outside its desk.
+    expect(driven.map((p) => p.name)).toEqual(expect.arrayContaining(['payment.send', 'payment.credit', 'payment.refund', 'fx.convert', 'order.allocate', 'order.settle']));
+    for (const process of driven) {
+      const response = await stack.app.inject({
+        method: 'POST',
+        url: `/commands/${process.name}`,
+        headers: { ...bearer(stack.keys.operator), 'idempotency-key': `driven-${process.name}` },
+        payload: { memberId: 'M-x', potId: 'P-x', payload: {} },
+      });
+      expect(response.statusCode, process.name).toBe(404);
+    }
   });
 
   it('answers 202 once stored, the outcome with wait=true, and the first answer to a retry', async () => {

@@ -63,8 +63,8 @@ describe('the running service', () => {
     expect((await call('GET', '/members/M-svc/pots', operator)).body).toMatchObject({ pots: [{ potId: 'P-svc', status: 'open' }] });
     expect((await call('GET', '/pots/P-svc', operator)).body).toMatchObject({ memberId: 'M-svc' });
 
-    // Every process has its route; each answers (a rejection is an answer too).
-    for (const process of ledgerProcesses.list()) {
+    // Every process callers may send has its route; each answers (a rejection is an answer too).
+    for (const process of ledgerProcesses.list().filter((p) => p.drivenBy === undefined)) {
       const answer = await call('POST', `/commands/${process.name}`, serviceKey, { memberId: 'M-svc', potId: 'P-none', payload: {} }, `svc-${process.name}`);
       expect([202, 400], `${process.name}: ${answer.text}`).toContain(answer.status);
     }

@@ -125,7 +125,8 @@ const commandBodyBase = z.object({
 /** One route per registered process, generated from the registry, and the outcome look-up. */
 export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
-  for (const process of deps.registry.list()) {
+  // A process a service drives (fixing a rate, an allocation) is not for callers to send directly.
+  for (const process of deps.registry.list().filter((p) => p.drivenBy === undefined)) {
     const route = `/commands/${process.name}`;
     typed.post(
       route,

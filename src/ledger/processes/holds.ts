@@ -51,6 +51,7 @@ export const holdPlace = defineProcess({
 export const holdPost = defineProcess({
   name: 'hold.post',
   version: 1,
+  drivenBy: 'the payments desk (POST /holds/:id/post)',
   describe:
     "Posts an open hold, in full or in part, before it expires: its reservation is released, the posted amount leaves the pot's cash for its partition's payments clearing (the payments desk credits the payee), and the rest stays the buyer's.",
   payload: z.strictObject({ holdId, paymentId: paymentIdText, amount: amountText }),
@@ -86,6 +87,7 @@ export const holdVoid = defineProcess({
 export const holdExpire = defineProcess({
   name: 'hold.expire',
   version: 1,
+  drivenBy: "the payments desk's sweep",
   describe: 'Expires an open hold whose time has passed (the command is produced at or after it): its whole reservation returns to the buyer.',
   payload: z.strictObject({ holdId }),
   plan: ({ command, payload, partition, pot }) => {

@@ -13,6 +13,7 @@ const ZERO_FILL_PRICE = { mantissa: 1n, scale: 0 };
 export const orderAllocate = defineProcess({
   name: 'order.allocate',
   version: 1,
+  drivenBy: "the dealing desk (a priced trade's allocation)",
   describe:
     "Gives an aggregated order its share of the priced trade. A buy: its reservation is released, the filled cash goes to the partition's dealing cash (out of pending proceeds for a switch, as far as its reservation is still there), and filled cash ÷ price (rounded down to the fund's scale) becomes pending units. A sell: the unfilled units are released, and filled units × price (rounded down to the currency's scale) becomes pending cash; the sold units stay reserved until settlement.",
   payload: z.strictObject({

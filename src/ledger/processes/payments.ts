@@ -33,6 +33,7 @@ function outOfClearing(potId: string, partition: number, currency: string, amoun
 export const paymentSend = defineProcess({
   name: 'payment.send',
   version: 1,
+  drivenBy: 'the payments desk (POST /payments)',
   describe:
     "The payer's side of a payment: the amount leaves the pot's unreserved cash for its partition's payments clearing (insufficient funds otherwise). The payments desk then credits the payee, or refunds the payer.",
   payload: z.strictObject({ paymentId: paymentIdText, payee: partyOf, amount: amountText, currency: currencyCode, exchange: exchangeOf.optional() }),
@@ -52,6 +53,7 @@ export const paymentSend = defineProcess({
 export const paymentCredit = defineProcess({
   name: 'payment.credit',
   version: 1,
+  drivenBy: 'the payments desk',
   describe: "The payee's side of a payment: the amount comes out of its partition's payments clearing into its cash. A closed or unknown pot refuses it, and the payer is refunded.",
   payload: z.strictObject({ paymentId: paymentIdText, payer: partyOf, amount: amountText, currency: currencyCode }),
   plan: ({ command, payload, partition, ctx }) => {
@@ -64,6 +66,7 @@ export const paymentCredit = defineProcess({
 export const paymentRefund = defineProcess({
   name: 'payment.refund',
   version: 1,
+  drivenBy: 'the payments desk',
   describe:
     "Gives a payment the payee refused back to the payer: out of the payer partition's payments clearing into the payer's cash (a cross-currency payment's exchange undone in the same movement, at the payment's rate).",
   payload: z.strictObject({ paymentId: paymentIdText, amount: amountText, currency: currencyCode, exchange: exchangeOf.optional(), reason: z.string().min(1).max(500) }),
@@ -82,6 +85,7 @@ export const paymentRefund = defineProcess({
 export const fxConvert = defineProcess({
   name: 'fx.convert',
   version: 1,
+  drivenBy: "POST /conversions (at the day's recorded rate)",
   describe:
     "Converts the pot's cash from one currency into another at the day's rate (bought per sold): the amount bought costs amount ÷ rate of the sold currency, rounded up (against the pot). Both currencies move through the partition's fx.liquidity accounts in one movement, so neither leg posts alone (insufficient funds otherwise).",
   payload: z.strictObject({ amount: amountText.describe('What the pot buys, in `currency`'), currency: currencyCode, fromCurrency: currencyCode, rate: exchangeOf.shape.rate }),

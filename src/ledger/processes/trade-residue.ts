@@ -41,6 +41,7 @@ function residueEntries(input: PlanInput<z.output<typeof payload>>, settle: bool
 export const tradeResidue = defineProcess({
   name: 'trade.residue',
   version: 1,
+  drivenBy: 'the dealing desk',
   describe:
     "Books a priced trade's rounding residue in ACME's rounding pot: the executed units no buyer got (each buyer's units are rounded down) become pending units, the executed proceeds no seller got become pending cash, so allocated + residue = executed exactly.",
   payload,
@@ -53,6 +54,7 @@ export const tradeResidue = defineProcess({
 export const tradeSettleResidue = defineProcess({
   name: 'trade.settle-residue',
   version: 1,
+  drivenBy: 'the dealing desk',
   describe: "Settles a trade's rounding residue in ACME's rounding pot when the trade settles (T+N), like an order's settlement.",
   payload,
   plan: (input) => {
