@@ -1,4 +1,4 @@
-import type { Payment } from './desk.js';
+import type { Payment } from './payment.js';
 
 /**
  * Which ledger command each step of a payment's saga sends, per kind of payment. Every kind moves money
