@@ -199,8 +199,21 @@ describe('S9: holds for buyer and seller protection', () => {
 });
 
 describe('outside the payments desk', () => {
-  it('a payment.send published directly is a break verify names, not money lost in silence', async () => {
-    await command('payment.send', members.payer, { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' }, 'stray-send');
+  it('is not on the HTTP command route', async () => {
+    const response = await stack.app.inject({
+      method: 'POST',
+      url: '/commands/payment.send?wait=true',
+      headers: { ...bearer(stack.keys.service), 'idempotency-key': 'stray-http' },
+      payload: { memberId: members.payer, potId: pot(members.payer), payload: { paymentId: 'stray-http', payee: party(members.payee), amount: '1.00', currency: 'GBP' } },
+    });
+    expect(response.statusCode).toBe(404);
+  });
+
+  it('a payment.send published directly on NATS is a break verify names, not money lost in silence', async () => {
+    const publisher = await LedgerPublisher.connect({ nc: stack.nats.nc, prefix: stack.nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });
+    const sent = await publisher.submit('payment.send', { commandId: 'stray-send', ...party(members.payer), payload: { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' } });
+    expect((await sent.outcome()).outcome).toMatchObject({ kind: 'applied' });
+    await publisher.close();
     const verified = await verifyLedger(stack.db.owner);
     expect(verified.checks.find((check) => check.name === 'payments-clearing')).toMatchObject({ ok: false, examples: ['GBP: clearing holds 100, payments in flight 0'] });
   });
