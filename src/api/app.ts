@@ -19,6 +19,7 @@ import { alertRoutes } from './routes/alerts.js';
 import type { PaymentSettings } from '../payments/desk.js';
 import { fxRoutes } from './routes/fx.js';
 import { paymentRoutes } from './routes/payments.js';
+import { poolRoutes } from './routes/pools.js';
 import { reconRoutes } from './routes/recon.js';
 
 /** What the HTTP layer asks of the rest of the service, in its own words. */
@@ -144,6 +145,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   alertRoutes(app, deps);
   paymentRoutes(app, { ...deps, settings: options.payments ?? {}, log: app.log.child({ component: 'payments' }) });
   fxRoutes(app, { ...deps, settings: options.payments ?? {} });
+  poolRoutes(app, { ...deps, settings: options.payments ?? {}, log: app.log.child({ component: 'pools' }) });
   await app.register(dealingRoutes, deps);
   return app;
 }

@@ -161,6 +161,13 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     description: 'Units bought and priced but not yet settled by the custodian.',
   },
   {
+    name: 'pool.units',
+    owner: 'pot',
+    assets: 'pool',
+    invariants: [nonNegative],
+    description: "Units of an investment pool the pot holds (`POOL-<id>`, issued at par: one unit per 1.00 of the pool's currency).",
+  },
+  {
     name: 'external.bank',
     owner: 'system',
     assets: 'currency',
@@ -218,6 +225,13 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     assets: 'fund',
     invariants: [nonPositive],
     description: "Contra of the partition's `units.pending`: units priced at the custodian, not yet settled.",
+  },
+  {
+    name: 'pool.issued',
+    owner: 'system',
+    assets: 'pool',
+    invariants: [nonPositive],
+    description: "Contra of the pool units held by the partition's pots: units issued on subscription, cancelled on redemption.",
   },
   {
     name: 'acme.fees',

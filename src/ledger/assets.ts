@@ -5,7 +5,7 @@ import { ASSET_SCALE_MAX } from './decimal.js';
  * An asset is what an account holds: a currency (scale 2) or the units of a fund (scale 6 unless the
  * fund says otherwise). The code is what appears in account ids: `GBP`, `FUND-A`.
  */
-export type AssetKind = 'currency' | 'fund';
+export type AssetKind = 'currency' | 'fund' | 'pool';
 
 export interface Asset {
   readonly code: string;
@@ -77,15 +77,41 @@ function validAsset(asset: Asset): Asset {
   return Object.freeze({ ...asset });
 }
 
-/** A catalogue over a fixed list; codes must be unique. */
+/**
+ * The units of an investment pool: `POOL-<id>`, issued at par (one unit per 1.00 of the pool's
+ * currency, so scale 2). Pools are created at run time, so the catalogue knows every code of this form
+ * rather than a list; the pools service (src/pools) says which pools exist and in which currency.
+ */
+export const POOL_ID = /^[A-Z0-9]{1,27}$/;
+export const POOL_UNIT_SCALE = 2;
+const POOL_UNITS = /^POOL-([A-Z0-9]{1,27})$/;
+
+export function poolUnits(poolId: string): string {
+  if (!POOL_ID.test(poolId)) throw new RangeError(`"${poolId}" is not a pool id`);
+  return `POOL-${poolId}`;
+}
+
+/** A catalogue over a fixed list (codes unique), plus the units of any pool. */
 export function assetCatalog(assets: readonly Asset[]): AssetCatalog {
   const byCode = new Map<string, Asset>();
   for (const asset of assets) {
     if (byCode.has(asset.code)) throw new RangeError(`asset ${asset.code} is listed twice`);
+    if (asset.kind === 'pool' || POOL_UNITS.test(asset.code)) throw new RangeError(`asset ${asset.code}: POOL- codes are the units of pools, not listed`);
     byCode.set(asset.code, asset);
   }
   const list = Object.freeze([...byCode.values()]);
-  return { find: (code) => byCode.get(code), list: () => list };
+  const pools = new Map<string, Asset>();
+  const poolAsset = (code: string): Asset | undefined => {
+    if (!POOL_UNITS.test(code)) return undefined;
+    let asset = pools.get(code);
+    if (asset === undefined) {
+      if (pools.size >= 100_000) pools.clear();
+      asset = Object.freeze({ code, kind: 'pool' as const, scale: POOL_UNIT_SCALE });
+      pools.set(code, asset);
+    }
+    return asset;
+  };
+  return { find: (code) => byCode.get(code) ?? poolAsset(code), list: () => list };
 }
 
 /** The catalogue the service starts with when none is configured: three currencies and three funds. */

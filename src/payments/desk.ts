@@ -158,6 +158,16 @@ export class PaymentsDesk {
 
   /** Records the payment (or finds it, asked before) and drives it as far as it goes now. */
   async send(request: PaymentRequest, holdId?: string): Promise<Payment> {
+    return this.sendAs(request, holdId === undefined ? { kind: 'payment', detail: {} } : { kind: 'hold', detail: {}, holdId });
+  }
+
+  /**
+   * Records a payment of a saga kind (src/payments/sagas.ts) with what the kind needs in `detail` (a
+   * pool's id), or finds it, asked before; then drives it as far as it goes now.
+   */
+  async sendAs(request: PaymentRequest, as: { readonly kind: string; readonly detail: Readonly<Record<string, string>>; readonly holdId?: string }): Promise<Payment> {
+    sagaKind(as.kind);
+    const holdId = as.holdId;
     const scale = this.options.assets.find(request.currency);
     if (scale?.kind !== 'currency') throw new PaymentRequestError(`${request.currency} is not a currency`);
     const amount = parseAmount(request.amount, scale.scale);
@@ -180,13 +190,13 @@ export class PaymentsDesk {
     const review = await reviewReason(this.options.pool, this.options.assets, this.options.review, { payer: request.payer, currency: request.currency, amountMinor: amount.value, ...(exchange === undefined ? {} : { cost: exchange }) });
     const inserted = await this.options.pool.query<PaymentRow>(
       `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status, hold_id, kind,
-                             from_currency, rate, rate_day, cost_minor, review_reason)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (payment_id) DO NOTHING
+                             from_currency, rate, rate_day, cost_minor, review_reason, detail)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (payment_id) DO NOTHING
        RETURNING ${PAYMENT_COLUMNS}`,
       [
         request.paymentId, request.payer.memberId, request.payer.potId, request.payee.memberId, request.payee.potId, amount.value, request.currency,
-        holdId ?? null, holdId === undefined ? 'payment' : 'hold',
-        exchange?.fromCurrency ?? null, exchange?.rate ?? null, exchange?.rateDay ?? null, exchange?.costMinor ?? null, review ?? null,
+        holdId ?? null, as.kind,
+        exchange?.fromCurrency ?? null, exchange?.rate ?? null, exchange?.rateDay ?? null, exchange?.costMinor ?? null, review ?? null, JSON.stringify(as.detail),
       ],
     );
     const first = inserted.rows[0];
@@ -196,7 +206,8 @@ export class PaymentsDesk {
       recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
       recorded.payee.memberId === request.payee.memberId && recorded.payee.potId === request.payee.potId &&
       recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale) && recorded.holdId === holdId &&
-      recorded.exchange?.fromCurrency === request.fromCurrency && (recorded.kind === 'payment' || recorded.kind === 'hold');
+      recorded.exchange?.fromCurrency === request.fromCurrency && recorded.kind === as.kind &&
+      Object.entries(as.detail).every(([key, value]) => recorded.detail[key] === value);
     if (!same) throw new PaymentConflictError(request.paymentId);
     return this.drive(request.paymentId, recorded);
   }

@@ -40,18 +40,41 @@ const refund = (payment: Payment): SagaStep => ({
   payload: { paymentId: payment.paymentId, ...money(payment), reason: payment.reason ?? 'the payee refused the payment' },
 });
 
+/** The pool a pool kind's payment is for (its detail). */
+function poolOf(payment: Payment): string {
+  const poolId = payment.detail.poolId;
+  if (typeof poolId !== 'string') throw new Error(`payment ${payment.paymentId} (${payment.kind}) names no pool`);
+  return poolId;
+}
+
+const send = (payment: Payment): SagaStep => ({ process: 'payment.send', party: 'payer', payload: { paymentId: payment.paymentId, payee: payment.payee, ...money(payment) } });
+
 /** The kinds of payment the desk drives. Adding one is adding an entry here (and its processes). */
 export const SAGA_KINDS: Readonly<Record<string, SagaKind>> = {
-  payment: {
-    debit: (payment) => ({ process: 'payment.send', party: 'payer', payload: { paymentId: payment.paymentId, payee: payment.payee, ...money(payment) } }),
-    credit,
-    refund,
-  },
+  payment: { debit: send, credit, refund },
   hold: {
     debit: (payment) => ({ process: 'hold.post', party: 'payer', payload: { holdId: payment.holdId, paymentId: payment.paymentId, amount: payment.amount } }),
     credit,
     refund,
   },
+  /** An investor (payer) subscribes to a pool (payee: the pool's pot): units issued with the debit. */
+  subscription: {
+    debit: (payment) => ({ process: 'pool.subscribe', party: 'payer', payload: { paymentId: payment.paymentId, poolId: poolOf(payment), amount: payment.amount, currency: payment.currency } }),
+    credit,
+    refund: (payment) => ({
+      process: 'pool.subscription-refund',
+      party: 'payer',
+      payload: { paymentId: payment.paymentId, poolId: poolOf(payment), amount: payment.amount, currency: payment.currency, reason: payment.reason ?? 'the pool refused the subscription' },
+    }),
+  },
+  /** The pool's pot (payer) pays an investor (payee) for units, cancelled with the credit. */
+  redemption: {
+    debit: send,
+    credit: (payment) => ({ process: 'pool.redeem', party: 'payee', payload: { paymentId: payment.paymentId, poolId: poolOf(payment), amount: payment.amount, currency: payment.currency, payer: payment.payer } }),
+    refund,
+  },
+  /** One investor's share of a distribution, debited from the pool's pot with the others by pool.distribute. */
+  distribution: { credit, refund },
 };
 
 export function sagaKind(name: string): SagaKind {

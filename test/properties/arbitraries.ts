@@ -43,6 +43,8 @@ export const PARTITION_COUNT = 4;
 export const CURRENCY_CODES = DEFAULT_ASSETS.filter(({ kind }) => kind === 'currency').map(({ code }) => code);
 /** The catalogue's fund codes (FUND-A, FUND-B, FUND-C). */
 export const FUND_CODES = DEFAULT_ASSETS.filter(({ kind }) => kind === 'fund').map(({ code }) => code);
+/** Investment pools the generated pots hold units of, and payloads name. */
+export const POOL_IDS = ['ALPHA', 'BETA'] as const;
 /** The members of the test world. */
 export const MEMBER_IDS = ['M-1', 'M-2', 'M-3'] as const;
 /** The pots of the sequences and the member each belongs to (two pots share member M-1). */
@@ -475,6 +477,8 @@ export const fundHoldings: fc.Arbitrary<FundHoldings> = fc
 export interface PotHoldings {
   readonly currencies: ReadonlyMap<string, CurrencyHoldings>;
   readonly funds: ReadonlyMap<string, FundHoldings>;
+  /** Units of investment pools, by pool units code (`POOL-ALPHA`). */
+  readonly pools?: ReadonlyMap<string, bigint>;
 }
 
 /** The holdings of a pot: a few currencies (GBP most often) and funds, each consistent. */
@@ -482,8 +486,9 @@ export const potHoldings: fc.Arbitrary<PotHoldings> = fc
   .record({
     currencies: fc.uniqueArray(knownCurrencyCode, { maxLength: 3 }).chain((codes) => fc.tuple(...codes.map((code) => currencyHoldings.map((h) => [code, h] as const)))),
     funds: fc.subarray(FUND_CODES, { maxLength: 2 }).chain((codes) => fc.tuple(...codes.map((code) => fundHoldings.map((h) => [code, h] as const)))),
+    pools: fc.subarray([...POOL_IDS], { maxLength: 2 }).chain((ids) => fc.tuple(...ids.map((id) => holdingMinor.map((units) => [`POOL-${id}`, units] as const)))),
   })
-  .map(({ currencies, funds }) => ({ currencies: new Map(currencies), funds: new Map(funds) }));
+  .map(({ currencies, funds, pools }) => ({ currencies: new Map(currencies), funds: new Map(funds), pools: new Map(pools) }));
 
 /** No holdings at all: an absent, new or closed pot. */
 export const EMPTY_HOLDINGS: PotHoldings = { currencies: new Map(), funds: new Map() };
@@ -526,6 +531,10 @@ export function balancesOf(partition: number, pots: ReadonlyMap<string, PotHoldi
       add(systemAccount(partition, 'custodian.units', code), -units);
       add(systemAccount(partition, 'reservations', code), -reserved);
       add(systemAccount(partition, 'custodian.pending', code), -pending);
+    }
+    for (const [code, units] of holdings.pools ?? []) {
+      add(potAccount(pot, 'pool.units', code), units);
+      add(systemAccount(partition, 'pool.issued', code), -units);
     }
   }
   return balances;
@@ -770,6 +779,8 @@ function domainValue(schema: JsonSchema, context: FieldContext): fc.Arbitrary<un
       return fc.oneof({ weight: 8, arbitrary: knownFundCode }, { weight: 1, arbitrary: knownCurrencyCode }, { weight: 1, arbitrary: random });
     case 'orderId':
       return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...ORDER_ID_POOL) }, { weight: 2, arbitrary: random });
+    case 'poolId':
+      return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...POOL_IDS) }, { weight: 1, arbitrary: random });
     case 'tradeId':
       return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...TRADE_ID_POOL) }, { weight: 2, arbitrary: random });
     case 'profile':

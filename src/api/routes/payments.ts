@@ -30,7 +30,7 @@ const holdSchema = z
   })
   .meta({ id: 'Hold' });
 
-const paymentSchema = z
+export const paymentSchema = z
   .object({
     paymentId: z.string(),
     payer: z.object({ memberId: z.string(), potId: z.string() }),

@@ -12,6 +12,7 @@ import { orderCancel } from './order-cancel.js';
 import { orderSell } from './order-sell.js';
 import { orderSettle } from './order-settle.js';
 import { fxConvert, paymentCredit, paymentRefund, paymentSend } from './payments.js';
+import { poolDistribute, poolRedeem, poolSubscribe, poolSubscriptionRefund } from './pools.js';
 import { potClose } from './pot-close.js';
 import { potImport } from './pot-import.js';
 import { potOpen } from './pot-open.js';
@@ -47,6 +48,10 @@ export const PROCESSES = [
   holdVoid,
   holdExpire,
   fxConvert,
+  poolSubscribe,
+  poolSubscriptionRefund,
+  poolRedeem,
+  poolDistribute,
 ] as const;
 
 export const ledgerProcesses = processRegistry(PROCESSES);
