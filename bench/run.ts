@@ -1,6 +1,7 @@
 import { api } from './api.js';
 import { cycle } from './cycle.js';
 import { payments } from './payments.js';
+import { pools } from './pools.js';
 import { scale } from './scale.js';
 import { flags } from './support.js';
 import { throughput } from './throughput.js';
@@ -9,7 +10,7 @@ import { throughput } from './throughput.js';
  * `npm run bench -- <name> [--json] [flags]`. Benchmarks print their conditions beside their numbers;
  * with --json the last line is one JSON object. They never fail on a timing.
  */
-const benches: Record<string, (options: Map<string, string>) => Promise<Record<string, unknown>>> = { api, cycle, payments, scale, throughput };
+const benches: Record<string, (options: Map<string, string>) => Promise<Record<string, unknown>>> = { api, cycle, payments, pools, scale, throughput };
 
 const [name, ...rest] = process.argv.slice(2);
 const bench = name === undefined ? undefined : benches[name];

@@ -224,30 +224,9 @@ export class PoolsService {
     };
   }
 
-  /**
-   * The top `limit` investor pots by the number of distinct pools they hold units of (ties by pot id),
-   * with what they invested (units at par) per currency: N rows of the `pool_investors` summary's index,
-   * then their holdings.
-   */
+  /** The top-investors report (`topInvestors` below). */
   async topInvestors(limit: number): Promise<TopInvestor[]> {
-    const { rows } = await this.options.pool.query<{ pot_id: string; pools: number; member_id: string | null; currency: string | null; invested: bigint | null }>(
-      `WITH top AS (SELECT pot_id, pools FROM pool_investors WHERE pools > 0 ORDER BY pools DESC, pot_id LIMIT $1)
-       SELECT t.pot_id, t.pools, pt.member_id, pl.currency, sum(b.balance_minor)::bigint AS invested
-         FROM top t
-         LEFT JOIN pots pt ON pt.pot_id = t.pot_id
-         LEFT JOIN balances b ON b.pot_id = t.pot_id AND b.kind = 'pool.units' AND b.balance_minor > 0
-         LEFT JOIN pools pl ON b.asset = 'POOL-' || pl.pool_id
-        GROUP BY t.pot_id, t.pools, pt.member_id, pl.currency
-        ORDER BY t.pools DESC, t.pot_id, pl.currency`,
-      [limit],
-    );
-    const investors = new Map<string, { potId: string; memberId: string | null; pools: number; invested: Record<string, string> }>();
-    for (const row of rows) {
-      const investor = investors.get(row.pot_id) ?? { potId: row.pot_id, memberId: row.member_id, pools: row.pools, invested: {} };
-      if (row.currency !== null && row.invested !== null) investor.invested[row.currency] = formatAmount(row.invested, this.#scale(row.currency));
-      investors.set(row.pot_id, investor);
-    }
-    return [...investors.values()];
+    return topInvestors(this.options.pool, this.options.assets, limit);
   }
 
   /** Records the distribution and its shares in one transaction, the first time it is asked. */
@@ -306,6 +285,32 @@ export class PoolsService {
     const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
     return outcome.kind === 'rejected' ? { kind: 'rejected', reason: `${outcome.code ?? 'rejected'}: ${outcome.reason ?? ''}` } : { kind: 'applied' };
   }
+}
+
+/**
+ * The top `limit` investor pots by the number of distinct pools they hold units of (ties by pot id),
+ * with what they invested (units at par) per currency: N rows of the `pool_investors` summary's index,
+ * then their holdings.
+ */
+export async function topInvestors(db: pg.Pool, assets: AssetCatalog, limit: number): Promise<TopInvestor[]> {
+  const { rows } = await db.query<{ pot_id: string; pools: number; member_id: string | null; currency: string | null; invested: bigint | null }>(
+    `WITH top AS (SELECT pot_id, pools FROM pool_investors WHERE pools > 0 ORDER BY pools DESC, pot_id LIMIT $1)
+     SELECT t.pot_id, t.pools, pt.member_id, pl.currency, sum(b.balance_minor)::bigint AS invested
+       FROM top t
+       LEFT JOIN pots pt ON pt.pot_id = t.pot_id
+       LEFT JOIN balances b ON b.pot_id = t.pot_id AND b.kind = 'pool.units' AND b.balance_minor > 0
+       LEFT JOIN pools pl ON b.asset = 'POOL-' || pl.pool_id
+      GROUP BY t.pot_id, t.pools, pt.member_id, pl.currency
+      ORDER BY t.pools DESC, t.pot_id, pl.currency`,
+    [limit],
+  );
+  const investors = new Map<string, { potId: string; memberId: string | null; pools: number; invested: Record<string, string> }>();
+  for (const row of rows) {
+    const investor = investors.get(row.pot_id) ?? { potId: row.pot_id, memberId: row.member_id, pools: row.pools, invested: {} };
+    if (row.currency !== null && row.invested !== null) investor.invested[row.currency] = formatAmount(row.invested, assets.find(row.currency)?.scale ?? 2);
+    investors.set(row.pot_id, investor);
+  }
+  return [...investors.values()];
 }
 
 /** The payment that pays one investor's share of a distribution (by its place in pot id order: ids stay short). */
