@@ -4,7 +4,9 @@
  *
  * - **Threshold**: a movement whose largest entry in an asset is strictly above the asset's threshold
  *   (the bound is exclusive: at 10,000.00, 10,000.01 alerts and 10,000.00 does not).
- * - **Spike**, per scope (a pot, or a fund: every movement with an entry in that fund's units): the
+ *   A pool's threshold (`POOL-<id>`) applies to its units and to every entry of its own pot's movements.
+ * - **Spike**, per scope (a pot; a fund: every movement with an entry in that fund's units; a pool:
+ *   every movement of its units or of its own pot): the
  *   count of movements in the current window (a minute, aligned to the clock) is above `factor` times
  *   the average count per window over the history (the previous 60 windows, empty ones included),
  *   compared exactly as count × windows > factor × total. It needs at least `minimumCount` movements
@@ -16,6 +18,8 @@
  * does not grow with traffic. A scope idle for longer than its history span is forgotten (its history
  * is all zero by then) and, seen again, starts a new history.
  */
+
+import { poolOfPot, poolOfUnits } from '../ledger/index.js';
 
 export interface SpikeRule {
   /** Window length in milliseconds (one minute by default). */
@@ -42,7 +46,7 @@ export function alertRules(
   };
 }
 
-export type ScopeKind = 'pot' | 'fund';
+export type ScopeKind = 'pot' | 'fund' | 'pool';
 
 export interface AlertRules {
   /** Per asset: a movement with an entry strictly above this many minor units alerts. */
@@ -179,6 +183,13 @@ export class AlertDetector {
     for (const { asset, amountMinor } of observation.entries) {
       if (amountMinor > (largest.get(asset) ?? -1n)) largest.set(asset, amountMinor);
     }
+    // A pool's own pot: its threshold applies to every entry (as if each were in the pool's units).
+    const ownPool = poolOfPot(observation.potId);
+    const poolUnitsCode = ownPool === undefined ? undefined : `POOL-${ownPool}`;
+    if (poolUnitsCode !== undefined) {
+      const most = [...largest.values()].reduce((a, b) => (b > a ? b : a), -1n);
+      if (most > (largest.get(poolUnitsCode) ?? -1n)) largest.set(poolUnitsCode, most);
+    }
     for (const [asset, amountMinor] of [...largest].sort(([a], [b]) => a.localeCompare(b))) {
       const thresholdMinor = this.rules.thresholdsMinor.get(asset);
       if (thresholdMinor !== undefined && amountMinor > thresholdMinor) {
@@ -187,7 +198,11 @@ export class AlertDetector {
     }
     const window = Math.floor(observation.atMs / this.rules.spike.windowMs);
     this.#sweep(window);
-    const scopes: [ScopeKind, string][] = [['pot', observation.potId], ...[...largest.keys()].filter((asset) => this.rules.funds.has(asset)).sort().map((fund): [ScopeKind, string] => ['fund', fund])];
+    const scopes: [ScopeKind, string][] = [
+      ['pot', observation.potId],
+      ...[...largest.keys()].filter((asset) => this.rules.funds.has(asset)).sort().map((fund): [ScopeKind, string] => ['fund', fund]),
+      ...[...new Set([...largest.keys()].map(poolOfUnits).filter((pool) => pool !== undefined))].sort().map((pool): [ScopeKind, string] => ['pool', pool]),
+    ];
     for (const [scope, scopeId] of scopes) {
       const key = `${scope}:${scopeId}`;
       let windows = this.#scopes.get(key);

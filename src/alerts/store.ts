@@ -8,7 +8,7 @@ export interface AlertView {
   readonly seq: number;
   readonly alertId: string;
   readonly kind: Alert['kind'];
-  readonly scope: 'movement' | 'pot' | 'fund';
+  readonly scope: 'movement' | 'pot' | 'fund' | 'pool';
   readonly scopeId: string;
   readonly potId?: string;
   readonly movementId: string;

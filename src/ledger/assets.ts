@@ -86,6 +86,21 @@ export const POOL_ID = /^[A-Z0-9]{1,27}$/;
 export const POOL_UNIT_SCALE = 2;
 const POOL_UNITS = /^POOL-([A-Z0-9]{1,27})$/;
 
+/** A pool's own pot (and its member id): `pool-<id>`. */
+export const POOL_POT_PREFIX = 'pool-';
+
+/** The pool whose units `code` is, or undefined. */
+export function poolOfUnits(code: string): string | undefined {
+  return POOL_UNITS.exec(code)?.[1];
+}
+
+/** The pool whose own pot `potId` is, or undefined. */
+export function poolOfPot(potId: string): string | undefined {
+  if (!potId.startsWith(POOL_POT_PREFIX)) return undefined;
+  const poolId = potId.slice(POOL_POT_PREFIX.length);
+  return POOL_ID.test(poolId) ? poolId : undefined;
+}
+
 export function poolUnits(poolId: string): string {
   if (!POOL_ID.test(poolId)) throw new RangeError(`"${poolId}" is not a pool id`);
   return `POOL-${poolId}`;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { allocateLargestRemainder, formatAmount, parseAmount, poolUnits, type AssetCatalog } from '../ledger/index.js';
+import { allocateLargestRemainder, formatAmount, parseAmount, POOL_POT_PREFIX, poolUnits, type AssetCatalog } from '../ledger/index.js';
 import type { PaymentsDesk } from '../payments/desk.js';
 import type { Payment } from '../payments/payment.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
@@ -60,8 +60,6 @@ export class PoolRequestError extends Error {
   }
 }
 
-export const POOL_MEMBER_PREFIX = 'pool-';
-
 export interface PoolsOptions {
   readonly pool: pg.Pool;
   readonly publisher: LedgerPublisher;
@@ -86,7 +84,7 @@ export class PoolsService {
   /** Creates a pool and opens its pot; the same pool asked again is the same pool, another under its id is 409. */
   async create(request: { readonly poolId: string; readonly currency: string; readonly name: string; readonly by: string }): Promise<Pool> {
     if (this.options.assets.find(request.currency)?.kind !== 'currency') throw new PoolRequestError(422, `${request.currency} is not a currency the ledger knows`);
-    const potId = `${POOL_MEMBER_PREFIX}${request.poolId}`;
+    const potId = `${POOL_POT_PREFIX}${request.poolId}`;
     await this.options.pool.query(
       'INSERT INTO pools (pool_id, currency, name, member_id, pot_id, created_by) VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (pool_id) DO NOTHING',
       [request.poolId, request.currency, request.name, potId, request.by],

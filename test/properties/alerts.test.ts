@@ -10,7 +10,7 @@ import { checkProperty } from '../support/fast-check.js';
 const MINUTE = 60_000;
 const T0 = Date.UTC(2026, 5, 1);
 const rules = (spike: SpikeRule = SPIKE_RULE_DEFAULT): AlertRules => ({
-  thresholdsMinor: new Map([['GBP', 1_000_000n]]),
+  thresholdsMinor: new Map([['GBP', 1_000_000n], ['POOL-A', 500_000n]]),
   spike,
   funds: new Set(['FUND-A', 'FUND-B']),
 });
@@ -65,6 +65,20 @@ describe('S8: alerts', () => {
     expect(spikes(detector, [...history, ...burst])).toMatchObject([{ scope: 'fund', scopeId: 'FUND-A', count: 101 }]);
   });
 
+  it("counts a pool scope over its units' movements and its own pot's, and applies the pool's threshold to both", () => {
+    const detector = new AlertDetector(rules());
+    const subscribe = (potId: string, minute: number, i: number) => movement(potId, T0 + minute * MINUTE + i, [{ asset: 'POOL-A', amountMinor: 100n }, { asset: 'GBP', amountMinor: 100n }]);
+    const history = Array.from({ length: 600 }, (_, i) => subscribe(`P-${i % 50}`, Math.floor(i / 10), i));
+    const burst = [...Array.from({ length: 100 }, (_, i) => subscribe(`Q-${i}`, 60, i)), movement('pool-A', T0 + 60 * MINUTE + 500, [{ asset: 'GBP', amountMinor: 100n }])];
+    expect(spikes(detector, [...history, ...burst])).toMatchObject([{ scope: 'pool', scopeId: 'A', count: 101 }]);
+    // 5,000.00 is the pool's bound (exclusive): 5,000.01 of its units alerts, and so does 5,000.01 GBP of its own pot.
+    const fresh = new AlertDetector(rules());
+    expect(fresh.observe(movement('P-1', T0, [{ asset: 'POOL-A', amountMinor: 500_000n }]))).toEqual([]);
+    expect(fresh.observe(movement('P-1', T0, [{ asset: 'POOL-A', amountMinor: 500_001n }]))).toMatchObject([{ kind: 'threshold', asset: 'POOL-A' }]);
+    expect(fresh.observe(movement('pool-A', T0, [{ asset: 'GBP', amountMinor: 500_001n }]))).toMatchObject([{ kind: 'threshold', asset: 'POOL-A', amountMinor: 500_001n }]);
+    expect(fresh.observe(movement('pool-B', T0, [{ asset: 'GBP', amountMinor: 500_001n }]))).toEqual([]);
+  });
+
   it('keeps memory bounded by the scopes active in the last hour, not by traffic', () => {
     const detector = new AlertDetector(rules());
     for (let minute = 0; minute < 600; minute += 1) {
@@ -89,12 +103,20 @@ function referenceAlerts(observations: readonly Observation[], r: AlertRules): s
   for (const o of observations) {
     const largest = new Map<string, bigint>();
     for (const e of o.entries) if (e.amountMinor > (largest.get(e.asset) ?? -1n)) largest.set(e.asset, e.amountMinor);
+    // A pool's own pot (pool-<id>): every entry counts as the pool's, for its threshold and its scope.
+    const own = /^pool-([A-Z0-9]+)$/.exec(o.potId)?.[1];
+    if (own !== undefined) {
+      let most = -1n;
+      for (const e of o.entries) if (e.amountMinor > most) most = e.amountMinor;
+      if (most > (largest.get(`POOL-${own}`) ?? -1n)) largest.set(`POOL-${own}`, most);
+    }
     for (const [asset, amount] of [...largest].sort(([a], [b]) => a.localeCompare(b))) {
       const bound = r.thresholdsMinor.get(asset);
       if (bound !== undefined && amount > bound) alerts.push(`threshold:${o.movementId}:${asset}`);
     }
     const window = Math.floor(o.atMs / windowMs);
-    const scopes = [`pot:${o.potId}`, ...[...largest.keys()].filter((a) => r.funds.has(a)).sort().map((f) => `fund:${f}`)];
+    const pools = [...largest.keys()].filter((a) => a.startsWith('POOL-')).map((a) => a.slice('POOL-'.length)).sort();
+    const scopes = [`pot:${o.potId}`, ...[...largest.keys()].filter((a) => r.funds.has(a)).sort().map((f) => `fund:${f}`), ...pools.map((p) => `pool:${p}`)];
     for (const scope of scopes) {
       const previous = last.get(scope);
       const w = Math.max(previous ?? window, window);
@@ -125,9 +147,15 @@ function day(total: number, pots: number, draw: () => number): Observation[] {
   for (let minute = 0; minute < 1440 && observations.length < total; minute += 1) {
     const burstPot = draw() % 97 === 0 ? `P-${draw() % pots}` : undefined;
     for (let i = 0; i < perMinute && observations.length < total; i += 1) {
-      const potId = burstPot !== undefined && i % 3 === 0 ? burstPot : `P-${draw() % pots}`;
+      // Now and then a pool's own pot (a distribution, income), or an investor's subscription to a pool.
+      const potId = burstPot !== undefined && i % 3 === 0 ? burstPot : draw() % 50 === 0 ? `pool-${draw() % 2 === 0 ? 'A' : 'B'}` : `P-${draw() % pots}`;
       const roll = draw() % 100;
-      const entries = roll < 70 ? [{ asset: 'GBP', amountMinor: BigInt(draw() % 1_200_000) }] : [{ asset: roll < 85 ? 'FUND-A' : 'FUND-B', amountMinor: BigInt(draw() % 1000) }, { asset: 'GBP', amountMinor: BigInt(draw() % 5000) }];
+      const entries =
+        roll < 65
+          ? [{ asset: 'GBP', amountMinor: BigInt(draw() % 1_200_000) }]
+          : roll < 75
+            ? [{ asset: draw() % 2 === 0 ? 'POOL-A' : 'POOL-B', amountMinor: BigInt(draw() % 700_000) }, { asset: 'GBP', amountMinor: BigInt(draw() % 700_000) }]
+            : [{ asset: roll < 88 ? 'FUND-A' : 'FUND-B', amountMinor: BigInt(draw() % 1000) }, { asset: 'GBP', amountMinor: BigInt(draw() % 5000) }];
       observations.push(movement(potId, T0 + minute * MINUTE + Math.floor((i * MINUTE) / perMinute), entries));
     }
   }
@@ -164,7 +192,8 @@ describe('the detector against the reference', () => {
     expect(ids(found)).toEqual(referenceAlerts(observations, rules()));
     expect(found.filter((a) => a.kind === 'spike').length).toBeGreaterThan(0);
     expect(found.filter((a) => a.kind === 'threshold').length).toBeGreaterThan(0);
-    // One ring per scope: at most the 5,000 pots and 2 funds, whatever the traffic.
-    expect(mostScopes).toBeLessThanOrEqual(5_002);
+    expect(found.some((a) => a.kind === 'threshold' && a.asset === 'POOL-A')).toBe(true);
+    // One ring per scope: at most the 5,000 pots, the 2 pools' own pots, 2 funds and 2 pools, whatever the traffic.
+    expect(mostScopes).toBeLessThanOrEqual(5_006);
   }, 120_000);
 });

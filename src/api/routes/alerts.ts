@@ -16,7 +16,7 @@ const alertSchema = z
     seq: z.number().int(),
     alertId: z.string(),
     kind: z.enum(['threshold', 'spike']),
-    scope: z.enum(['movement', 'pot', 'fund']),
+    scope: z.enum(['movement', 'pot', 'fund', 'pool']),
     scopeId: z.string(),
     potId: z.string().optional(),
     movementId: z.string().describe('The movement that raised it (for a spike: the one that crossed the line)'),
