@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertAlerts } from '../../src/alerts/store.js';
 import { verifyLedger } from '../../src/journal/verify.js';
-import { partitionOf } from '../../src/ledger/index.js';
-import { bearer, json, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
+import { applyCommand, bearer, json, membersInThreePartitions, startApiStack, type ApiStack } from '../support/api.js';
 
 /**
  * Cross-currency payments, conversions and the fraud review hook through the running system (API,
@@ -12,27 +11,12 @@ import { bearer, json, PARTITIONS, startApiStack, type ApiStack } from '../suppo
  */
 let stack: ApiStack;
 
-const members = (() => {
-  const found: string[] = [];
-  for (let i = 0; found.length < 3; i += 1) {
-    const candidate = `FX-${i}`;
-    if (!found.some((m) => partitionOf(m, PARTITIONS) === partitionOf(candidate, PARTITIONS))) found.push(candidate);
-  }
-  return { payer: found[0] ?? '', payee: found[1] ?? '', closed: found[2] ?? '' };
-})();
+const members = membersInThreePartitions('FX');
 const pot = (member: string) => `${member}-pot`;
 const party = (member: string) => ({ memberId: member, potId: pot(member) });
 const today = () => new Date().toISOString().slice(0, 10);
 
-async function command(process: string, member: string, payload: unknown, key: string) {
-  const response = await stack.app.inject({
-    method: 'POST',
-    url: `/commands/${process}?wait=true`,
-    headers: { ...bearer(stack.keys.service), 'idempotency-key': key },
-    payload: { memberId: member, potId: pot(member), payload },
-  });
-  expect(response.statusCode, response.body).toBe(200);
-}
+const command = (process: string, member: string, payload: unknown, key: string) => applyCommand(stack, process, member, payload, key);
 
 async function cash(member: string, currency: string): Promise<bigint> {
   const { rows } = await stack.db.owner.query<{ balance_minor: bigint }>('SELECT balance_minor FROM balances WHERE account_id = $1', [`pot:${pot(member)}:cash:${currency}`]);

@@ -1,10 +1,10 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLedger } from '../../src/journal/verify.js';
-import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses, partitionOf } from '../../src/ledger/index.js';
+import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/index.js';
 import { PaymentsDesk } from '../../src/payments/desk.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import { bearer, json, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
+import { applyCommand, bearer, json, membersInThreePartitions, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
 
 /**
  * Payments between pots through the running system (API, payments desk, JetStream, a shard worker,
@@ -15,26 +15,11 @@ import { bearer, json, PARTITIONS, startApiStack, type ApiStack } from '../suppo
 let stack: ApiStack;
 
 /** Two members whose pots live in different partitions, and a third whose pot gets closed. */
-const members = (() => {
-  const found: string[] = [];
-  for (let i = 0; found.length < 3; i += 1) {
-    const candidate = `PM-${i}`;
-    if (!found.some((m) => partitionOf(m, PARTITIONS) === partitionOf(candidate, PARTITIONS))) found.push(candidate);
-  }
-  return { payer: found[0] ?? '', payee: found[1] ?? '', closed: found[2] ?? '' };
-})();
+const members = membersInThreePartitions('PM');
 const pot = (member: string) => `${member}-pot`;
 const party = (member: string) => ({ memberId: member, potId: pot(member) });
 
-async function command(process: string, member: string, payload: unknown, key: string) {
-  const response = await stack.app.inject({
-    method: 'POST',
-    url: `/commands/${process}?wait=true`,
-    headers: { ...bearer(stack.keys.service), 'idempotency-key': key },
-    payload: { memberId: member, potId: pot(member), payload },
-  });
-  expect(response.statusCode, response.body).toBe(200);
-}
+const command = (process: string, member: string, payload: unknown, key: string) => applyCommand(stack, process, member, payload, key);
 
 async function pay(paymentId: string, from: string, to: string, amount: string) {
   return stack.app.inject({ method: 'POST', url: '/payments', headers: bearer(stack.keys.service), payload: { paymentId, payer: party(from), payee: party(to), amount, currency: 'GBP' } });

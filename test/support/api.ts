@@ -4,6 +4,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Writable } from 'node:stream';
 import { buildApp } from '../../src/api/app.js';
+import { partitionOf } from '../../src/ledger/index.js';
 import type { PaymentSettings } from '../../src/payments/desk.js';
 import type { Config } from '../../src/config/config.js';
 import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
@@ -106,4 +107,25 @@ export function bearer(key: CreatedKey): { authorization: string } {
 
 export function json(response: LightMyRequestResponse): Record<string, unknown> {
   return response.json<Record<string, unknown>>();
+}
+
+/** Three members (payer, payee, and one whose pot gets closed) whose pots live in different partitions. */
+export function membersInThreePartitions(prefix: string): { readonly payer: string; readonly payee: string; readonly closed: string } {
+  const found: string[] = [];
+  for (let i = 0; found.length < 3; i += 1) {
+    const candidate = `${prefix}-${i}`;
+    if (!found.some((m) => partitionOf(m, PARTITIONS) === partitionOf(candidate, PARTITIONS))) found.push(candidate);
+  }
+  return { payer: found[0] ?? '', payee: found[1] ?? '', closed: found[2] ?? '' };
+}
+
+/** Sends a command to `member`'s pot `<member>-pot` through the API and waits for it to apply. */
+export async function applyCommand(stack: ApiStack, process: string, member: string, payload: unknown, key: string): Promise<void> {
+  const response = await stack.app.inject({
+    method: 'POST',
+    url: `/commands/${process}?wait=true`,
+    headers: { ...bearer(stack.keys.service), 'idempotency-key': key },
+    payload: { memberId: member, potId: `${member}-pot`, payload },
+  });
+  if (response.statusCode !== 200) throw new Error(`${process} for ${member}: ${response.statusCode} ${response.body}`);
 }
