@@ -31,7 +31,8 @@ export async function payments(options: Map<string, string>): Promise<Record<str
   const count = numberFlag(options, 'payments', 20_000);
   const window = Math.max(1, numberFlag(options, 'window', 200));
   const partitions = numberFlag(options, 'partitions', 64);
-  const db = await createBenchDatabase('payments');
+  // The desk gets as many connections as a service process has by default (DATABASE_POOL_MAX).
+  const db = await createBenchDatabase('payments', 20);
   const prefix = `benchpay${db.name.slice(-6)}`;
   const measured: Record<string, unknown> = { bench: 'payments', ...(await conditions(db.owner)), pots, payments: count, window, partitions };
   log(`conditions: ${JSON.stringify(measured)}`);

@@ -47,7 +47,7 @@ export interface BenchDatabase {
 }
 
 /** A database of the benchmark's own, migrated; dropped at the end. */
-export async function createBenchDatabase(label: string): Promise<BenchDatabase> {
+export async function createBenchDatabase(label: string, serviceConnections = 8): Promise<BenchDatabase> {
   const base = requireEnv('DATABASE_URL');
   const name = `potledger_bench_${label}_${randomBytes(3).toString('hex')}`;
   const admin = createPool(base, { max: 1 });
@@ -57,7 +57,7 @@ export async function createBenchDatabase(label: string): Promise<BenchDatabase>
   const owner = createPool(ownerUrl, { max: 4 });
   await migrate(owner);
   await ensureServiceRole(owner, 'potledger_service', process.env.DATABASE_SERVICE_PASSWORD);
-  const service = createPool(urlAsRole(ownerUrl, 'potledger_service', process.env.DATABASE_SERVICE_PASSWORD), { max: 8 });
+  const service = createPool(urlAsRole(ownerUrl, 'potledger_service', process.env.DATABASE_SERVICE_PASSWORD), { max: serviceConnections });
   return {
     name,
     ownerUrl,
