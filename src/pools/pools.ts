@@ -93,7 +93,8 @@ export class PoolsService {
     if (pool === undefined) throw new Error(`pool ${request.poolId} was recorded and cannot be read back`);
     if (pool.currency !== request.currency || pool.name !== request.name) throw new PoolRequestError(409, `pool ${request.poolId} exists with another currency or name`);
     const outcome = await this.#command('pot.open', `pool:${request.poolId}:open`, pool.pot, {});
-    if (outcome.kind === 'rejected') throw new Error(`the pot of pool ${request.poolId} could not be opened: ${outcome.reason}`);
+    // Open already (by an earlier attempt under another command id): it is the pool's pot all the same.
+    if (outcome.kind === 'rejected' && !outcome.reason.startsWith('LEDGER_ERR_POT_EXISTS')) throw new Error(`the pot of pool ${request.poolId} could not be opened: ${outcome.reason}`);
     return pool;
   }
 

@@ -53,6 +53,15 @@ describe('investment pools', () => {
     expect((await call('POST', '/pools', { poolId: 'S5', currency: 'GBP', name: 'S5 pool' }, 'service')).statusCode).toBe(403);
     expect((await call('POST', '/pools', { poolId: 'bad id', currency: 'GBP', name: 'x' })).statusCode).toBe(400);
     expect((await call('GET', '/pools/NOPE')).statusCode).toBe(404);
+    // A member cannot take a pool's pot id.
+    const hijack = await stack.app.inject({
+      method: 'POST',
+      url: '/commands/pot.open?wait=true',
+      headers: { ...bearer(stack.keys.service), 'idempotency-key': 'hijack' },
+      payload: { memberId: 'PI-0', potId: 'pool-LATER', payload: {} },
+    });
+    expect(hijack.statusCode).toBe(422);
+    expect(json(hijack).detail).toContain('kept for investment pools');
   });
 
   it('issue units at par to subscribers: 310/350/200/140', async () => {
