@@ -21,6 +21,10 @@ export const PoisonCode = {
   wrongPartition: 'SHARD_ERR_WRONG_PARTITION',
   /** The body holds a NUL character, which Postgres cannot store in text. */
   nulCharacter: 'SHARD_ERR_NUL_CHARACTER',
+  /** JSON nested deeper than any command is (a recursion bomb for whatever walks it). */
+  tooDeep: 'SHARD_ERR_TOO_DEEP',
+  /** Reading the message failed in a way no rule above names (recorded rather than let stall the partition). */
+  unreadable: 'SHARD_ERR_UNREADABLE',
   /** The journal refused the command's writes for good (a data error); set by the shard, not here. */
   storageRefused: 'SHARD_ERR_STORAGE_REFUSED',
 } as const;
@@ -34,6 +38,30 @@ function headersOf(message: JsMsg): Record<string, string> {
   if (message.headers === undefined) return headers;
   for (const [key, values] of message.headers) headers[storableText(key)] = storableText(values.join(',').slice(0, 256));
   return headers;
+}
+
+/** The deepest nesting a command's JSON may have; real commands stay under 10. */
+export const COMMAND_DEPTH_MAX = 32;
+
+/**
+ * True when JSON text nests arrays and objects deeper than `max`: one pass over the text, brackets
+ * inside strings skipped, no recursion (so a 64 KB bomb of brackets costs a scan, not the stack).
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth += 1;
+      if (depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth -= 1;
+  }
+  return false;
 }
 
 /** True when any string or key in a parsed JSON value holds a NUL character. */
@@ -61,12 +89,22 @@ export function poisonOf(message: JsMsg, code: string, reason: string): PoisonRe
  * JSON, a malformed envelope, a message id that is not the commandId, or a member of another partition.
  */
 export function readMessage(message: JsMsg, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
+  try {
+    return read(message, partition, partitionCount, registry);
+  } catch (error) {
+    return { kind: 'poison', record: poisonOf(message, PoisonCode.unreadable, `unreadable: ${error instanceof Error ? error.message : String(error)}`) };
+  }
+}
+
+function read(message: JsMsg, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
   const streamSeq = BigInt(message.seq);
   const poison = (code: string, reason: string): Received => ({ kind: 'poison', record: poisonOf(message, code, reason) });
   if (message.data.length > COMMAND_BYTES_MAX) return poison(PoisonCode.oversize, `${message.data.length} bytes; at most ${COMMAND_BYTES_MAX}`);
+  const text = Buffer.from(message.data).toString('utf8');
+  if (nestsDeeperThan(text, COMMAND_DEPTH_MAX)) return poison(PoisonCode.tooDeep, `JSON nested deeper than ${COMMAND_DEPTH_MAX} levels`);
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.from(message.data).toString('utf8'));
+    body = JSON.parse(text);
   } catch (error) {
     return poison(PoisonCode.notJson, `not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }

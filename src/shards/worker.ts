@@ -155,11 +155,18 @@ export class ShardWorker {
     const { pool, assets, log } = this.#options;
     for await (const message of subscription) {
       let commandId = '';
+      let request: { commandId?: unknown; fingerprint?: unknown };
       try {
-        const request = message.json<{ commandId?: unknown; fingerprint?: unknown }>();
-        commandId = typeof request.commandId === 'string' ? request.commandId : '';
+        request = message.json<{ commandId?: unknown; fingerprint?: unknown }>();
+      } catch {
+        // A malformed request is the asker's fault: answered, not logged (a flood of them must not flood the logs).
+        message.respond(JSON.stringify({ commandId: '', known: false, error: 'the request is not JSON' }));
+        continue;
+      }
+      try {
+        commandId = typeof request?.commandId === 'string' ? request.commandId : '';
         const stored = (await findOutcomes(pool, [commandId], assets)).get(commandId);
-        const same = typeof request.fingerprint === 'string' && stored !== undefined ? { sameCommand: stored.fingerprint === request.fingerprint } : {};
+        const same = typeof request?.fingerprint === 'string' && stored !== undefined ? { sameCommand: stored.fingerprint === request.fingerprint } : {};
         const reply: OutcomeLookupReply =
           stored === undefined ? { commandId, known: false } : { commandId, known: true, outcome: outcomeToWire(stored.outcome, assets), ...same };
         message.respond(JSON.stringify(reply));
