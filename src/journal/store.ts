@@ -1,3 +1,4 @@
+import { chain, latestHashes } from './chain.js';
 import { prepared, storableText, type Queryable } from './database.js';
 import {
   canonicalJson,
@@ -287,15 +288,17 @@ function movementOf(item: CommitItem) {
 async function insertMovements(db: Queryable, items: readonly CommitItem[]): Promise<void> {
   if (items.length === 0) return;
   const movements = items.map(movementOf);
+  // Each pot's hash chain goes on from its latest movement (the caller holds the pots' partitions).
+  const chained = chain(movements, await latestHashes(db, [...new Set(movements.map((m) => m.potId))]));
   await prepared(db, 'potledger-insert-movements')(
     `INSERT INTO movements (movement_id, command_id, process, process_version, member_id, pot_id, partition,
-                            effective_date, corrected, pot_change, reverses, order_change)
+                            effective_date, corrected, pot_change, reverses, order_change, prev_hash, hash)
      SELECT m.movement_id, m.command_id, m.process, m.process_version, m.member_id, m.pot_id, m.partition,
-            m.effective_date, m.corrected, m.pot_change, m.reverses, m.order_change
+            m.effective_date, m.corrected, m.pot_change, m.reverses, m.order_change, m.prev_hash, m.hash
        FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int[],
-                   $8::date[], $9::bool[], $10::jsonb[], $11::text[], $12::jsonb[])
+                   $8::date[], $9::bool[], $10::jsonb[], $11::text[], $12::jsonb[], $13::text[], $14::text[])
             WITH ORDINALITY AS m(movement_id, command_id, process, process_version, member_id, pot_id, partition,
-                                 effective_date, corrected, pot_change, reverses, order_change, ordinal)
+                                 effective_date, corrected, pot_change, reverses, order_change, prev_hash, hash, ordinal)
       ORDER BY m.ordinal`,
     [
       movements.map((m) => m.movementId),
@@ -310,6 +313,8 @@ async function insertMovements(db: Queryable, items: readonly CommitItem[]): Pro
       movements.map((m) => (m.potChange === undefined ? null : canonicalJson(m.potChange))),
       movements.map((m) => m.reverses ?? null),
       movements.map((m) => (m.orderChange === undefined ? null : canonicalJson(m.orderChange))),
+      chained.map((c) => c.previous),
+      chained.map((c) => c.hash),
     ],
   );
 }

@@ -1,3 +1,4 @@
+import { CHAIN_TEXT_SQL } from './chain.js';
 import type pg from 'pg';
 import { ACCOUNT_KINDS, type AccountKind } from '../ledger/index.js';
 import type { Queryable } from './store.js';
@@ -164,6 +165,16 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
           SELECT format('%s: clearing holds %s, payments in flight %s', coalesce(o.asset, h.asset), coalesce(h.amount, 0), coalesce(o.amount, 0)) AS break
             FROM owed o FULL JOIN held h ON h.asset = o.asset
            WHERE coalesce(o.amount, 0) <> coalesce(h.amount, 0)`,
+  },
+  {
+    name: 'movement-hash-chain',
+    description:
+      "each pot's movements form an unbroken hash chain: every movement names its pot's previous movement's hash and hashes, with its identity and entries, to its own (a row changed, moved or removed behind the service's back breaks it)",
+    sql: `SELECT format('movement %s of pot %s %s', m.movement_id, m.pot_id,
+                   CASE WHEN m.prev_hash <> coalesce(m.before, '') THEN 'does not follow its pot''s previous movement in the chain'
+                        ELSE 'does not hash to its recorded hash (changed since it was written)' END) AS break
+            FROM (SELECT mv.*, mv.prev_hash AS prev, lag(mv.hash) OVER (PARTITION BY mv.pot_id ORDER BY mv.seq) AS before FROM movements mv) m
+           WHERE m.prev_hash <> coalesce(m.before, '') OR encode(sha256(convert_to(${CHAIN_TEXT_SQL}, 'UTF8')), 'hex') <> m.hash`,
   },
   {
     name: 'movements-name-orders',

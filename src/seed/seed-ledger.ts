@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { chain } from '../journal/chain.js';
 import { closeBusinessDay } from '../journal/end-of-day.js';
 import { inTransaction, prepared, type Queryable } from '../journal/database.js';
 import type { MemberFields } from '../journal/members.js';
@@ -310,7 +311,10 @@ class SeedBatch {
   readonly movements = {
     movementId: [] as string[], commandId: [] as string[], process: [] as string[], processVersion: [] as number[],
     memberId: [] as string[], potId: [] as string[], partition: [] as number[], potChange: [] as (string | null)[],
+    prevHash: [] as string[], hash: [] as string[],
   };
+  /** Each seeded pot's latest movement hash: its chain starts in this batch with its pot.open. */
+  readonly #latestHashes = new Map<string, string>();
   readonly entries = {
     movementId: [] as string[], entryIndex: [] as number[], side: [] as string[], accountId: [] as string[], asset: [] as string[],
     amountMinor: [] as string[], balanceAfterMinor: [] as string[], accountVersion: [] as string[],
@@ -357,6 +361,9 @@ class SeedBatch {
     m.potId.push(movement.potId);
     m.partition.push(movement.partition);
     m.potChange.push(movement.potChange === undefined ? null : canonicalJson(movement.potChange));
+    const [linked] = chain([movement], this.#latestHashes);
+    m.prevHash.push(linked?.previous ?? '');
+    m.hash.push(linked?.hash ?? '');
     if (movement.potChange?.type === 'open') this.pots.movementId.push(movement.movementId);
     for (const posting of postings) this.#addPosting(movement, posting);
     const o = this.outcomes;
@@ -408,10 +415,10 @@ WITH new_members AS (
   SELECT p.pot_id, p.member_id, p.partition, 'open', p.movement_id, p.risk_profile
     FROM unnest($6::text[], $7::text[], $8::int[], $9::text[], $5::text[]) AS p(pot_id, member_id, partition, movement_id, risk_profile)
 ), new_movements AS (
-  INSERT INTO movements (movement_id, command_id, process, process_version, member_id, pot_id, partition, effective_date, corrected, pot_change)
-  SELECT m.movement_id, m.command_id, m.process, m.process_version, m.member_id, m.pot_id, m.partition, $10::date, false, m.pot_change
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::int[], $15::text[], $16::text[], $17::int[], $18::jsonb[])
-         WITH ORDINALITY AS m(movement_id, command_id, process, process_version, member_id, pot_id, partition, pot_change, ordinal)
+  INSERT INTO movements (movement_id, command_id, process, process_version, member_id, pot_id, partition, effective_date, corrected, pot_change, prev_hash, hash)
+  SELECT m.movement_id, m.command_id, m.process, m.process_version, m.member_id, m.pot_id, m.partition, $10::date, false, m.pot_change, m.prev_hash, m.hash
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::int[], $15::text[], $16::text[], $17::int[], $18::jsonb[], $41::text[], $42::text[])
+         WITH ORDINALITY AS m(movement_id, command_id, process, process_version, member_id, pot_id, partition, pot_change, prev_hash, hash, ordinal)
    ORDER BY m.ordinal
 ), new_entries AS (
   INSERT INTO entries (movement_id, entry_index, side, account_id, asset, amount_minor, balance_after_minor, account_version)
@@ -454,6 +461,7 @@ async function insertBatch(db: Queryable, batch: SeedBatch, asOf: string): Promi
     e.movementId, e.entryIndex, e.side, e.accountId, e.asset, e.amountMinor, e.balanceAfterMinor, e.accountVersion,
     b.accountId, b.potId, b.kind, b.asset, b.balanceMinor, b.version, b.lastMovementId,
     o.commandId, o.fingerprint, o.process, o.memberId, o.potId, o.partition, o.movementId,
+    m.prevHash, m.hash,
   ];
   const parameters = columns.map((column) => (typeof column === 'string' ? column : column === m.potChange ? jsonArrayLiteral(m.potChange) : arrayLiteral(column as (string | number)[])));
   const result = await prepared(db, 'potledger-seed-batch')(INSERT_BATCH_SQL, parameters);

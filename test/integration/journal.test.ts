@@ -175,6 +175,38 @@ describe('verify', () => {
     await db.owner.query("UPDATE entries SET amount_minor = amount_minor + 5 WHERE account_id = 'pot:P-9:cash:GBP'");
     await db.owner.query('ALTER TABLE entries ENABLE TRIGGER USER');
     const names = (await verifyLedger(db.owner)).checks.filter((check) => !check.ok).map((check) => check.name);
-    expect(names).toEqual(expect.arrayContaining(['movement-balances', 'entry-pairs', 'balances-equal-entries']));
+    expect(names).toEqual(expect.arrayContaining(['movement-balances', 'entry-pairs', 'balances-equal-entries', 'movement-hash-chain']));
+  });
+
+  it('names, through the hash chain, a movement rewritten consistently behind the service (every other check satisfied)', async () => {
+    const fresh = await createTestDatabase('journal_chain');
+    try {
+      const executor = createExecutor(fresh.service, { registry: ledgerProcesses, assets, partitionCount: PARTITIONS, movementId: (c) => `mv-${c.commandId}` });
+      await executor.execute(command('pot.open', {}, 'P-C', 'M-C'));
+      const first = command('cash.deposit', { amount: '70.00', currency: 'GBP' }, 'P-C', 'M-C');
+      await executor.execute(first);
+      await executor.execute(command('cash.withdraw', { amount: '20.00', currency: 'GBP' }, 'P-C', 'M-C'));
+      expect((await verifyLedger(fresh.owner)).ok).toBe(true);
+      const { rows } = await fresh.owner.query<{ prev_hash: string; hash: string }>('SELECT prev_hash, hash FROM movements WHERE pot_id = $1 ORDER BY seq', ['P-C']);
+      expect(rows.map((r) => r.prev_hash)).toEqual(['', rows[0]?.hash, rows[1]?.hash]);
+
+      // A superuser makes the deposit 80.00 everywhere it shows (both entry sides and every balance after
+      // it, the balances, the partition totals): the books still add up, only the chain can tell.
+      await fresh.owner.query('ALTER TABLE entries DISABLE TRIGGER USER');
+      await fresh.owner.query("UPDATE entries SET amount_minor = amount_minor + 1000 WHERE movement_id = $1", [`mv-${first.commandId}`]);
+      await fresh.owner.query("UPDATE entries SET balance_after_minor = balance_after_minor + 1000 WHERE account_id = 'pot:P-C:cash:GBP'");
+      await fresh.owner.query("UPDATE entries SET balance_after_minor = balance_after_minor - 1000 WHERE account_id LIKE 'system:%:external.bank:GBP' AND movement_id IN (SELECT movement_id FROM movements WHERE pot_id = 'P-C')");
+      await fresh.owner.query('ALTER TABLE entries ENABLE TRIGGER USER');
+      await fresh.owner.query("UPDATE balances SET balance_minor = balance_minor + 1000 WHERE account_id = 'pot:P-C:cash:GBP'");
+      await fresh.owner.query("UPDATE balances SET balance_minor = balance_minor - 1000 WHERE account_id LIKE 'system:%:external.bank:GBP'");
+      await fresh.owner.query("UPDATE partition_totals SET balance_minor = balance_minor + 1000 WHERE kind = 'cash' AND asset = 'GBP'");
+      await fresh.owner.query("UPDATE partition_totals SET balance_minor = balance_minor - 1000 WHERE kind = 'external.bank' AND asset = 'GBP'");
+      const report = await verifyLedger(fresh.owner);
+      const broken = report.checks.filter((check) => !check.ok);
+      expect(broken.map((check) => check.name)).toEqual(['movement-hash-chain']);
+      expect(broken[0]?.examples).toEqual([`movement mv-${first.commandId} of pot P-C does not hash to its recorded hash (changed since it was written)`]);
+    } finally {
+      await fresh.drop();
+    }
   });
 });
