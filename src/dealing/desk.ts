@@ -71,7 +71,7 @@ export class DealingDesk {
 
   /** Opens ACME's rounding pot if needed, re-sends trades placed but maybe not sent, and follows the reports. */
   async start(): Promise<void> {
-    const sent = await this.options.publisher.submit('pot.open', { commandId: 'acme:rounding-pot', memberId: ACME_MEMBER, potId: ACME_ROUNDING_POT, payload: {} });
+    const sent = await this.options.publisher.submit('pot.open', { commandId: 'acme:rounding-pot', memberId: ACME_MEMBER, potId: ACME_ROUNDING_POT, payload: {}, source: 'dealing-desk' });
     await sent.outcome(this.options.outcomeTimeoutMs);
     for (const trade of await tradesInStatus(this.options.pool, 'placed')) await this.#send(trade);
     this.#loop = this.#follow();
@@ -217,7 +217,7 @@ export class DealingDesk {
           ),
     );
     if (commands.length === 0) return;
-    const placed = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS }, commands);
+    const placed = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS, source: 'dealing-desk' }, commands);
     this.options.log.info({ tradeId: trade.tradeId, switches: placed.applied, refused: placed.rejected.length }, 'switch buys placed out of priced sale proceeds');
     if (placed.rejected.length > 0) this.options.log.warn({ tradeId: trade.tradeId, refused: placed.rejected.slice(0, 20) }, 'switch buys refused (no proceeds to invest)');
   }
@@ -340,7 +340,7 @@ export class DealingDesk {
 
   /** A fan-out of dealing commands: each rejection is a break, logged with its reason. */
   async #fanOut(commands: readonly FanOutCommand[]): Promise<FanOut> {
-    const done = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS }, commands);
+    const done = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS, source: 'dealing-desk' }, commands);
     if (done.rejected.length > 0) this.options.log.error({ rejected: done.rejected.slice(0, 20), count: done.rejected.length }, 'dealing commands were rejected: breaks to investigate');
     return done;
   }

@@ -23,6 +23,8 @@ export interface FanOutOptions {
   readonly log: Log;
   /** How long the whole fan-out may take before it gives up (the caller retries it later). */
   readonly timeoutMs?: number;
+  /** What sends it, for the audit trail (`dealing-desk`, `rebalancer`). */
+  readonly source?: string;
 }
 
 /** The most commands one `submitMany` carries in a fan-out. */
@@ -49,7 +51,9 @@ const JOURNAL_CHECK_AFTER_MS = 2000;
  */
 export async function fanOut(options: FanOutOptions, commands: readonly FanOutCommand[]): Promise<FanOut> {
   const publish = async (batch: readonly FanOutCommand[]) => {
-    for (let i = 0; i < batch.length; i += FAN_OUT_CHUNK) await options.publisher.submitMany(batch.slice(i, i + FAN_OUT_CHUNK));
+    const source = options.source;
+    const sourced = source === undefined ? batch : batch.map((command) => ({ ...command, request: { source, ...command.request } }));
+    for (let i = 0; i < sourced.length; i += FAN_OUT_CHUNK) await options.publisher.submitMany(sourced.slice(i, i + FAN_OUT_CHUNK));
   };
   const ids = commands.map(({ request }) => request.commandId);
   const pending = new Set(ids);

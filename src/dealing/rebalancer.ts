@@ -204,7 +204,7 @@ export class Rebalancer {
 
   #fanOut(commands: readonly FanOutCommand[]): Promise<FanOut> {
     const { pool, publisher, log, outcomeTimeoutMs } = this.options;
-    return fanOut({ pool, publisher, log, ...(outcomeTimeoutMs === undefined ? {} : { timeoutMs: outcomeTimeoutMs }) }, commands);
+    return fanOut({ pool, publisher, log, source: 'rebalancer', ...(outcomeTimeoutMs === undefined ? {} : { timeoutMs: outcomeTimeoutMs }) }, commands);
   }
 }
 

@@ -196,3 +196,41 @@ export async function balanceSheet(db: Queryable, assets: AssetCatalog): Promise
   });
   return { lines, netByAsset: Object.fromEntries([...net].map(([asset, minor]) => [asset, formatFor(assets, asset, minor)])) };
 }
+
+/** One command in a pot's audit trail: what was asked, by whom, through what, when, and what came of it. */
+export interface AuditLine {
+  readonly seq: string;
+  readonly commandId: string;
+  readonly process: string;
+  readonly status: 'applied' | 'corrected' | 'rejected';
+  readonly movementId: string | null;
+  readonly rejectionCode: string | null;
+  readonly principal: string | null;
+  readonly source: string | null;
+  readonly producedAt: string | null;
+  readonly recordedAt: string;
+}
+
+/**
+ * Who did what to a pot: its commands' outcomes, newest first, `limit` at a time before `beforeSeq`
+ * (keyset paging over command_outcomes (pot_id, seq), an append-only table).
+ */
+export async function potAudit(db: Queryable, potId: string, limit: number, beforeSeq: bigint | undefined): Promise<AuditLine[]> {
+  const { rows } = await db.query<{ seq: bigint; command_id: string; process: string; status: AuditLine['status']; movement_id: string | null; rejection_code: string | null; principal: string | null; source: string | null; produced_at: Date | null; recorded_at: Date }>(
+    `SELECT seq, command_id, process, status, movement_id, rejection_code, principal, source, produced_at, recorded_at
+       FROM command_outcomes WHERE pot_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3`,
+    [potId, beforeSeq === undefined ? null : beforeSeq.toString(), limit],
+  );
+  return rows.map((row) => ({
+    seq: row.seq.toString(),
+    commandId: row.command_id,
+    process: row.process,
+    status: row.status,
+    movementId: row.movement_id,
+    rejectionCode: row.rejection_code,
+    principal: row.principal,
+    source: row.source,
+    producedAt: row.produced_at?.toISOString() ?? null,
+    recordedAt: row.recorded_at.toISOString(),
+  }));
+}

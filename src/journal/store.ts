@@ -252,6 +252,8 @@ export interface CommitItem {
   readonly postings: readonly Posting[];
   /** The JetStream sequence of the message that carried the command, when it came from the stream. */
   readonly streamSeq?: bigint;
+  /** Who asked for the command and through what (the publisher's headers), for the audit trail. */
+  readonly audit?: { readonly principal: string | undefined; readonly source: string | undefined };
 }
 
 /** The most rows one commit writes; callers split larger batches. */
@@ -577,13 +579,13 @@ export function orderOfRow(row: OrderRow): OrderState {
 async function insertOutcomes(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<bigint[]> {
   const { rows } = await prepared(db, 'potledger-insert-outcomes')<{ seq: bigint }>(
     `INSERT INTO command_outcomes (command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
-                                   rejection_code, outcome, stream_seq)
+                                   rejection_code, outcome, stream_seq, principal, source, produced_at)
      SELECT o.command_id, o.fingerprint, o.process, o.member_id, o.pot_id, o.partition, o.status, o.movement_id,
-            o.rejection_code, o.outcome, o.stream_seq
+            o.rejection_code, o.outcome, o.stream_seq, o.principal, o.source, o.produced_at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[],
-                   $9::text[], $10::jsonb[], $11::bigint[])
+                   $9::text[], $10::jsonb[], $11::bigint[], $12::text[], $13::text[], $14::timestamptz[])
             WITH ORDINALITY AS o(command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
-                                 rejection_code, outcome, stream_seq, ordinal)
+                                 rejection_code, outcome, stream_seq, principal, source, produced_at, ordinal)
       ORDER BY o.ordinal
      RETURNING seq`,
     [
@@ -602,6 +604,9 @@ async function insertOutcomes(db: Queryable, items: readonly CommitItem[], asset
         return detail === null ? null : JSON.stringify(detail).replaceAll('\\u0000', '\\ufffd');
       }),
       items.map((i) => (i.streamSeq === undefined ? null : i.streamSeq.toString())),
+      items.map((i) => i.audit?.principal ?? null),
+      items.map((i) => i.audit?.source ?? null),
+      items.map((i) => i.command.producedAt),
     ],
   );
   return rows.map((row) => row.seq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

@@ -46,6 +46,7 @@ interface ConversionRow {
 export async function convert(
   deps: { readonly pool: pg.Pool; readonly publisher: LedgerPublisher; readonly assets: AssetCatalog; readonly rateMaxAgeDays?: number; readonly waitMs: number },
   request: ConversionRequest,
+  principal?: string,
 ): Promise<Conversion> {
   const bought = deps.assets.find(request.currency);
   if (bought?.kind !== 'currency') throw new ExchangeRequestError(`currency: ${request.currency} is not a currency`);
@@ -78,6 +79,8 @@ export async function convert(
     memberId: row.member_id,
     potId: row.pot_id,
     payload: { amount: answer.amount, currency: row.currency, fromCurrency: row.from_currency, rate: row.rate },
+    ...(principal === undefined ? {} : { principal }),
+    source: 'api',
   });
   const notice = await sent.outcome(deps.waitMs).catch(() => undefined);
   if (notice === undefined) return { ...answer, status: 'pending' };

@@ -341,7 +341,7 @@ export class PaymentsDesk {
   }
 
   async #command(process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<StepOutcome | undefined> {
-    const sent = await this.options.publisher.submit(process, { commandId, memberId: pot.memberId, potId: pot.potId, payload });
+    const sent = await this.options.publisher.submit(process, { commandId, memberId: pot.memberId, potId: pot.potId, payload, source: 'payments-desk' });
     const notice = await sent.outcome(this.options.stepTimeoutMs ?? STEP_TIMEOUT_MS).catch((error: unknown) => {
       this.options.log.warn({ err: error, commandId }, 'a payment step has no outcome yet; the payment is resumed later');
       return undefined;

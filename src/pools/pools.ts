@@ -278,7 +278,7 @@ export class PoolsService {
   }
 
   async #command(process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<{ kind: 'applied' } | { kind: 'rejected'; reason: string }> {
-    const sent = await this.options.publisher.submit(process, { commandId, ...pot, payload });
+    const sent = await this.options.publisher.submit(process, { commandId, ...pot, payload, source: 'pools' });
     const notice = await sent.outcome(this.options.waitMs);
     if (notice.status === 'conflict') return { kind: 'rejected', reason: `${commandId} was used by another command` };
     const outcome = notice.outcome as { kind: string; code?: string; reason?: string };

@@ -35,6 +35,16 @@ export interface CommandRequest<P> {
   readonly commandId?: string;
   /** The business date; today (UTC) when absent. */
   readonly effectiveDate?: string;
+  /** Who asked for it (an API key id, say), for the audit trail; not part of the command's identity. */
+  readonly principal?: string;
+  /** Through what it came, for the audit trail: the publisher's `source` when absent. */
+  readonly source?: string;
+}
+
+/** Who asked for a command and through what: NATS headers the worker records with its outcome. */
+interface Audit {
+  readonly principal: string | undefined;
+  readonly source: string;
 }
 
 /** A command JetStream has stored. */
@@ -72,6 +82,8 @@ export interface PublisherOptions {
    */
   readonly now?: () => Date;
   readonly streamLimits?: Partial<StreamLimits>;
+  /** What this publisher is, for the audit trail (`api`, `payments-desk`, …); `sdk` by default. */
+  readonly source?: string;
 }
 
 type CamelCase<S extends string> = S extends `${infer Head}.${infer Tail}`
@@ -140,13 +152,14 @@ export class LedgerPublisher {
     const partition = this.#validate(command);
     const body = JSON.stringify(command);
     if (Buffer.byteLength(body) > COMMAND_BYTES_MAX) throw new PublishValidationError(`the command is larger than ${COMMAND_BYTES_MAX} bytes`);
-    const ack = await this.#publish(command, partition, body);
+    const audit = this.#audit(request);
+    const ack = await this.#publish(command, partition, body, audit);
     return {
       commandId: command.commandId,
       partition,
       streamSeq: ack.seq,
       duplicate: ack.duplicate,
-      outcome: (timeoutMs) => this.awaitOutcome(command, partition, body, timeoutMs),
+      outcome: (timeoutMs) => this.awaitOutcome(command, partition, body, timeoutMs, audit),
     };
   }
 
@@ -164,20 +177,20 @@ export class LedgerPublisher {
       const partition = this.#validate(command);
       const body = JSON.stringify(command);
       if (Buffer.byteLength(body) > COMMAND_BYTES_MAX) throw new PublishValidationError(`command ${command.commandId} is larger than ${COMMAND_BYTES_MAX} bytes`);
-      return { command, partition, body };
+      return { command, partition, body, audit: this.#audit(request) };
     });
     const last = prepared[prepared.length - 1];
     if (last === undefined) return [];
-    for (const { command, partition, body } of prepared.slice(0, -1)) {
-      const headers = this.#headers(command);
+    for (const { command, partition, body, audit } of prepared.slice(0, -1)) {
+      const headers = this.#headers(command, audit);
       headers.set(HEADER.messageId, command.commandId);
       this.options.nc.publish(this.names.commandSubject(partition), body, { headers });
     }
-    await this.#publish(last.command, last.partition, last.body);
-    return prepared.map(({ command, partition, body }) => ({
+    await this.#publish(last.command, last.partition, last.body, last.audit);
+    return prepared.map(({ command, partition, body, audit }) => ({
       commandId: command.commandId,
       partition,
-      outcome: (timeoutMs) => this.awaitOutcome(command, partition, body, timeoutMs),
+      outcome: (timeoutMs) => this.awaitOutcome(command, partition, body, timeoutMs, audit),
     }));
   }
 
@@ -188,7 +201,13 @@ export class LedgerPublisher {
     return reply.json<OutcomeLookupReply>();
   }
 
-  async awaitOutcome(command: Command, partition: number, body: string, timeoutMs = this.options.outcomeTimeoutMs ?? 60_000): Promise<OutcomeNotice> {
+  async awaitOutcome(
+    command: Command,
+    partition: number,
+    body: string,
+    timeoutMs = this.options.outcomeTimeoutMs ?? 60_000,
+    audit: Audit = { principal: undefined, source: this.options.source ?? 'sdk' },
+  ): Promise<OutcomeNotice> {
     const deadline = Date.now() + timeoutMs;
     let waitMs = this.options.resendAfterMs ?? 2000;
     let resolveNotice: (notice: OutcomeNotice) => void = () => undefined;
@@ -206,7 +225,7 @@ export class LedgerPublisher {
           return { commandId: command.commandId, status: 'conflict', replayed: false, outcome: conflict };
         }
         if (known?.known === true) return { commandId: command.commandId, status: 'answered', replayed: true, outcome: known.outcome };
-        await this.#publish(command, partition, body).catch(() => undefined);
+        await this.#publish(command, partition, body, audit).catch(() => undefined);
         waitMs = Math.min(waitMs * 2, this.options.resendAfterMsMax ?? 10_000);
       }
       throw new OutcomeTimeoutError(command.commandId, timeoutMs);
@@ -254,8 +273,10 @@ export class LedgerPublisher {
     return partitionOf(process.partitionKey(command), this.options.partitionCount);
   }
 
-  #headers(command: Command) {
+  #headers(command: Command, audit: Audit) {
     const headers = natsHeaders();
+    if (audit.principal !== undefined) headers.set(HEADER.principal, audit.principal);
+    headers.set(HEADER.source, audit.source);
     headers.set(HEADER.member, command.memberId);
     headers.set(HEADER.pot, command.potId);
     headers.set(HEADER.process, command.process);
@@ -263,8 +284,12 @@ export class LedgerPublisher {
     return headers;
   }
 
-  async #publish(command: Command, partition: number, body: string) {
-    return this.#js.publish(this.names.commandSubject(partition), body, { msgID: command.commandId, headers: this.#headers(command) });
+  async #publish(command: Command, partition: number, body: string, audit: Audit) {
+    return this.#js.publish(this.names.commandSubject(partition), body, { msgID: command.commandId, headers: this.#headers(command, audit) });
+  }
+
+  #audit(request: CommandRequest<unknown>): Audit {
+    return { principal: request.principal, source: request.source ?? this.options.source ?? 'sdk' };
   }
 
   async #listen(subscription: Subscription): Promise<void> {

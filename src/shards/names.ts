@@ -45,4 +45,8 @@ export const HEADER = {
   process: 'Potledger-Process',
   /** Where the worker publishes the outcome once committed (core NATS, best effort). */
   reply: 'Potledger-Reply',
+  /** Who asked for the command (an API key id, a service's name): recorded in the audit trail. */
+  principal: 'Potledger-Principal',
+  /** Through what it came (api, payments-desk, dealing-desk, rebalancer, pools, sdk): recorded in the audit trail. */
+  source: 'Potledger-Source',
 } as const;

@@ -29,8 +29,21 @@ export const PoisonCode = {
   storageRefused: 'SHARD_ERR_STORAGE_REFUSED',
 } as const;
 
+/** Who asked for a command and through what, from the publisher's headers (recorded with the outcome). */
+export interface CommandAudit {
+  readonly principal: string | undefined;
+  readonly source: string | undefined;
+}
+
+/** An audit header as stored: printable, at most 128 characters; absent when empty. */
+function auditHeader(message: JsMsg, name: string): string | undefined {
+  const value = message.headers?.get(name);
+  if (value === undefined || value === '') return undefined;
+  return storableText(value).replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 128);
+}
+
 export type Received =
-  | { readonly kind: 'command'; readonly command: Command; readonly streamSeq: bigint; readonly reply: string | undefined }
+  | { readonly kind: 'command'; readonly command: Command; readonly streamSeq: bigint; readonly reply: string | undefined; readonly audit: CommandAudit }
   | { readonly kind: 'poison'; readonly record: PoisonRecord };
 
 function headersOf(message: JsMsg): Record<string, string> {
@@ -120,5 +133,11 @@ function read(message: JsMsg, partition: number, partitionCount: number, registr
   const expected = partitionOf(key, partitionCount);
   if (expected !== partition) return poison(PoisonCode.wrongPartition, `the command belongs to partition ${expected}, not ${partition}`);
   const reply = message.headers?.get(HEADER.reply);
-  return { kind: 'command', command, streamSeq, reply: reply === undefined || reply === '' ? undefined : reply };
+  return {
+    kind: 'command',
+    command,
+    streamSeq,
+    reply: reply === undefined || reply === '' ? undefined : reply,
+    audit: { principal: auditHeader(message, HEADER.principal), source: auditHeader(message, HEADER.source) },
+  };
 }

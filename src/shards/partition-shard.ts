@@ -378,7 +378,7 @@ export class PartitionShard {
     const items: CommitItem[] = [];
     const answers: { command: Command; reply: string | undefined; answer: Answer }[] = [];
     const seen = new Map<string, { fingerprint: string; outcome: Outcome }>();
-    for (const { command, streamSeq, reply } of commands) {
+    for (const { command, streamSeq, reply, audit } of commands) {
       const fingerprint = commandFingerprint(command);
       const prior = seen.get(command.commandId) ?? stored.get(command.commandId);
       if (prior !== undefined) {
@@ -389,7 +389,7 @@ export class PartitionShard {
       if (actor === undefined) throw new Error(`pot ${command.potId} was not loaded`);
       const ctxForPlan = { assets: ctx.assets, partitionCount: ctx.partitionCount, movementId: randomUUID() };
       const { outcome, postings } = actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements, orders);
-      items.push({ command, fingerprint, partition: this.partition, outcome, postings, streamSeq });
+      items.push({ command, fingerprint, partition: this.partition, outcome, postings, streamSeq, audit });
       seen.set(command.commandId, { fingerprint, outcome });
       answers.push({ command, reply, answer: { kind: 'answered', outcome, replayed: false } });
       if (outcome.kind !== 'rejected') {

@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLedger } from '../../src/journal/verify.js';
-import { ledgerProcesses, partitionOf } from '../../src/ledger/index.js';
+import { COMMAND_ID, ledgerProcesses, partitionOf } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import { HEADER, names } from '../../src/shards/names.js';
 import { PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
@@ -112,7 +112,8 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
     // Each stored message is a recorded outcome (its commandId) or a recorded poison message (its place in the stream).
     const poison = await stack.db.owner.query<{ stream_seq: string; code: string }>('SELECT stream_seq::text, code FROM poison_messages');
     const poisoned = new Set(poison.rows.map((row) => Number(row.stream_seq)));
-    const ids = stored.flatMap((s) => (s.commandId === undefined ? [] : [s.commandId]));
+    // Only a well-formed commandId can have an outcome (and Postgres takes no NUL in a query parameter).
+    const ids = stored.flatMap((s) => (s.commandId !== undefined && COMMAND_ID.test(s.commandId) ? [s.commandId] : []));
     const outcomes = await stack.db.owner.query<{ command_id: string }>('SELECT command_id FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
     const answered = new Set(outcomes.rows.map((row) => row.command_id));
     const unaccounted = stored.filter((s) => !poisoned.has(s.seq) && (s.commandId === undefined || !answered.has(s.commandId)));

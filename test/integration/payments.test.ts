@@ -183,6 +183,24 @@ describe('S9: holds for buyer and seller protection', () => {
   });
 });
 
+describe('the audit trail', () => {
+  it("records who asked for each command of a pot and through what, listed for operators only", async () => {
+    const response = await stack.app.inject({ method: 'GET', url: `/pots/${pot(members.payer)}/audit?limit=500`, headers: bearer(stack.keys.operator) });
+    expect(response.statusCode, response.body).toBe(200);
+    const lines = json(response).lines as { commandId: string; process: string; principal: string | null; source: string | null; producedAt: string | null; status: string }[];
+    // Its opening and funding came through the API with the service key; the payments' debits through the desk.
+    expect(lines.find((line) => line.process === 'pot.open')).toMatchObject({ principal: `key:${stack.keys.service.keyId}`, source: 'api', status: 'applied' });
+    expect(lines.find((line) => line.commandId === 'payment:pay-1:debit')).toMatchObject({ process: 'payment.send', principal: null, source: 'payments-desk' });
+    expect(lines.every((line) => line.producedAt !== null)).toBe(true);
+    // Newest first, paged by sequence.
+    const seqs = (json(response).lines as { seq: string }[]).map((line) => BigInt(line.seq));
+    expect([...seqs].sort((a, b) => (a > b ? -1 : 1))).toEqual(seqs);
+    const older = await stack.app.inject({ method: 'GET', url: `/pots/${pot(members.payer)}/audit?limit=2&before=${seqs[1]}`, headers: bearer(stack.keys.operator) });
+    expect((json(older).lines as { seq: string }[]).every((line) => BigInt(line.seq) < (seqs[1] ?? 0n))).toBe(true);
+    expect((await stack.app.inject({ method: 'GET', url: `/pots/${pot(members.payer)}/audit`, headers: bearer(stack.keys.service) })).statusCode).toBe(403);
+  });
+});
+
 describe('outside the payments desk', () => {
   it('is not on the HTTP command route', async () => {
     const response = await stack.app.inject({

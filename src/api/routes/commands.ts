@@ -87,6 +87,8 @@ export async function publishCommand(
       potId: ask.potId,
       payload: ask.payload,
       effectiveDate: command.effectiveDate,
+      principal: `key:${principalOf(request).keyId}`,
+      source: 'api',
     });
   } catch (error) {
     if (error instanceof PublishValidationError) {

@@ -86,7 +86,7 @@ export function fxRoutes(
     },
     async (request, reply) => {
       if (deps.publisher === undefined) throw new ProblemError(503, ProblemCode.unavailable, 'this process does not publish commands');
-      const conversion = await convert({ pool: deps.pool, publisher: deps.publisher, assets: deps.assets, waitMs: deps.waitTimeoutMs, ...(deps.settings.rateMaxAgeDays === undefined ? {} : { rateMaxAgeDays: deps.settings.rateMaxAgeDays }) }, request.body).catch(
+      const conversion = await convert({ pool: deps.pool, publisher: deps.publisher, assets: deps.assets, waitMs: deps.waitTimeoutMs, ...(deps.settings.rateMaxAgeDays === undefined ? {} : { rateMaxAgeDays: deps.settings.rateMaxAgeDays }) }, request.body, `key:${principalOf(request).keyId}`).catch(
         (error: unknown) => {
           if (error instanceof ConversionConflictError) throw new ProblemError(409, ProblemCode.idempotencyKeyReused, error.message);
           if (error instanceof ExchangeRequestError) throw new ProblemError(422, ProblemCode.validationFailed, error.message, { errors: [{ path: 'body', message: error.message }] });

@@ -183,8 +183,8 @@ export function paymentRoutes(
     return deps.publisher;
   };
   /** Sends a hold command and waits for its outcome: a rejection is a 422 with the recorded outcome. */
-  const holdCommand = async (process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<void> => {
-    const sent = await publisher().submit(process, { commandId, ...pot, payload });
+  const holdCommand = async (process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown, keyId: string): Promise<void> => {
+    const sent = await publisher().submit(process, { commandId, ...pot, payload, principal: `key:${keyId}`, source: 'api' });
     const notice = await sent.outcome(deps.waitTimeoutMs);
     if (notice.status === 'conflict') throw new ProblemError(409, ProblemCode.commandIdConflict, `${commandId} was used by another request`);
     const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
@@ -205,7 +205,7 @@ export function paymentRoutes(
     },
     async (request, reply) => {
       const { holdId: id, payer, payee, amount, currency, expiresAt } = request.body;
-      await holdCommand('hold.place', `hold:${id}:place`, payer, { holdId: id, payee, amount, currency, expiresAt });
+      await holdCommand('hold.place', `hold:${id}:place`, payer, { holdId: id, payee, amount, currency, expiresAt }, principalOf(request).keyId);
       return reply.code(201).send(await holds.readBack(id));
     },
   );
@@ -257,7 +257,7 @@ export function paymentRoutes(
       const hold = await holds.read(id);
       if (hold === undefined) throw notFound(`hold ${id}`);
       if (hold.status !== 'open' || hold.payer === undefined) throw new ProblemError(409, ProblemCode.holdNotOpen, `hold ${id} is ${hold.status}, not open`);
-      await holdCommand('hold.void', `hold:${id}:void`, hold.payer, { holdId: id });
+      await holdCommand('hold.void', `hold:${id}:void`, hold.payer, { holdId: id }, principalOf(request).keyId);
       return holds.readBack(id);
     },
   );

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { balanceSheet, findPot, isBusinessDayClosed, movementDetail, potBalancesAtClose, potBalancesNow, potStatement } from '../../journal/reads.js';
+import { z } from 'zod';
+import { balanceSheet, findPot, isBusinessDayClosed, movementDetail, potAudit, potBalancesAtClose, potBalancesNow, potStatement } from '../../journal/reads.js';
 import { assertMayRead } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import {
@@ -113,5 +114,46 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
       },
     },
     async () => balanceSheet(deps.pool, deps.assets),
+  );
+
+  typed.get(
+    '/pots/:potId/audit',
+    {
+      config: { roles: ['operator'] },
+      schema: {
+        tags: ['reads'],
+        summary: "Who did what to a pot: its commands, newest first, with who asked, through what and when",
+        description:
+          'From the append-only record of every command\'s outcome: the principal (an API key as key:<id>) and source (api, payments-desk, dealing-desk, rebalancer, pools, sdk) its publisher declared, when it was produced and recorded, and its movement or rejection. Page with ?before=<seq of the last line>.',
+        params: z.strictObject({ potId: potIdSchema }),
+        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.string().regex(/^[1-9][0-9]{0,18}$/, 'a sequence number').optional() }),
+        response: {
+          200: z.object({
+            potId: z.string(),
+            lines: z
+              .array(
+                z.object({
+                  seq: z.string(),
+                  commandId: z.string(),
+                  process: z.string(),
+                  status: z.enum(['applied', 'corrected', 'rejected']),
+                  movementId: z.string().nullable(),
+                  rejectionCode: z.string().nullable(),
+                  principal: z.string().nullable(),
+                  source: z.string().nullable(),
+                  producedAt: z.string().nullable(),
+                  recordedAt: z.string(),
+                }),
+              )
+              .readonly(),
+          }),
+          400: problemSchema,
+        },
+      },
+    },
+    async (request) => ({
+      potId: request.params.potId,
+      lines: await potAudit(deps.pool, request.params.potId, request.query.limit, request.query.before === undefined ? undefined : BigInt(request.query.before)),
+    }),
   );
 }
