@@ -137,6 +137,13 @@ describe('the journal is append-only', () => {
     'UPDATE command_outcomes': "UPDATE command_outcomes SET status = 'rejected'",
     'DELETE command_outcomes': 'DELETE FROM command_outcomes',
     'DELETE balances': 'DELETE FROM balances',
+    'UPDATE poison_messages': "UPDATE poison_messages SET code = 'x'",
+    // Nor may it change the schema: no new columns, no dropped triggers or tables, nothing new.
+    'ALTER TABLE movements': 'ALTER TABLE movements ADD COLUMN note text',
+    'DISABLE TRIGGER on entries': 'ALTER TABLE entries DISABLE TRIGGER USER',
+    'DROP TABLE balances': 'DROP TABLE balances',
+    'CREATE TABLE': 'CREATE TABLE shadow_journal (id int)',
+    'CREATE FUNCTION': "CREATE FUNCTION shadow() RETURNS int LANGUAGE sql AS 'SELECT 1'",
   };
 
   for (const [name, sql] of Object.entries(statements)) {
@@ -145,6 +152,27 @@ describe('the journal is append-only', () => {
       expect(sqlState(error)).toBe(SQLSTATE.insufficientPrivilege);
     });
   }
+
+  it('cannot grant itself what it lacks (Postgres grants nothing, with a warning)', async () => {
+    await db.service.query('GRANT UPDATE ON movements TO CURRENT_USER');
+    const error = await db.service.query("UPDATE movements SET process = 'x'").then(() => undefined, (caught: unknown) => caught);
+    expect(sqlState(error)).toBe(SQLSTATE.insufficientPrivilege);
+  });
+
+  it('gives the read-only role (reports) reads and nothing else', async () => {
+    const client = await db.owner.connect();
+    try {
+      await client.query('SET ROLE potledger_reader');
+      expect((await client.query('SELECT count(*) FROM movements')).rowCount).toBe(1);
+      for (const sql of ["INSERT INTO pools (pool_id, currency, name, member_id, pot_id, created_by) VALUES ('X', 'GBP', 'x', 'pool-X', 'pool-X', 'r')", "UPDATE pots SET status = 'closed'", 'DELETE FROM payments', "INSERT INTO fx_rates (day, base, quote, rate, recorded_by) VALUES ('2026-01-01', 'GBP', 'EUR', '1', 'r')"]) {
+        const error = await client.query(sql).then(() => undefined, (caught: unknown) => caught);
+        expect(sqlState(error), sql).toBe(SQLSTATE.insufficientPrivilege);
+      }
+    } finally {
+      await client.query('RESET ROLE');
+      client.release();
+    }
+  });
 
   it('refuses UPDATE and DELETE of journal rows even to the schema owner (triggers)', async () => {
     for (const sql of ["UPDATE movements SET process = 'x'", 'DELETE FROM entries', 'TRUNCATE command_outcomes CASCADE']) {
