@@ -280,6 +280,12 @@ nats_stop() {
 # ---------------------------------------------------------------- entry points
 
 services_ensure() { pg_ensure; nats_ensure; }
+# The chaos run and the tests that crash servers start private ones: they need the binaries even where
+# the servers in use are someone else's (installed from Debian's packages when missing, as above).
+services_binaries() {
+  pg_bindir >/dev/null || { install_or_explain postgresql "PostgreSQL server (initdb, pg_ctl)"; pg_bindir >/dev/null || die "initdb/pg_ctl still not found after installing postgresql"; }
+  nats_bin >/dev/null || { install_or_explain nats-server "nats-server"; nats_bin >/dev/null || die "nats-server still not found after installing it"; }
+}
 services_stop() { local rc=0; pg_stop || rc=1; nats_stop || rc=1; return "$rc"; }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

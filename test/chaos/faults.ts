@@ -1,0 +1,129 @@
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import type { Names } from '../../src/shards/names.js';
+import { partitionOwners } from '../support/shard-checks.js';
+import type { PrivateNats, PrivatePostgres } from '../support/servers.js';
+import type { WorkerEnvironment, WorkerFleet, WorkerProcess } from '../support/workers.js';
+import type pg from 'pg';
+
+/**
+ * The faults of the chaos run, each done to the real thing: SIGKILL of a worker process (and a fresh one
+ * started in its place, as a supervisor would), SIGSTOP of a worker for longer than its lease (then
+ * SIGCONT: it must find itself fenced), a crash and restart of nats-server and of Postgres, and a burst of
+ * malformed messages onto the command subjects.
+ */
+
+export type FaultKind = 'kill' | 'stop' | 'nats-restart' | 'postgres-restart' | 'malformed-burst';
+
+export interface FaultRecord {
+  readonly kind: FaultKind;
+  readonly atCommand: number;
+  readonly detail: string;
+  readonly ms: number;
+}
+
+export interface FaultContext {
+  readonly fleet: WorkerFleet;
+  readonly environment: WorkerEnvironment;
+  readonly nats: PrivateNats;
+  readonly postgres: PrivatePostgres;
+  readonly owner: pg.Pool;
+  readonly nc: NatsConnection;
+  readonly names: Names;
+  readonly partitionCount: number;
+  readonly leaseTtlMs: number;
+  readonly random: () => number;
+  /** How long a server stays down before it is started again. */
+  readonly downMs: number;
+  /** Messages in the malformed burst. */
+  readonly malformedCount: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function pick<T>(items: readonly T[], random: () => number): T {
+  const item = items[Math.floor(random() * items.length)];
+  if (item === undefined) throw new Error('nothing to pick from');
+  return item;
+}
+
+/** A live worker that owns partitions now (any live worker when the owners cannot be read). */
+async function victim(context: FaultContext): Promise<WorkerProcess> {
+  const live = context.fleet.live();
+  const owners = await partitionOwners(context.owner).catch(() => new Map<number, { workerId: string }>());
+  const owning = new Set([...owners.values()].map((owner) => owner.workerId));
+  const candidates = live.filter((worker) => owning.has(worker.workerId));
+  return pick(candidates.length > 0 ? candidates : live, context.random);
+}
+
+export async function injectFault(kind: FaultKind, context: FaultContext): Promise<string> {
+  switch (kind) {
+    case 'kill': {
+      const worker = await victim(context);
+      await worker.kill();
+      const replacement = await context.fleet.start(undefined, context.environment);
+      return `SIGKILL ${worker.label} (${worker.workerId}); ${replacement.label} started in its place`;
+    }
+    case 'stop': {
+      const worker = await victim(context);
+      const frozenMs = context.leaseTtlMs * 3;
+      worker.pause();
+      await sleep(frozenMs);
+      worker.resume();
+      return `SIGSTOP ${worker.label} (${worker.workerId}) for ${frozenMs} ms (lease ${context.leaseTtlMs} ms), then SIGCONT`;
+    }
+    case 'nats-restart':
+      await context.nats.crash();
+      await sleep(context.downMs);
+      await context.nats.start();
+      return `nats-server SIGKILLed, down ${context.downMs} ms, started again on the same store`;
+    case 'postgres-restart':
+      await context.postgres.crash();
+      await sleep(context.downMs);
+      await context.postgres.start();
+      return `Postgres stopped in immediate mode (crash recovery at start), down ${context.downMs} ms`;
+    case 'malformed-burst':
+      return `${await malformedBurst(context)} malformed messages published onto the command subjects`;
+  }
+}
+
+/** Bodies no worker may apply: each must end as a poison record, and its partition must go on. */
+export function malformedBodies(count: number, random: () => number): { body: Uint8Array; forgeId: boolean; reply?: string }[] {
+  const encoder = new TextEncoder();
+  const kinds = [
+    () => ({ body: Uint8Array.from({ length: 1 + Math.floor(random() * 512) }, () => Math.floor(random() * 256)), forgeId: false }),
+    () => ({ body: encoder.encode('{"commandId": "unterminated'), forgeId: false }),
+    () => ({ body: encoder.encode(`${'['.repeat(5000)}${']'.repeat(5000)}`), forgeId: false }),
+    () => ({ body: encoder.encode(JSON.stringify({ padding: 'x'.repeat(200_000) })), forgeId: false }),
+    () => ({ body: encoder.encode(JSON.stringify({ commandId: 42, process: ['cash.deposit'], payload: 'DROP TABLE movements;' })), forgeId: false }),
+    () => ({ body: encoder.encode(JSON.stringify({ commandId: "x'; DROP TABLE balances; --", process: 'cash.deposit' })), forgeId: true }),
+    () => ({ body: encoder.encode('null'), forgeId: false }),
+    () => ({ body: encoder.encode('"\\u0000"'), forgeId: false }),
+  ];
+  return Array.from({ length: count }, (_, i) => (kinds[i % kinds.length] ?? kinds[0]!)());
+}
+
+async function malformedBurst(context: FaultContext): Promise<number> {
+  const js = jetstream(context.nc);
+  const bodies = malformedBodies(context.malformedCount, context.random);
+  let published = 0;
+  for (const [index, { body, forgeId }] of bodies.entries()) {
+    const partition = Math.floor(context.random() * context.partitionCount);
+    const headers = natsHeaders();
+    // A forged message id that is not the commandId, and a reply subject onto another partition's commands.
+    if (forgeId) headers.set('Nats-Msg-Id', `forged-${index}`);
+    headers.set('Potledger-Reply', context.names.commandSubject((partition + 1) % context.partitionCount));
+    headers.set('Potledger-Principal', `forged\u0007principal-${index}`);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await js.publish(context.names.commandSubject(partition), body, { headers, timeout: 5000 });
+        published += 1;
+        break;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await sleep(250);
+      }
+    }
+  }
+  return published;
+}
