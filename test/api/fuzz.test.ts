@@ -58,6 +58,16 @@ const authorization = fc.oneof(
 
 const printable = fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)), minLength: 1, maxLength: 200 });
 
+/** Headers a hostile client forges: proxies, hosts, our own NATS header names, odd content negotiation. */
+const forgedHeaders = fc.dictionary(
+  fc.constantFrom(
+    'x-forwarded-for', 'x-real-ip', 'forwarded', 'host', 'accept', 'accept-encoding', 'x-http-method-override',
+    'potledger-principal', 'potledger-source', 'potledger-reply', 'nats-msg-id', 'cookie', 'origin',
+  ),
+  fc.oneof(printable, fc.constantFrom('127.0.0.1', 'key:operator', 'payments-desk', 'ptest.cmd.0', 'DELETE', 'evil.example', '*/*;q=0.1, application/xml')),
+  { maxKeys: 5 },
+);
+
 const request = fc.record({
   route: fc.nat(),
   params: fc.array(hostileText, { minLength: 3, maxLength: 3 }),
@@ -66,11 +76,13 @@ const request = fc.record({
   authorization,
   idempotencyKey: fc.option(printable, { nil: undefined }),
   requestId: fc.option(printable, { nil: undefined }),
+  forged: forgedHeaders,
 });
 
 describe('hostile input at every route', () => {
   it('is answered with 4xx problem details (or success), never a 5xx', async () => {
     const seen = new Map<number, number>();
+    const heapBefore = process.memoryUsage().heapUsed;
     await checkProperty(
       'api: no input produces a 5xx',
       fc.asyncProperty(request, async (r) => {
@@ -79,7 +91,7 @@ describe('hostile input at every route', () => {
         let index = 0;
         const path = route.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(r.params[index++] ?? ''));
         const query = new URLSearchParams(r.query).toString();
-        const headers: Record<string, string> = { ...r.authorization };
+        const headers: Record<string, string> = { ...r.forged, ...r.authorization };
         if (r.idempotencyKey !== undefined) headers['idempotency-key'] = r.idempotencyKey;
         if (r.requestId !== undefined) headers['x-request-id'] = r.requestId;
         if (r.body !== undefined) headers['content-type'] = r.body.contentType;
@@ -103,5 +115,29 @@ describe('hostile input at every route', () => {
     console.log(`[fuzz] answers by status: ${JSON.stringify(Object.fromEntries([...seen].sort(([a], [b]) => a - b)))}`);
     // The inputs reach past authentication into validation and look-ups, not only the front door.
     for (const status of [400, 401, 404]) expect(seen.has(status), `no ${status} seen`).toBe(true);
+    // Bounded: a thousand hostile requests (bodies up to 200 KB among them) left nothing behind (a coarse bound).
+    const grown = process.memoryUsage().heapUsed - heapBefore;
+    console.log(`[fuzz] heap grew ${Math.round(grown / 1024 / 1024)} MB over the run`);
+    expect(grown).toBeLessThan(200 * 1024 * 1024);
+  });
+
+  it("records the caller's key and the API as a command's principal and source, whatever headers it forges", async () => {
+    const member = 'M-forger';
+    const response = await stack.app.inject({
+      method: 'POST',
+      url: '/commands/pot.open?wait=true',
+      headers: {
+        authorization: `Bearer ${stack.keys.service.key}`,
+        'idempotency-key': 'forged-audit-1',
+        'potledger-principal': `key:${stack.keys.operator.keyId}`,
+        'potledger-source': 'payments-desk',
+        'x-forwarded-for': '10.0.0.1',
+      },
+      payload: { memberId: member, potId: `${member}-pot`, payload: {} },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    const audit = await stack.app.inject({ method: 'GET', url: `/pots/${member}-pot/audit`, headers: { authorization: `Bearer ${stack.keys.operator.key}` } });
+    expect(audit.statusCode, audit.body).toBe(200);
+    expect(json(audit).lines).toEqual([expect.objectContaining({ process: 'pot.open', principal: `key:${stack.keys.service.keyId}`, source: 'api' })]);
   });
 });
