@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { commandFingerprint, envelopeRejection, partitionOf, reject, RejectionCode, type Command, type Process, type ProcessRegistry } from '../ledger/index.js';
 import type { OutcomeNotice } from '../shards/partition-shard.js';
 import { COMMAND_BYTES_MAX } from '../shards/parse.js';
+import { ConnectionBreaks, ConnectionBrokeError } from '../shards/connection-breaks.js';
 import { HEADER, names as namesFor, type Names } from '../shards/names.js';
 import type { OutcomeLookupReply } from '../shards/worker.js';
 import { provisionStreams, STREAM_LIMITS_DEFAULT, type StreamLimits } from '../shards/streams.js';
@@ -64,6 +65,8 @@ export interface Submitted extends Sent {
 
 /** The most commands one `submitMany` call publishes. */
 export const SUBMIT_MANY_MAX = 10_000;
+/** How many times submitMany sends its commands again when the connection breaks during the call. */
+const SUBMIT_MANY_ATTEMPTS = 5;
 
 export interface PublisherOptions {
   readonly nc: NatsConnection;
@@ -114,11 +117,13 @@ export class LedgerPublisher {
   readonly #waiting = new Map<string, Set<(notice: OutcomeNotice) => void>>();
   readonly #listeners = new Set<(notice: OutcomeNotice) => void>();
   #subscription: Subscription | undefined;
+  readonly #breaks: ConnectionBreaks;
 
   private constructor(private readonly options: PublisherOptions) {
     this.names = namesFor(options.prefix);
     this.#js = jetstream(options.nc);
     this.#inbox = `${options.prefix}.reply.${randomUUID()}`;
+    this.#breaks = new ConnectionBreaks(options.nc);
   }
 
   static async connect(options: PublisherOptions): Promise<LedgerPublisher> {
@@ -167,8 +172,10 @@ export class LedgerPublisher {
    * Validates and publishes many commands (a fan-out such as the rebalancer's) with one JetStream
    * acknowledgement for all: every command but the last goes out as a plain publish, the last one
    * waits for its acknowledgement. One connection delivers in order and the stream stores in order, so
-   * that acknowledgement confirms them all; if it fails, re-send the whole call (same commandIds: the
-   * ledger applies each once). Nothing is published when any command is invalid.
+   * that acknowledgement confirms them all, unless the connection broke during the call: then the call
+   * sends them all again (same ids), and what was lost is stored after what was not (across a break the
+   * order within one call is not kept). If it fails, re-send the whole call (same commandIds: the ledger
+   * applies each once). Nothing is published when any command is invalid.
    */
   async submitMany(requests: readonly { readonly process: string; readonly request: CommandRequest<unknown> }[]): Promise<Sent[]> {
     if (requests.length > SUBMIT_MANY_MAX) throw new PublishValidationError(`at most ${SUBMIT_MANY_MAX} commands per call`);
@@ -181,12 +188,19 @@ export class LedgerPublisher {
     });
     const last = prepared[prepared.length - 1];
     if (last === undefined) return [];
-    for (const { command, partition, body, audit } of prepared.slice(0, -1)) {
-      const headers = this.#headers(command, audit);
-      headers.set(HEADER.messageId, command.commandId);
-      this.options.nc.publish(this.names.commandSubject(partition), body, { headers });
+    // A connection that breaks during the call may have lost plain messages before the acknowledged
+    // last one: then the whole call goes again (same ids: JetStream and the ledger drop the repeats).
+    for (let attempt = 1; ; attempt += 1) {
+      const breaks = this.#breaks.count;
+      for (const { command, partition, body, audit } of prepared.slice(0, -1)) {
+        const headers = this.#headers(command, audit);
+        headers.set(HEADER.messageId, command.commandId);
+        this.options.nc.publish(this.names.commandSubject(partition), body, { headers });
+      }
+      await this.#publish(last.command, last.partition, last.body, last.audit);
+      if (prepared.length === 1 || this.#breaks.count === breaks) break;
+      if (attempt >= SUBMIT_MANY_ATTEMPTS) throw new ConnectionBrokeError(`${prepared.length} commands`);
     }
-    await this.#publish(last.command, last.partition, last.body, last.audit);
     return prepared.map(({ command, partition, body, audit }) => ({
       commandId: command.commandId,
       partition,

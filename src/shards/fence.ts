@@ -17,6 +17,8 @@ export interface Claim {
   readonly epoch: bigint;
   /** Every command up to this stream sequence has its outcome committed: resume after it. */
   readonly checkpointSeq: bigint;
+  /** The message id of the message at checkpointSeq ('' when unknown): proof the stream still holds it. */
+  readonly checkpointMessageId: string;
   /** Every outcome up to this outcome sequence has its event confirmed: republish after it. */
   readonly eventsThroughSeq: bigint;
 }
@@ -38,16 +40,16 @@ export const CLAIM_LOCK_TIMEOUT_MS = 2000;
 
 async function claimIn(client: Queryable, partition: number, workerId: string): Promise<Claim> {
   await client.query(`SET LOCAL lock_timeout = ${CLAIM_LOCK_TIMEOUT_MS}`);
-  const { rows } = await client.query<{ epoch: bigint; checkpoint_seq: bigint; events_through_seq: bigint }>(
+  const { rows } = await client.query<{ epoch: bigint; checkpoint_seq: bigint; checkpoint_msg_id: string; events_through_seq: bigint }>(
     `INSERT INTO partition_owners (partition, epoch, worker_id) VALUES ($1, 1, $2)
      ON CONFLICT (partition) DO UPDATE
         SET epoch = partition_owners.epoch + 1, worker_id = EXCLUDED.worker_id, acquired_at = now()
-     RETURNING epoch, checkpoint_seq, events_through_seq`,
+     RETURNING epoch, checkpoint_seq, checkpoint_msg_id, events_through_seq`,
     [partition, workerId],
   );
   const row = rows[0];
   if (row === undefined) throw new Error(`claimPartition: no row for partition ${partition}`);
-  return { partition, epoch: row.epoch, checkpointSeq: row.checkpoint_seq, eventsThroughSeq: row.events_through_seq };
+  return { partition, epoch: row.epoch, checkpointSeq: row.checkpoint_seq, checkpointMessageId: row.checkpoint_msg_id, eventsThroughSeq: row.events_through_seq };
 }
 
 /** A message that is not a command, recorded instead of an outcome. */
@@ -67,6 +69,8 @@ export interface ShardBatch {
   readonly poison: readonly PoisonRecord[];
   /** The last stream sequence this batch covers. */
   readonly checkpointSeq: bigint;
+  /** The message id of the message at checkpointSeq ('' when it has none). */
+  readonly checkpointMessageId: string;
   /** Outcomes whose events JetStream confirmed since the last commit (piggybacked on this one). */
   readonly eventsThroughSeq: bigint;
 }
@@ -106,9 +110,11 @@ async function fence(db: Queryable, batches: readonly ShardBatch[]): Promise<voi
   const { rows } = await prepared(db, 'potledger-fence')<{ partition: number }>(
     `UPDATE partition_owners o
         SET checkpoint_seq = greatest(o.checkpoint_seq, f.checkpoint_seq),
+            checkpoint_msg_id = CASE WHEN f.checkpoint_seq >= o.checkpoint_seq THEN f.checkpoint_msg_id ELSE o.checkpoint_msg_id END,
             events_through_seq = greatest(o.events_through_seq, f.events_through_seq),
             committed_at = now()
-       FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[]) AS f(partition, epoch, checkpoint_seq, events_through_seq)
+       FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
+            AS f(partition, epoch, checkpoint_seq, events_through_seq, checkpoint_msg_id)
       WHERE o.partition = f.partition AND o.epoch = f.epoch
      RETURNING o.partition`,
     [
@@ -116,6 +122,7 @@ async function fence(db: Queryable, batches: readonly ShardBatch[]): Promise<voi
       batches.map((b) => b.epoch.toString()),
       batches.map((b) => b.checkpointSeq.toString()),
       batches.map((b) => b.eventsThroughSeq.toString()),
+      batches.map((b) => b.checkpointMessageId),
     ],
   );
   const fenced = new Set(rows.map((row) => row.partition));

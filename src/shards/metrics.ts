@@ -16,6 +16,7 @@ export interface ShardMetrics {
   readonly commitSeconds: Histogram;
   readonly commitRetries: Counter<'reason'>;
   readonly fenced: Counter;
+  readonly streamRewinds: Counter<"stream">;
   readonly liveActors: Gauge<'partition'>;
   readonly ownedPartitions: Gauge;
   readonly consumerPending: Gauge<'partition'>;
@@ -56,6 +57,12 @@ export function createShardMetrics(registry = new Registry()): ShardMetrics {
       registers: [registry],
     }),
     commitRetries: new Counter({ name: 'potledger_commit_retries_total', help: 'Group commits retried after a transient failure', labelNames: ['reason'], registers: [registry] }),
+    streamRewinds: new Counter({
+      name: 'potledger_stream_rewinds_total',
+      help: 'Claims that found a stream missing what the journal had committed (an older nats-server store), by stream',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
     fenced: new Counter({ name: 'potledger_fenced_total', help: 'Commits refused because the partition moved to another worker', registers: [registry] }),
     liveActors: new Gauge({ name: 'potledger_live_actors', help: 'Pot actors in memory, per partition', labelNames: ['partition'], registers: [registry] }),
     ownedPartitions: new Gauge({ name: 'potledger_owned_partitions', help: 'Partitions this worker owns', registers: [registry] }),

@@ -28,7 +28,7 @@ import type { EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
-import type { Names } from './names.js';
+import { HEADER, type Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
 import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
 
@@ -187,6 +187,8 @@ export class PartitionShard {
   /** Messages whose writes Postgres refused for good, by stream sequence: recorded as poison. */
   readonly #refused = new Map<bigint, string>();
   #loops: Promise<unknown> = Promise.resolve();
+  /** The command stream no longer holds the checkpoint's message: read the partition from the start. */
+  #rewound = false;
 
   private constructor(ctx: ShardContext, claim: Claim) {
     this.#ctx = ctx;
@@ -211,6 +213,7 @@ export class PartitionShard {
   /** Starts the shard for a partition just claimed in Postgres. */
   static async start(ctx: ShardContext, claim: Claim): Promise<PartitionShard> {
     const shard = new PartitionShard(ctx, claim);
+    await shard.#checkStreams();
     await shard.#replaceConsumer();
     await shard.#republishOutbox();
     const consumer = await ctx.js.consumers.get(ctx.names.commandStream, ctx.names.consumerName(claim.partition, claim.epoch));
@@ -231,6 +234,54 @@ export class PartitionShard {
   }
 
   /**
+   * Checks the streams against the journal before reading on. A single-node nats-server that lived
+   * through an OS crash comes back with its store as of its last fsync (2.9 fsyncs every 60 s): the
+   * command stream may have lost messages the journal has committed, and its next messages reuse their
+   * sequence numbers, which a consumer started after the checkpoint would skip. When the stream does not
+   * hold the checkpoint's message at the checkpoint's sequence, the partition is read from the start of
+   * the stream instead: every command committed already is answered from its outcome, nothing is skipped.
+   * Likewise, when the event stream's last event of the partition is older than the outbox's mark, the
+   * outbox republishes from that event on.
+   */
+  async #checkStreams(): Promise<void> {
+    const { jsm, names, log, pool } = this.#ctx;
+    const checkpoint = this.#claim.checkpointSeq;
+    if (checkpoint > 0n) {
+      const held = await jsm.streams.getMessage(names.commandStream, { seq: Number(checkpoint) }).catch(() => null);
+      let reason: string | undefined;
+      if (held === null) {
+        const { state } = await jsm.streams.info(names.commandStream);
+        // Gone because the stream's limits aged it out is normal; gone from within the stream is not.
+        if (BigInt(state.first_seq) <= checkpoint) reason = `the stream holds no message at the checkpoint (stream ${state.first_seq}..${state.last_seq})`;
+      } else if (held.subject !== names.commandSubject(this.partition)) reason = `the message at the checkpoint is on ${held.subject}`;
+      else if (this.#claim.checkpointMessageId !== '' && held.header.get(HEADER.messageId) !== this.#claim.checkpointMessageId) {
+        reason = `the message at the checkpoint is ${held.header.get(HEADER.messageId)}, not ${this.#claim.checkpointMessageId}`;
+      }
+      if (reason !== undefined) {
+        this.#rewound = true;
+        this.#ctx.metrics.streamRewinds.inc({ stream: 'commands' });
+        log.error({ partition: this.partition, checkpoint: String(checkpoint), reason }, 'the command stream lost messages the journal committed (nats-server restored an older store?): reading the partition from the start of the stream');
+      }
+    }
+    if (this.#eventsConfirmedSeq > 0n) {
+      const lastEvent = await jsm.streams.getMessage(names.eventStream, { last_by_subj: names.eventSubject(this.partition) }).catch(() => null);
+      const eventId = lastEvent?.header.get(HEADER.messageId);
+      if (eventId !== undefined && eventId !== '') {
+        const { rows } = await pool.query<{ seq: bigint }>(
+          'SELECT seq FROM command_outcomes WHERE partition = $1 AND (movement_id = $2 OR command_id = $3) ORDER BY seq LIMIT 1',
+          [this.partition, eventId, eventId.startsWith('rejected-') ? eventId.slice('rejected-'.length) : eventId],
+        );
+        const seq = rows[0]?.seq;
+        if (seq !== undefined && seq < this.#eventsConfirmedSeq) {
+          this.#ctx.metrics.streamRewinds.inc({ stream: 'events' });
+          log.error({ partition: this.partition, lastEvent: eventId, outboxMark: String(this.#eventsConfirmedSeq) }, 'the event stream lost events the outbox had confirmed: republishing them');
+          this.#eventsConfirmedSeq = seq;
+        }
+      }
+    }
+  }
+
+  /**
    * A fresh consumer for this epoch that starts right after the checkpoint; every older consumer of
    * the partition is deleted, so a previous owner (paused, cut off) can no longer pull from it.
    */
@@ -241,7 +292,7 @@ export class PartitionShard {
     for await (const info of jsm.consumers.list(names.commandStream)) {
       if (info.name.startsWith(prefix) && info.name !== mine) await jsm.consumers.delete(names.commandStream, info.name).catch(() => false);
     }
-    const start = this.#claim.checkpointSeq + 1n;
+    const start = this.#rewound ? 1n : this.#claim.checkpointSeq + 1n;
     await jsm.consumers.add(names.commandStream, {
       durable_name: mine,
       filter_subject: names.commandSubject(this.partition),
@@ -407,6 +458,7 @@ export class PartitionShard {
       items,
       poison,
       checkpointSeq: BigInt(last.message.seq),
+      checkpointMessageId: last.message.headers?.get(HEADER.messageId) ?? '',
       eventsThroughSeq,
     });
     if (eventsThroughSeq > this.#eventsPersistedSeq) this.#eventsPersistedSeq = eventsThroughSeq;

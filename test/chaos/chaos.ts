@@ -67,6 +67,8 @@ export interface ChaosFigures {
   /** Commands applied more than once (more than one movement), plus events published more than once. */
   readonly duplicated: number;
   readonly faultsInjected: Readonly<Record<FaultKind, number>>;
+  /** The slowest recovery after each kind of fault (see FaultRecord.recoveryMs). */
+  readonly recoveryMsMax: Readonly<Partial<Record<FaultKind, number>>>;
   readonly invariantsHold: boolean;
   readonly stuckPartitions: number;
   readonly submitted: number;
@@ -156,7 +158,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
     const payments = new Payments(fleet, key.key, random);
     const faultContext: FaultContext = {
       fleet, environment, nats, postgres, owner, nc, names, partitionCount: options.partitions, leaseTtlMs: options.leaseTtlMs, random,
-      downMs: 2000, malformedCount: options.malformed,
+      downMs: 2000, malformedCount: options.malformed, probe: () => load.probe(),
     };
     const plan = faultPlan(options, random);
     const faults: FaultRecord[] = [];
@@ -179,10 +181,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
       const atCommand = load.submitted;
       chaos = chaos.then(async () => {
         const begun = performance.now();
-        const detail = await injectFault(next.kind, faultContext);
-        const record = { kind: next.kind, atCommand, detail, ms: Math.round(performance.now() - begun) };
+        const result = await injectFault(next.kind, faultContext);
+        const record = { kind: next.kind, atCommand, ...result, ms: Math.round(performance.now() - begun) };
         faults.push(record);
-        log(`chaos: fault ${faults.length} at command ${atCommand}: ${detail} (${record.ms} ms)`);
+        log(`chaos: fault ${faults.length} at command ${atCommand}: ${result.detail} (${record.ms} ms)`);
       });
     };
 
@@ -217,8 +219,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
     while (plan.length > 0) {
       const next = plan.shift();
       if (next !== undefined) chaos = chaos.then(async () => {
-        const detail = await injectFault(next.kind, faultContext);
-        faults.push({ kind: next.kind, atCommand: load.submitted, detail, ms: 0 });
+        const result = await injectFault(next.kind, faultContext);
+        faults.push({ kind: next.kind, atCommand: load.submitted, ...result, ms: 0 });
       });
     }
     await chaos;
@@ -272,14 +274,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
     await waitForEvents(nc, names.eventStream, owner, 60_000).catch(() => undefined);
     const events = await checkEvents(nc, names.eventStream, rows);
     check('one event per outcome', events.missing.length === 0 && events.repeated.length === 0 && events.unexpected.length === 0,
-      `missing ${events.missing.length}, repeated ${events.repeated.length}, unexpected ${events.unexpected.length}`);
+      `missing ${events.missing.length}, repeated ${events.repeated.length}, unexpected ${events.unexpected.length}${[...events.missing, ...events.repeated, ...events.unexpected].slice(0, 5).map((id) => `; ${id}`).join('')}`);
 
     const verified = await verifyBreaks(owner);
     check('verify passes', verified.ok, verified.ok ? 'every check of `potledger verify` passed' : verified.breaks.join(' | '));
 
     const statuses = [...rows.values()];
     const counts: Record<FaultKind, number> = { kill: 0, stop: 0, 'nats-restart': 0, 'postgres-restart': 0, 'malformed-burst': 0 };
-    for (const fault of faults) counts[fault.kind] += 1;
+    const recoveryMsMax: Partial<Record<FaultKind, number>> = {};
+    for (const fault of faults) {
+      counts[fault.kind] += 1;
+      if (fault.recoveryMs !== undefined) recoveryMsMax[fault.kind] = Math.max(recoveryMsMax[fault.kind] ?? 0, fault.recoveryMs);
+    }
     return {
       seed: options.seed,
       commands: streamed.ids.size,
@@ -288,6 +294,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
       lost: new Set([...lostLoad, ...lostStream]).size,
       duplicated: twice.length + events.repeated.length,
       faultsInjected: counts,
+      recoveryMsMax,
       invariantsHold: checks.every((c) => c.ok),
       stuckPartitions: stuck.length,
       submitted: load.submitted,
@@ -395,6 +402,15 @@ class Load {
     if (earlier === undefined) return;
     this.resubmitted += 1;
     await this.#submit(earlier, true);
+  }
+
+  /** Opens a pot of its own and waits for the outcome: how long the ledger takes to answer now. */
+  async probe(): Promise<void> {
+    this.#counter += 1;
+    const id = `chaos-probe-${this.#counter}`;
+    const command: Command = { commandId: id, process: 'pot.open', memberId: id, potId: id, payload: {}, effectiveDate: this.date, producedAt: '' };
+    await this.#submit(command);
+    await this.#outcomes.get(id);
   }
 
   async outcomes(): Promise<number> {

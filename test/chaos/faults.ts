@@ -20,6 +20,17 @@ export interface FaultRecord {
   readonly atCommand: number;
   readonly detail: string;
   readonly ms: number;
+  /**
+   * Recovery: for a kill or a freeze, from the signal until every partition the worker owned is
+   * claimed by another live worker; for a server restart, from the server being up again until a
+   * command published then has its outcome.
+   */
+  readonly recoveryMs?: number;
+}
+
+export interface FaultResult {
+  readonly detail: string;
+  readonly recoveryMs?: number;
 }
 
 export interface FaultContext {
@@ -37,6 +48,8 @@ export interface FaultContext {
   readonly downMs: number;
   /** Messages in the malformed burst. */
   readonly malformedCount: number;
+  /** Publishes a command and resolves once its outcome is known. */
+  readonly probe: () => Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -56,34 +69,68 @@ async function victim(context: FaultContext): Promise<WorkerProcess> {
   return pick(candidates.length > 0 ? candidates : live, context.random);
 }
 
-export async function injectFault(kind: FaultKind, context: FaultContext): Promise<string> {
+export async function injectFault(kind: FaultKind, context: FaultContext): Promise<FaultResult> {
   switch (kind) {
     case 'kill': {
       const worker = await victim(context);
+      const owned = await ownedBy(context, worker.workerId);
+      const signalled = performance.now();
       await worker.kill();
+      const takeover = takenOver(context, owned, worker.workerId).then(() => Math.round(performance.now() - signalled));
       const replacement = await context.fleet.start(undefined, context.environment);
-      return `SIGKILL ${worker.label} (${worker.workerId}); ${replacement.label} started in its place`;
+      const recoveryMs = await takeover;
+      return { detail: `SIGKILL ${worker.label} (${worker.workerId}, partitions ${owned.join(',')}); ${replacement.label} started in its place; partitions claimed again in ${recoveryMs} ms`, recoveryMs };
     }
     case 'stop': {
       const worker = await victim(context);
+      const owned = await ownedBy(context, worker.workerId);
       const frozenMs = context.leaseTtlMs * 3;
+      const signalled = performance.now();
       worker.pause();
+      const takeover = takenOver(context, owned, worker.workerId).then(() => Math.round(performance.now() - signalled));
       await sleep(frozenMs);
       worker.resume();
-      return `SIGSTOP ${worker.label} (${worker.workerId}) for ${frozenMs} ms (lease ${context.leaseTtlMs} ms), then SIGCONT`;
+      const recoveryMs = await takeover;
+      return { detail: `SIGSTOP ${worker.label} (${worker.workerId}, partitions ${owned.join(',')}) for ${frozenMs} ms (lease ${context.leaseTtlMs} ms), then SIGCONT; its partitions claimed by others in ${recoveryMs} ms`, recoveryMs };
     }
-    case 'nats-restart':
+    case 'nats-restart': {
       await context.nats.crash();
       await sleep(context.downMs);
       await context.nats.start();
-      return `nats-server SIGKILLed, down ${context.downMs} ms, started again on the same store`;
-    case 'postgres-restart':
+      const recoveryMs = await timed(context.probe);
+      return { detail: `nats-server SIGKILLed, down ${context.downMs} ms, started again on the same store; a command published then applied in ${recoveryMs} ms`, recoveryMs };
+    }
+    case 'postgres-restart': {
       await context.postgres.crash();
       await sleep(context.downMs);
       await context.postgres.start();
-      return `Postgres stopped in immediate mode (crash recovery at start), down ${context.downMs} ms`;
+      const recoveryMs = await timed(context.probe);
+      return { detail: `Postgres stopped in immediate mode, down ${context.downMs} ms, recovered from its WAL; a command published then applied in ${recoveryMs} ms`, recoveryMs };
+    }
     case 'malformed-burst':
-      return `${await malformedBurst(context)} malformed messages published onto the command subjects`;
+      return { detail: `${await malformedBurst(context)} malformed messages published onto the command subjects` };
+  }
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const begun = performance.now();
+  await work();
+  return Math.round(performance.now() - begun);
+}
+
+async function ownedBy(context: FaultContext, workerId: string): Promise<number[]> {
+  const owners = await partitionOwners(context.owner);
+  return [...owners].filter(([, owner]) => owner.workerId === workerId).map(([partition]) => partition);
+}
+
+/** Resolves once each of `partitions` is owned by a live worker other than `gone`. */
+async function takenOver(context: FaultContext, partitions: readonly number[], gone: string): Promise<void> {
+  for (;;) {
+    const live = new Set(context.fleet.live().map((worker) => worker.workerId));
+    live.delete(gone);
+    const owners = await partitionOwners(context.owner).catch(() => undefined);
+    if (owners !== undefined && partitions.every((partition) => live.has(owners.get(partition)?.workerId ?? ''))) return;
+    await sleep(50);
   }
 }
 

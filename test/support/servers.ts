@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +145,25 @@ export class PrivateNats {
 
   async restart(): Promise<void> {
     await this.crash();
+    await this.start();
+  }
+
+  /**
+   * Keeps a copy of the store as it is now (the server is stopped for the copy and started again): what
+   * an OS crash would leave on disk if nothing written after this moment had been fsynced.
+   */
+  async snapshot(): Promise<void> {
+    await this.crash();
+    await rm(join(this.dir, 'snapshot'), { recursive: true, force: true });
+    await cp(join(this.dir, 'data'), join(this.dir, 'snapshot'), { recursive: true });
+    await this.start();
+  }
+
+  /** An OS crash of the server's host: the process dies and the store goes back to the last snapshot. */
+  async crashToSnapshot(): Promise<void> {
+    await this.crash();
+    await rm(join(this.dir, 'data'), { recursive: true, force: true });
+    await cp(join(this.dir, 'snapshot'), join(this.dir, 'data'), { recursive: true });
     await this.start();
   }
 
