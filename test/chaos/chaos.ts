@@ -180,6 +180,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
       plan.shift();
       const atCommand = load.submitted;
       chaos = chaos.then(async () => {
+        log(`chaos: fault ${faults.length + 1} (${next.kind}) at command ${atCommand}`);
         const begun = performance.now();
         const result = await injectFault(next.kind, faultContext);
         const record = { kind: next.kind, atCommand, ...result, ms: Math.round(performance.now() - begun) };

@@ -52,6 +52,11 @@ export interface FaultContext {
   readonly probe: () => Promise<void>;
 }
 
+/** DATABASE_IDLE_IN_TRANSACTION_MS of the workers (its default). */
+const IDLE_IN_TRANSACTION_MS = 5000;
+/** Longest a takeover may take before the run fails saying so. */
+const TAKEOVER_MS_MAX = 60_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function pick<T>(items: readonly T[], random: () => number): T {
@@ -84,7 +89,9 @@ export async function injectFault(kind: FaultKind, context: FaultContext): Promi
     case 'stop': {
       const worker = await victim(context);
       const owned = await ownedBy(context, worker.workerId);
-      const frozenMs = context.leaseTtlMs * 3;
+      // Past its lease, and past the idle-in-transaction timeout that frees the row locks of a commit it
+      // was frozen in (until then a claim waits; were it thawed sooner it would simply keep its partitions).
+      const frozenMs = context.leaseTtlMs * 3 + IDLE_IN_TRANSACTION_MS;
       const signalled = performance.now();
       worker.pause();
       const takeover = takenOver(context, owned, worker.workerId).then(() => Math.round(performance.now() - signalled));
@@ -125,7 +132,15 @@ async function ownedBy(context: FaultContext, workerId: string): Promise<number[
 
 /** Resolves once each of `partitions` is owned by a live worker other than `gone`. */
 async function takenOver(context: FaultContext, partitions: readonly number[], gone: string): Promise<void> {
+  const started = Date.now();
+  let reported = started;
   for (;;) {
+    if (Date.now() - started > TAKEOVER_MS_MAX) throw new Error(`partitions ${partitions.join(',')} of ${gone} were not claimed by another live worker within ${TAKEOVER_MS_MAX} ms`);
+    if (Date.now() - reported > 15_000) {
+      reported = Date.now();
+      const owners = await partitionOwners(context.owner).catch(() => undefined);
+      console.error(`chaos: still waiting for partitions ${partitions.join(',')} of ${gone} to be claimed by a live worker (${Math.round((reported - started) / 1000)} s): ${JSON.stringify([...(owners ?? new Map()).entries()].map(([p, o]) => `${p}:${o.workerId.slice(7, 15)}`))}; live ${context.fleet.live().map((w) => w.workerId.slice(7, 15)).join(',')}`);
+    }
     const live = new Set(context.fleet.live().map((worker) => worker.workerId));
     live.delete(gone);
     const owners = await partitionOwners(context.owner).catch(() => undefined);

@@ -31,6 +31,9 @@ function whole(name: string, text: string | undefined, min: number, max: number)
   return value;
 }
 
+// Interrupted: exit through process.exit, so the exit hooks stop the private servers and the workers.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
 const members = whole('members', values.members, 10, 1_000_000);
 const figures = await runChaos({
   commands: whole('commands', values.commands, members * 3, 10_000_000),
