@@ -7,9 +7,9 @@ import { buildApp } from './api/app.js';
 import { PaymentsDesk } from './payments/desk.js';
 import { reviewRules } from './payments/review.js';
 import { runCli } from './cli/run-cli.js';
-import { loadConfig, redactUrl } from './config/config.js';
+import { loadConfig, natsConnectOptions, redactUrl } from './config/config.js';
 import { createPool, urlAsRole } from './journal/database.js';
-import { ensureServiceRole, migrate, migrationsApplied } from './journal/migrate.js';
+import { ensureReaderRole, ensureServiceRole, migrate, migrationsApplied } from './journal/migrate.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from './ledger/index.js';
 import { failpointTrigger, parseFailpoint } from './shards/failpoints.js';
 import { createShardMetrics } from './shards/metrics.js';
@@ -29,6 +29,7 @@ await runCli(async () => {
   const owner = createPool(config.DATABASE_URL, { max: 2, applicationName: 'potledger-migrate' });
   const applied = await migrate(owner);
   await ensureServiceRole(owner, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD);
+  await ensureReaderRole(owner, config.DATABASE_READER_ROLE, config.DATABASE_READER_PASSWORD);
   await owner.end();
   const service = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD), {
     max: config.DATABASE_POOL_MAX,
@@ -36,7 +37,9 @@ await runCli(async () => {
     // A worker frozen mid-commit must not hold its partitions' row locks for long (see fence.ts).
     idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_MS,
   });
-  const nats = await connect({ servers: config.NATS_URL, name: 'potledger', maxReconnectAttempts: -1 });
+  // Operators' reports read as a role that may only SELECT.
+  const reports = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_READER_ROLE, config.DATABASE_READER_PASSWORD), { max: 4, applicationName: 'potledger-reports' });
+  const nats = await connect({ ...natsConnectOptions(config, 'potledger'), maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nats);
   await jsm.getAccountInfo();
 
@@ -58,6 +61,7 @@ await runCli(async () => {
     payments: paymentSettings,
     metrics: metrics.registry,
     pool: service,
+    reports,
     publisher,
     registry: ledgerProcesses,
     assets,
@@ -123,5 +127,6 @@ await runCli(async () => {
   await publisher.close();
   await nats.drain();
   await service.end();
+  await reports.end();
   return 0;
 });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { assetCatalog, DEFAULT_ASSETS, parseAmount, PARTITION_COUNT_DEFAULT, PARTITION_COUNT_MAX } from '../ledger/index.js';
 import { FAILPOINTS } from '../shards/failpoints.js';
@@ -34,6 +35,8 @@ const thresholds = z.string().transform((text, ctx) => {
   }
   return parsed;
 });
+/** A path to a file that exists now (checked at start-up, so a typo fails loudly before any connection). */
+const existingFile = z.string().refine((path) => existsSync(path), 'the path of a file that exists');
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name: lower-case letters, digits and _');
 
 export const configSchema = z.object({
@@ -43,6 +46,9 @@ export const configSchema = z.object({
   DATABASE_SERVICE_ROLE: roleName.default('potledger_service'),
   /** Its password, when the server asks for one (docker compose); none with trust authentication. */
   DATABASE_SERVICE_PASSWORD: z.string().min(1).optional(),
+  /** The role reports are read with (balance sheet, top investors, audit trail): a member of potledger_reader, which may only SELECT. */
+  DATABASE_READER_ROLE: roleName.default('potledger_reports'),
+  DATABASE_READER_PASSWORD: z.string().min(1).optional(),
   /** Connections the service keeps to Postgres (shard reads and group commits share them). */
   DATABASE_POOL_MAX: wholeNumber(2, 500).default(20),
   /**
@@ -51,6 +57,14 @@ export const configSchema = z.object({
    */
   DATABASE_IDLE_IN_TRANSACTION_MS: wholeNumber(1000, 600_000).default(5000),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
+  /** The NATS user the service logs in as (deploy/nats/authorization.conf: `worker`); both or neither with NATS_PASSWORD. */
+  NATS_USER: z.string().min(1).max(128).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
+  /** TLS to NATS: the CA that signed the server's certificate (the connection then requires TLS). */
+  NATS_TLS_CA: existingFile.optional(),
+  /** A client certificate and its key, when the server asks for one (both or neither). */
+  NATS_TLS_CERT: existingFile.optional(),
+  NATS_TLS_KEY: existingFile.optional(),
   /** Partitions of the command stream. Fixed for the life of a ledger: changing it moves members. */
   PARTITION_COUNT: wholeNumber(1, PARTITION_COUNT_MAX).default(PARTITION_COUNT_DEFAULT),
   /** Prefix of stream names and subjects, so several ledgers (or test runs) share one nats-server. */
@@ -118,13 +132,30 @@ export function redactUrl(text: string): string {
   return text.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }
 
+/** How to reach NATS as configured: the servers, the user, and TLS when a CA is given. */
+export function natsConnectOptions(config: Pick<Config, 'NATS_URL' | 'NATS_USER' | 'NATS_PASSWORD' | 'NATS_TLS_CA' | 'NATS_TLS_CERT' | 'NATS_TLS_KEY'>, name: string) {
+  return {
+    servers: config.NATS_URL,
+    name,
+    ...(config.NATS_USER === undefined || config.NATS_PASSWORD === undefined ? {} : { user: config.NATS_USER, pass: config.NATS_PASSWORD }),
+    ...(config.NATS_TLS_CA === undefined
+      ? {}
+      : { tls: { caFile: config.NATS_TLS_CA, ...(config.NATS_TLS_CERT === undefined || config.NATS_TLS_KEY === undefined ? {} : { certFile: config.NATS_TLS_CERT, keyFile: config.NATS_TLS_KEY }) } }),
+  };
+}
+
 /** Reads the configuration from `env`; throws ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const relevant = Object.fromEntries(
     Object.keys(configSchema.shape).flatMap((key) => (env[key] === undefined || env[key] === '' ? [] : [[key, env[key]]])),
   );
   const parsed = configSchema.safeParse(relevant);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const pairs = [['NATS_USER', 'NATS_PASSWORD'], ['NATS_TLS_CERT', 'NATS_TLS_KEY']] as const;
+    const unpaired = pairs.flatMap(([a, b]) => ((parsed.data[a] === undefined) === (parsed.data[b] === undefined) ? [] : [`${parsed.data[a] === undefined ? a : b} is not set: ${a} and ${b} go together`]));
+    if (unpaired.length > 0) throw new ConfigError(unpaired);
+    return parsed.data;
+  }
   throw new ConfigError(
     parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '(config)');

@@ -223,10 +223,6 @@ export class PoolsService {
     };
   }
 
-  /** The top-investors report (`topInvestors` below). */
-  async topInvestors(limit: number): Promise<TopInvestor[]> {
-    return topInvestors(this.options.pool, this.options.assets, limit);
-  }
 
   /** Records the distribution and its shares in one transaction, the first time it is asked. */
   async #record(pool: Pool, distributionId: string, amountMinor: bigint, by: string): Promise<void> {

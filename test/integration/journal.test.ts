@@ -3,7 +3,7 @@ import { SQLSTATE, sqlState } from '../../src/journal/database.js';
 import { createExecutor } from '../../src/journal/executor.js';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses, ReferenceLedger, type Command } from '../../src/ledger/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, TEST_READER_ROLE, type TestDatabase } from '../support/database.js';
 
 const assets = assetCatalog(DEFAULT_ASSETS);
 const PARTITIONS = 8;
@@ -159,18 +159,21 @@ describe('the journal is append-only', () => {
     expect(sqlState(error)).toBe(SQLSTATE.insufficientPrivilege);
   });
 
-  it('gives the read-only role (reports) reads and nothing else', async () => {
-    const client = await db.owner.connect();
-    try {
-      await client.query('SET ROLE potledger_reader');
-      expect((await client.query('SELECT count(*) FROM movements')).rowCount).toBe(1);
-      for (const sql of ["INSERT INTO pools (pool_id, currency, name, member_id, pot_id, created_by) VALUES ('X', 'GBP', 'x', 'pool-X', 'pool-X', 'r')", "UPDATE pots SET status = 'closed'", 'DELETE FROM payments', "INSERT INTO fx_rates (day, base, quote, rate, recorded_by) VALUES ('2026-01-01', 'GBP', 'EUR', '1', 'r')"]) {
-        const error = await client.query(sql).then(() => undefined, (caught: unknown) => caught);
-        expect(sqlState(error), sql).toBe(SQLSTATE.insufficientPrivilege);
-      }
-    } finally {
-      await client.query('RESET ROLE');
-      client.release();
+  it('gives the reports login role (what the API reads reports with) reads and nothing else', async () => {
+    expect((await db.reports.query('SELECT current_user AS role')).rows[0]).toEqual({ role: TEST_READER_ROLE });
+    expect((await db.reports.query('SELECT count(*) FROM movements')).rowCount).toBe(1);
+    for (const sql of [
+      "INSERT INTO pools (pool_id, currency, name, member_id, pot_id, created_by) VALUES ('X', 'GBP', 'x', 'pool-X', 'pool-X', 'r')",
+      "UPDATE pots SET status = 'closed'",
+      'UPDATE balances SET balance_minor = 0',
+      'DELETE FROM payments',
+      "INSERT INTO command_outcomes (command_id, fingerprint, process, member_id, pot_id, status, rejection_code) VALUES ('x', 'x', 'x', 'x', 'x', 'rejected', 'x')",
+      "INSERT INTO fx_rates (day, base, quote, rate, recorded_by) VALUES ('2026-01-01', 'GBP', 'EUR', '1', 'r')",
+      'CREATE TABLE reports_scratch (x int)',
+      'SET ROLE potledger_writer',
+    ]) {
+      const error = await db.reports.query(sql).then(() => undefined, (caught: unknown) => caught);
+      expect(sqlState(error), sql).toBe(SQLSTATE.insufficientPrivilege);
     }
   });
 

@@ -53,7 +53,7 @@ export async function startApiStack(
       done();
     },
   });
-  const { app, keys } = await buildTestApp(db.service, publisher, { config: { LOG_LEVEL: 'info', ...config }, metrics: metrics.registry, logStream, ...(payments === undefined ? {} : { payments }) });
+  const { app, keys } = await buildTestApp(db.service, publisher, { config: { LOG_LEVEL: 'info', ...config }, metrics: metrics.registry, logStream, reports: db.reports, ...(payments === undefined ? {} : { payments }) });
   return {
     app, db, nats, keys, logs,
     async stop() {
@@ -83,6 +83,8 @@ export async function buildTestApp(
     readonly metrics?: Registry;
     readonly logStream?: NodeJS.WritableStream;
     readonly payments?: PaymentSettings;
+    /** The reader role's pool for the reports (the service pool when absent). */
+    readonly reports?: pg.Pool;
   } = {},
 ): Promise<TestApp> {
   const app = await buildApp({
@@ -95,6 +97,7 @@ export async function buildTestApp(
     assets: assetCatalog(DEFAULT_ASSETS),
     ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
     ...(options.payments === undefined ? {} : { payments: options.payments }),
+    ...(options.reports === undefined ? {} : { reports: options.reports }),
   });
   await app.ready();
   const keys = { service: await createApiKey(pool, { role: 'service' }), operator: await createApiKey(pool, { role: 'operator' }) };

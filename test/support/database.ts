@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { createPool, urlAsRole, urlWithDatabase } from '../../src/journal/database.js';
-import { ensureServiceRole, migrate } from '../../src/journal/migrate.js';
+import { ensureReaderRole, ensureServiceRole, migrate } from '../../src/journal/migrate.js';
 
 /** The role integration tests write with: the same kind of role the service uses. */
 export const TEST_SERVICE_ROLE = 'potledger_service';
+/** The role reports are read with: the same kind of role the service's reports use. */
+export const TEST_READER_ROLE = 'potledger_reports';
 
 export function ownerUrl(): string {
   const url = process.env.DATABASE_URL;
@@ -21,6 +23,8 @@ export interface TestDatabase {
   /** The service role: may insert into the journal, never change it. */
   readonly service: pg.Pool;
   readonly serviceUrl: string;
+  /** The reader role: may only SELECT (the API's reports read with it). */
+  readonly reports: pg.Pool;
   drop(): Promise<void>;
 }
 
@@ -40,13 +44,18 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   await ensureServiceRole(owner, TEST_SERVICE_ROLE, password);
   const serviceUrl = urlAsRole(url, TEST_SERVICE_ROLE, password);
   const service = createPool(serviceUrl, { max: 8, applicationName: 'potledger-test-service' });
+  const readerPassword = process.env.DATABASE_READER_PASSWORD;
+  await ensureReaderRole(owner, TEST_READER_ROLE, readerPassword);
+  const reports = createPool(urlAsRole(url, TEST_READER_ROLE, readerPassword), { max: 2, applicationName: 'potledger-test-reports' });
   return {
     name,
     owner,
     service,
     serviceUrl,
+    reports,
     async drop() {
       await service.end();
+      await reports.end();
       await owner.end();
       const cleanup = createPool(ownerUrl(), { max: 1 });
       await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

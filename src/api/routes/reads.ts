@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -21,7 +22,7 @@ const READ = ['service', 'operator', 'member'] as const;
 const potParams = idParams('potId', potIdSchema);
 
 /** Reads of the ledger: balances, statements, movements and the Trust's balance sheet. */
-export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' | 'assets'>): void {
+export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' | 'assets'> & { readonly reports: pg.Pool }): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
 
   /** The pot, if the caller may read it (someone else's pot answers 404, like a missing one). */
@@ -113,7 +114,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
         response: { 200: balanceSheetSchema },
       },
     },
-    async () => balanceSheet(deps.pool, deps.assets),
+    async () => balanceSheet(deps.reports, deps.assets),
   );
 
   typed.get(
@@ -153,7 +154,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     },
     async (request) => ({
       potId: request.params.potId,
-      lines: await potAudit(deps.pool, request.params.potId, request.query.limit, request.query.before === undefined ? undefined : BigInt(request.query.before)),
+      lines: await potAudit(deps.reports, request.params.potId, request.query.limit, request.query.before === undefined ? undefined : BigInt(request.query.before)),
     }),
   );
 }
