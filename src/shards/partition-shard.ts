@@ -526,10 +526,15 @@ export class PartitionShard {
     if (pending !== undefined) metrics.consumerPending.set({ partition }, pending);
   }
 
-  /** Tells each waiting publisher its outcome (core NATS, best effort: the outcome is also queryable). */
+  /**
+   * Tells each waiting publisher its outcome (core NATS, best effort: the outcome is also queryable).
+   * Only to a publisher's reply subject (`<prefix>.reply.…`): a forged Potledger-Reply naming a command,
+   * event or custodian subject gets nothing, so a command cannot make the worker publish there.
+   */
   #notify(answers: readonly { command: Command; reply: string | undefined; answer: Answer }[]): void {
+    const replies = `${this.#ctx.names.prefix}.reply.`;
     for (const { command, reply, answer } of answers) {
-      if (reply === undefined) continue;
+      if (reply === undefined || !reply.startsWith(replies) || /[\s*>]/.test(reply)) continue;
       const notice: OutcomeNotice = {
         commandId: command.commandId,
         status: answer.kind,

@@ -138,4 +138,36 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
     expect((await verifyLedger(stack.db.owner)).checks.filter((check) => !check.ok)).toEqual([]);
   }, 300_000);
+
+  it("publishes an outcome notice only to a publisher's reply subject, never to one a forged header names", async () => {
+    const js = jetstream(stack.nats.nc);
+    const jsm = await jetstreamManager(stack.nats.nc);
+    const subjects = names(stack.nats.prefix);
+    const member = 'REPLY-1';
+    const home = partitionOf(member, PARTITIONS);
+    const target = (home + 1) % PARTITIONS;
+    const forged = [subjects.commandSubject(target), subjects.eventSubject(target), `${stack.nats.prefix}.custodian.instruction`, `${stack.nats.prefix}.reply.>`, `${stack.nats.prefix}.reply.x *`];
+    // A plain subscriber on every forged subject sees whatever the worker would publish there.
+    const seen: string[] = [];
+    const watches = forged.map((subject) => stack.nats.nc.subscribe(subject.replace(/ \*$/, ''), { callback: (_error, message) => { seen.push(message.subject); } }));
+    const before = (await jsm.streams.info(subjects.commandStream)).state.messages;
+    for (const [index, reply] of forged.entries()) {
+      const commandId = `forged-reply-${index}`;
+      const command = { commandId, process: 'pot.open', memberId: member, potId: `${member}-pot-${index}`, payload: {}, effectiveDate: '2026-11-23', producedAt: '2026-11-23T09:00:00Z' };
+      const headers = natsHeaders();
+      headers.set(HEADER.reply, reply);
+      await js.publish(subjects.commandSubject(home), text(JSON.stringify(command)), { headers, msgID: commandId });
+    }
+    const ids = forged.map((_, index) => `forged-reply-${index}`);
+    await waitFor('the forged commands applied', async () => {
+      const { rows } = await stack.db.owner.query<{ n: string }>('SELECT count(*)::text AS n FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
+      return rows[0]?.n === String(ids.length) ? true : undefined;
+    }, { timeoutMs: 20_000 });
+    await stack.nats.nc.flush();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const watch of watches) watch.unsubscribe();
+    expect(seen).toEqual([]);
+    // The command stream holds the five commands and nothing the worker added.
+    expect((await jsm.streams.info(subjects.commandStream)).state.messages).toBe(before + forged.length);
+  });
 });
