@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import type pg from 'pg';
 import { createPool, urlAsRole, urlWithDatabase } from '../src/journal/database.js';
@@ -164,17 +163,7 @@ async function pollReady(url: string, child: ChildProcess): Promise<boolean> {
 }
 
 /** A TCP port free on 127.0.0.1 just now (the OS picks it), for a worker's HTTP_PORT. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port === 0 ? reject(new Error('no free port')) : resolve(port)));
-    });
-  });
-}
+export { freePort } from '../test/support/servers.js';
 
 /** Resolves once the worker(s) own every partition (rows in partition_owners), within 60 s. */
 export async function waitForPartitionOwners(pool: pg.Pool, partitions: number): Promise<void> {

@@ -1,8 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createPool } from '../../src/journal/database.js';
-import { ensureServiceRole } from '../../src/journal/migrate.js';
-import { TEST_SERVICE_ROLE } from './database.js';
+import { ensureReaderRole, ensureServiceRole } from '../../src/journal/migrate.js';
+import { TEST_READER_ROLE, TEST_SERVICE_ROLE } from './database.js';
 import { TEST_PREFIX } from './nats.js';
 
 /** Test streams older than this are leftovers of an interrupted run (each reserves JetStream storage). */
@@ -39,6 +39,7 @@ export default async function setup(): Promise<void> {
       if (rowCount === 0) await pool.query(`CREATE ROLE ${role} NOLOGIN`);
     }
     await ensureServiceRole(pool, TEST_SERVICE_ROLE, process.env.DATABASE_SERVICE_PASSWORD);
+    await ensureReaderRole(pool, TEST_READER_ROLE, process.env.DATABASE_READER_PASSWORD);
     const { rows } = await pool.query<{ datname: string }>(
       `SELECT datname FROM pg_database d WHERE datname LIKE 'potledger_test_%'
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`,

@@ -28,7 +28,7 @@ export async function freePort(): Promise<number> {
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
+      server.close(() => (port === 0 ? reject(new Error('no free port')) : resolve(port)));
     });
   });
 }
