@@ -8,8 +8,9 @@ import { PaymentsDesk } from './payments/desk.js';
 import { reviewRules } from './payments/review.js';
 import { runCli } from './cli/run-cli.js';
 import { loadConfig, redactUrl } from './config/config.js';
+import { natsConnectOptions } from './config/nats.js';
 import { createPool, urlAsRole } from './journal/database.js';
-import { ensureServiceRole, migrate, migrationsApplied } from './journal/migrate.js';
+import { ensureReaderRole, ensureServiceRole, migrate, migrationsApplied } from './journal/migrate.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from './ledger/index.js';
 import { failpointTrigger, parseFailpoint } from './shards/failpoints.js';
 import { createShardMetrics } from './shards/metrics.js';
@@ -23,12 +24,15 @@ import { LedgerPublisher } from './sdk/publisher.js';
  */
 /** How often the service takes up payments that have not finished. */
 const PAYMENTS_RESUME_EVERY_MS = 10_000;
+/** Connections of the report routes' read-only pool: reports are few and heavy, writes keep the rest. */
+const REPORTS_POOL_MAX = 4;
 
 await runCli(async () => {
   const config = loadConfig();
   const owner = createPool(config.DATABASE_URL, { max: 2, applicationName: 'potledger-migrate' });
   const applied = await migrate(owner);
   await ensureServiceRole(owner, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD);
+  await ensureReaderRole(owner, config.DATABASE_READER_ROLE, config.DATABASE_READER_PASSWORD);
   await owner.end();
   const service = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD), {
     max: config.DATABASE_POOL_MAX,
@@ -36,7 +40,12 @@ await runCli(async () => {
     // A worker frozen mid-commit must not hold its partitions' row locks for long (see fence.ts).
     idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_MS,
   });
-  const nats = await connect({ servers: config.NATS_URL, name: 'potledger', maxReconnectAttempts: -1 });
+  // The report routes read as a member of potledger_reader: they cannot write, whatever a bug asks.
+  const reports = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_READER_ROLE, config.DATABASE_READER_PASSWORD), {
+    max: REPORTS_POOL_MAX,
+    applicationName: 'potledger-reports',
+  });
+  const nats = await connect({ ...natsConnectOptions(config, 'potledger'), maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nats);
   await jsm.getAccountInfo();
 
@@ -58,6 +67,7 @@ await runCli(async () => {
     payments: paymentSettings,
     metrics: metrics.registry,
     pool: service,
+    reports,
     publisher,
     registry: ledgerProcesses,
     assets,
@@ -123,5 +133,6 @@ await runCli(async () => {
   await publisher.close();
   await nats.drain();
   await service.end();
+  await reports.end();
   return 0;
 });

@@ -35,6 +35,11 @@ export interface AppOptions {
   readonly metrics: Registry;
   /** The service's Postgres pool (the service role). */
   readonly pool: pg.Pool;
+  /**
+   * A read-only pool (a member of potledger_reader) the report routes read through: GET /balance-sheet,
+   * /reports/top-investors, /recon/:runId and its CSV. The service pool when absent.
+   */
+  readonly reports?: pg.Pool;
   /** Publishes commands; absent in a process without NATS (command routes then answer 503). */
   readonly publisher: LedgerPublisher | undefined;
   readonly registry: ProcessRegistry;
@@ -137,7 +142,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.type(metrics.contentType).send(await metrics.metrics()),
   );
 
-  const deps = { pool: options.pool, publisher: options.publisher, registry: options.registry, assets: options.assets, waitTimeoutMs: options.config.API_WAIT_TIMEOUT_MS };
+  const deps = { pool: options.pool, reports: options.reports ?? options.pool, publisher: options.publisher, registry: options.registry, assets: options.assets, waitTimeoutMs: options.config.API_WAIT_TIMEOUT_MS };
   accountRoutes(app, deps);
   commandRoutes(app, deps);
   readRoutes(app, deps);

@@ -4,6 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import pino from 'pino';
 import { runCli } from '../cli/run-cli.js';
 import { loadConfig } from '../config/config.js';
+import { natsConnectOptions } from '../config/nats.js';
 import { NatsCustodian } from '../custodian/nats.js';
 import { CustodianSimulator } from '../custodian/simulator.js';
 import { BusinessClock, BusinessDays, type DayReport } from '../dealing/business-day.js';
@@ -50,7 +51,7 @@ await runCli(async (args) => {
   }
 
   const pool = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_SERVICE_ROLE, config.DATABASE_SERVICE_PASSWORD), { max: 10, applicationName: 'potledger-demo' });
-  const nc = await connect({ servers: config.NATS_URL, name: 'potledger-demo' });
+  const nc = await connect(natsConnectOptions(config, 'potledger-demo'));
   const log = pino({ level: 'warn' });
   const assets = assetCatalog(DEFAULT_ASSETS);
   const clock = new BusinessClock(new Date(`${FIRST_DAY}T07:00:00.000Z`));

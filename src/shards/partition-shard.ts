@@ -28,7 +28,7 @@ import type { EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
-import type { Names } from './names.js';
+import { replySubjectAllowed, type Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
 import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
 
@@ -477,7 +477,8 @@ export class PartitionShard {
   /** Tells each waiting publisher its outcome (core NATS, best effort: the outcome is also queryable). */
   #notify(answers: readonly { command: Command; reply: string | undefined; answer: Answer }[]): void {
     for (const { command, reply, answer } of answers) {
-      if (reply === undefined) continue;
+      // A reply subject outside the notice namespaces is ignored: the outcome stays queryable.
+      if (reply === undefined || !replySubjectAllowed(this.#ctx.names, reply)) continue;
       const notice: OutcomeNotice = {
         commandId: command.commandId,
         status: answer.kind,

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { POOL_ID, type AssetCatalog } from '../../ledger/index.js';
 import { PaymentConflictError, PaymentRequestError, PaymentsDesk, type PaymentSettings } from '../../payments/desk.js';
-import { PoolRequestError, PoolsService } from '../../pools/pools.js';
+import { PoolRequestError, PoolsService, topInvestors } from '../../pools/pools.js';
 import type { LedgerPublisher } from '../../sdk/publisher.js';
 import type { Log } from '../../shards/log.js';
 import { principalOf } from '../auth.js';
@@ -57,7 +57,7 @@ const distributionSchema = z
 /** Investment pools: create, subscribe, redeem, distribute pro rata, and the top-investors report. */
 export function poolRoutes(
   app: FastifyInstance,
-  deps: { readonly pool: pg.Pool; readonly publisher: LedgerPublisher | undefined; readonly assets: AssetCatalog; readonly waitTimeoutMs: number; readonly settings: PaymentSettings; readonly log: Log },
+  deps: { readonly pool: pg.Pool; readonly reports: pg.Pool; readonly publisher: LedgerPublisher | undefined; readonly assets: AssetCatalog; readonly waitTimeoutMs: number; readonly settings: PaymentSettings; readonly log: Log },
 ): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
   const service =
@@ -183,6 +183,6 @@ export function poolRoutes(
         },
       },
     },
-    async (request) => ({ investors: await pools().topInvestors(request.query.limit) }),
+    async (request) => ({ investors: await topInvestors(deps.reports, deps.assets, request.query.limit) }),
   );
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { balanceSheet, findPot, isBusinessDayClosed, movementDetail, potAudit, potBalancesAtClose, potBalancesNow, potStatement } from '../../journal/reads.js';
@@ -21,7 +22,8 @@ const READ = ['service', 'operator', 'member'] as const;
 const potParams = idParams('potId', potIdSchema);
 
 /** Reads of the ledger: balances, statements, movements and the Trust's balance sheet. */
-export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' | 'assets'>): void {
+/** `reports` is the read-only pool the balance sheet reads through (the service pool when there is none). */
+export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' | 'assets'> & { readonly reports: pg.Pool }): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
 
   /** The pot, if the caller may read it (someone else's pot answers 404, like a missing one). */
@@ -113,7 +115,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
         response: { 200: balanceSheetSchema },
       },
     },
-    async () => balanceSheet(deps.pool, deps.assets),
+    async () => balanceSheet(deps.reports, deps.assets),
   );
 
   typed.get(

@@ -1,6 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import pino from 'pino';
 import { loadConfig } from '../../config/config.js';
+import { natsConnectOptions } from '../../config/nats.js';
 import { Rebalancer } from '../../dealing/rebalancer.js';
 import { assetCatalog, DEFAULT_ASSETS, DEFAULT_PROFILES, isCalendarDate, ledgerProcesses } from '../../ledger/index.js';
 import { LedgerPublisher } from '../../sdk/publisher.js';
@@ -23,7 +24,7 @@ export const rebalanceCommand: CliCommand = {
     const date = positionals[0] ?? '';
     if (!isCalendarDate(date)) throw usageError(`"${date}" is not a date (YYYY-MM-DD)`, USAGE);
     const config = loadConfig();
-    const nc = await connect({ servers: config.NATS_URL, name: 'potledger-rebalance' });
+    const nc = await connect(natsConnectOptions(config, 'potledger-rebalance'));
     try {
       const publisher = await LedgerPublisher.connect({ nc, prefix: config.NATS_PREFIX, registry: ledgerProcesses, partitionCount: config.PARTITION_COUNT });
       const bar = progressBar(values.json !== true, 'rebalance [{bar}] {value}/{total} pots');

@@ -2,6 +2,7 @@ import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io
 import { connect } from '@nats-io/transport-node';
 import type pg from 'pg';
 import { loadConfig, type Config } from '../../config/config.js';
+import { natsConnectOptions } from '../../config/nats.js';
 import { names, type Names } from '../../shards/names.js';
 import { parseCommandLine } from '../args.js';
 import { withDatabase } from '../database.js';
@@ -125,7 +126,7 @@ interface JetStreamView {
 /** The command stream and its consumers; an unreachable server is an answer here, not an error. */
 async function readJetStream(config: Config, streamNames: Names): Promise<JetStreamView> {
   try {
-    const nc = await connect({ servers: config.NATS_URL, name: 'potledger-cli', timeout: NATS_CONNECT_TIMEOUT_MS });
+    const nc = await connect({ ...natsConnectOptions(config, 'potledger-cli'), timeout: NATS_CONNECT_TIMEOUT_MS });
     try {
       const jsm = await jetstreamManager(nc);
       const stream = await jsm.streams.info(streamNames.commandStream).catch((error: unknown) => {
