@@ -83,6 +83,8 @@ export async function buildTestApp(
     readonly metrics?: Registry;
     readonly logStream?: NodeJS.WritableStream;
     readonly payments?: PaymentSettings;
+    /** The read-only pool of the report routes (the app falls back to `pool` without it). */
+    readonly reports?: pg.Pool;
   } = {},
 ): Promise<TestApp> {
   const app = await buildApp({
@@ -95,6 +97,7 @@ export async function buildTestApp(
     assets: assetCatalog(DEFAULT_ASSETS),
     ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
     ...(options.payments === undefined ? {} : { payments: options.payments }),
+    ...(options.reports === undefined ? {} : { reports: options.reports }),
   });
   await app.ready();
   const keys = { service: await createApiKey(pool, { role: 'service' }), operator: await createApiKey(pool, { role: 'operator' }) };
