@@ -44,6 +44,9 @@ describe('the read-only reports pool', () => {
     await reports?.end();
     await nothing?.end();
     await db?.drop();
+    const admin = createPool(ownerUrl(), { max: 1 });
+    await admin.query(`DROP ROLE IF EXISTS ${NOTHING_ROLE}`).catch(() => undefined);
+    await admin.end();
   });
 
   it('serves the balance sheet and the top-investors report through the reader role', async () => {
