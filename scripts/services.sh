@@ -22,6 +22,10 @@ NATS_PORT=42229
 NATS_HTTP_PORT=48229
 PG_LOCAL_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
 NATS_LOCAL_URL=nats://127.0.0.1:$NATS_PORT
+# Development defaults of the NATS users' passwords (the same as docker-compose.yml's): never use them elsewhere.
+NATS_DEV_PUBLISHER_PASSWORD=potledger-publisher-dev
+NATS_DEV_WORKER_PASSWORD=potledger-worker-dev
+NATS_DEV_SIMULATOR_PASSWORD=potledger-simulator-dev
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -66,7 +70,7 @@ or run the services in Docker instead and point the scripts at them:
     docker compose up -d postgres nats
     export DATABASE_URL=postgres://postgres:potledger-dev@127.0.0.1:54329/postgres
     export NATS_URL=nats://127.0.0.1:42229
-    export DATABASE_SERVICE_PASSWORD=potledger-service-dev"
+    export DATABASE_SERVICE_PASSWORD=potledger-service-dev NATS_USER=worker NATS_PASSWORD=potledger-worker-dev"
 }
 
 # Directory of initdb and pg_ctl: the highest /usr/lib/postgresql/*/bin (Debian), else PATH.
@@ -220,6 +224,12 @@ nats_start_local() {
     log "nats: using the server already on 127.0.0.1:$NATS_PORT (not started by this checkout, so ./dev stop leaves it alone)"
     return
   fi
+  # The ledger's NATS users (src/config/nats-permissions.ts), and an unrestricted development user
+  # that clients without credentials become (tests with prefixes of their own, the demo).
+  local authorization
+  authorization=$(cd "$ROOT" && npx --no-install tsx src/config/write-nats-authorization.ts local "${NATS_PREFIX:-potledger}") \
+    || die "could not render the NATS users (npx tsx src/config/write-nats-authorization.ts): run npm ci first"
+
   local bin
   bin=$(nats_bin) || { install_or_explain nats-server "nats-server"; bin=$(nats_bin) || die "nats-server still not found after installing it"; }
   mkdir -p "$NATS_DIR/data"
@@ -234,11 +244,17 @@ jetstream {
   max_memory_store: 1GB
   max_file_store: 20GB
 }
+$authorization
 EOF
   rm -f "$NATS_PID"
   log "nats: starting a project-local nats-server on 127.0.0.1:$NATS_PORT (log: $NATS_DIR/nats.log)"
   # setsid + nohup: the server outlives this shell and its terminal; it writes its own pid file.
-  setsid nohup "$bin" -c "$NATS_DIR/nats.conf" >>"$NATS_DIR/nats.log" 2>&1 </dev/null &
+  # The passwords: development defaults unless set; the anonymous user's is random (nobody logs in as it).
+  NATS_PUBLISHER_PASSWORD=${NATS_PUBLISHER_PASSWORD:-$NATS_DEV_PUBLISHER_PASSWORD} \
+  NATS_WORKER_PASSWORD=${NATS_WORKER_PASSWORD:-$NATS_DEV_WORKER_PASSWORD} \
+  NATS_SIMULATOR_PASSWORD=${NATS_SIMULATOR_PASSWORD:-$NATS_DEV_SIMULATOR_PASSWORD} \
+  NATS_DEVELOPMENT_PASSWORD=development-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
+    setsid nohup "$bin" -c "$NATS_DIR/nats.conf" >>"$NATS_DIR/nats.log" 2>&1 </dev/null &
   local child=$! _
   for _ in $(seq 1 30); do
     nats_ready && { log "nats: started a project-local nats-server on 127.0.0.1:$NATS_PORT (data in $NATS_DIR/data)"; return; }
@@ -264,6 +280,9 @@ nats_ensure() {
   fi
   nats_start_local
   export NATS_URL=$NATS_LOCAL_URL
+  # The service logs in as the NATS user `worker` (docs/ARCHITECTURE.md, "Least privilege").
+  export NATS_USER=${NATS_USER:-worker}
+  export NATS_PASSWORD=${NATS_PASSWORD:-${NATS_WORKER_PASSWORD:-$NATS_DEV_WORKER_PASSWORD}}
 }
 
 nats_stop() {
@@ -286,12 +305,17 @@ services_binaries() {
   pg_bindir >/dev/null || { install_or_explain postgresql "PostgreSQL server (initdb, pg_ctl)"; pg_bindir >/dev/null || die "initdb/pg_ctl still not found after installing postgresql"; }
   nats_bin >/dev/null || { install_or_explain nats-server "nats-server"; nats_bin >/dev/null || die "nats-server still not found after installing it"; }
 }
+# The environment services_ensure found or set, as shell exports (NATS_USER/NATS_PASSWORD only when set).
+services_env() {
+  printf 'export DATABASE_URL=%q\nexport NATS_URL=%q\n' "$DATABASE_URL" "$NATS_URL"
+  if [[ -n ${NATS_USER:-} ]]; then printf 'export NATS_USER=%q\nexport NATS_PASSWORD=%q\n' "$NATS_USER" "${NATS_PASSWORD:-}"; fi
+}
 services_stop() { local rc=0; pg_stop || rc=1; nats_stop || rc=1; return "$rc"; }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   set -euo pipefail
   case ${1:-} in
-    ensure) services_ensure; printf 'export DATABASE_URL=%q\nexport NATS_URL=%q\n' "$DATABASE_URL" "$NATS_URL" ;;
+    ensure) services_ensure; services_env ;;
     stop) services_stop ;;
     *) echo "usage: $0 ensure|stop" >&2; exit 2 ;;
   esac

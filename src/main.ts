@@ -7,7 +7,8 @@ import { buildApp } from './api/app.js';
 import { PaymentsDesk } from './payments/desk.js';
 import { reviewRules } from './payments/review.js';
 import { runCli } from './cli/run-cli.js';
-import { loadConfig, natsConnectOptions, redactUrl } from './config/config.js';
+import { loadConfig, redactUrl } from './config/config.js';
+import { natsConnectOptions } from './config/nats.js';
 import { createPool, urlAsRole } from './journal/database.js';
 import { ensureReaderRole, ensureServiceRole, migrate, migrationsApplied } from './journal/migrate.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from './ledger/index.js';
@@ -23,6 +24,8 @@ import { LedgerPublisher } from './sdk/publisher.js';
  */
 /** How often the service takes up payments that have not finished. */
 const PAYMENTS_RESUME_EVERY_MS = 10_000;
+/** Connections of the report routes' read-only pool: reports are few and heavy, writes keep the rest. */
+const REPORTS_POOL_MAX = 4;
 
 await runCli(async () => {
   const config = loadConfig();
@@ -37,8 +40,11 @@ await runCli(async () => {
     // A worker frozen mid-commit must not hold its partitions' row locks for long (see fence.ts).
     idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_MS,
   });
-  // Operators' reports read as a role that may only SELECT.
-  const reports = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_READER_ROLE, config.DATABASE_READER_PASSWORD), { max: 4, applicationName: 'potledger-reports' });
+  // The report routes read as a member of potledger_reader: they cannot write, whatever a bug asks.
+  const reports = createPool(urlAsRole(config.DATABASE_URL, config.DATABASE_READER_ROLE, config.DATABASE_READER_PASSWORD), {
+    max: REPORTS_POOL_MAX,
+    applicationName: 'potledger-reports',
+  });
   const nats = await connect({ ...natsConnectOptions(config, 'potledger'), maxReconnectAttempts: -1 });
   const jsm = await jetstreamManager(nats);
   await jsm.getAccountInfo();

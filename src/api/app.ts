@@ -35,7 +35,10 @@ export interface AppOptions {
   readonly metrics: Registry;
   /** The service's Postgres pool (the service role). */
   readonly pool: pg.Pool;
-  /** A pool of the read-only reader role, for the operators' reports (balance sheet, top investors, audit trail); the service pool when absent. */
+  /**
+   * A read-only pool (a member of potledger_reader) the report routes read through: GET /balance-sheet,
+   * /reports/top-investors, /pots/:potId/audit, /recon/:runId and its CSV. The service pool when absent.
+   */
   readonly reports?: pg.Pool;
   /** Publishes commands; absent in a process without NATS (command routes then answer 503). */
   readonly publisher: LedgerPublisher | undefined;

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
 import { assetCatalog, DEFAULT_ASSETS, parseAmount, PARTITION_COUNT_DEFAULT, PARTITION_COUNT_MAX } from '../ledger/index.js';
 import { FAILPOINTS } from '../shards/failpoints.js';
@@ -35,8 +35,15 @@ const thresholds = z.string().transform((text, ctx) => {
   }
   return parsed;
 });
-/** A path to a file that exists now (checked at start-up, so a typo fails loudly before any connection). */
-const existingFile = z.string().refine((path) => existsSync(path), 'the path of a file that exists');
+/** A PEM file the process can read, checked at start-up so a wrong path fails there, by name. */
+const pemFile = z.string().refine((path) => {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}, 'the path of a readable PEM file; there is none (or it cannot be read)');
 const roleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a Postgres role name: lower-case letters, digits and _');
 
 export const configSchema = z.object({
@@ -46,8 +53,12 @@ export const configSchema = z.object({
   DATABASE_SERVICE_ROLE: roleName.default('potledger_service'),
   /** Its password, when the server asks for one (docker compose); none with trust authentication. */
   DATABASE_SERVICE_PASSWORD: z.string().min(1).optional(),
-  /** The role reports are read with (balance sheet, top investors, audit trail): a member of potledger_reader, which may only SELECT. */
+  /**
+   * The login role the report routes read with (GET /balance-sheet, /reports/top-investors, /recon/…):
+   * a member of potledger_reader, so it can read and never write. Created at start-up like the service role.
+   */
   DATABASE_READER_ROLE: roleName.default('potledger_reports'),
+  /** Its password, when the server asks for one; none with trust authentication. */
   DATABASE_READER_PASSWORD: z.string().min(1).optional(),
   /** Connections the service keeps to Postgres (shard reads and group commits share them). */
   DATABASE_POOL_MAX: wholeNumber(2, 500).default(20),
@@ -57,14 +68,14 @@ export const configSchema = z.object({
    */
   DATABASE_IDLE_IN_TRANSACTION_MS: wholeNumber(1000, 600_000).default(5000),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
-  /** The NATS user the service logs in as (deploy/nats/authorization.conf: `worker`); both or neither with NATS_PASSWORD. */
-  NATS_USER: z.string().min(1).max(128).optional(),
+  /** The NATS user to log in as (`worker` for the service; see src/config/nats-permissions.ts), with NATS_PASSWORD; none: no login. */
+  NATS_USER: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a NATS user name: lower-case letters, digits, _ and -').optional(),
   NATS_PASSWORD: z.string().min(1).optional(),
-  /** TLS to NATS: the CA that signed the server's certificate (the connection then requires TLS). */
-  NATS_TLS_CA: existingFile.optional(),
-  /** A client certificate and its key, when the server asks for one (both or neither). */
-  NATS_TLS_CERT: existingFile.optional(),
-  NATS_TLS_KEY: existingFile.optional(),
+  /** A CA certificate (PEM): when set, the connection uses TLS and verifies the server's certificate against it. */
+  NATS_TLS_CA: pemFile.optional(),
+  /** A client certificate and its key (PEM), for a server that verifies its clients; both or neither. */
+  NATS_TLS_CERT: pemFile.optional(),
+  NATS_TLS_KEY: pemFile.optional(),
   /** Partitions of the command stream. Fixed for the life of a ledger: changing it moves members. */
   PARTITION_COUNT: wholeNumber(1, PARTITION_COUNT_MAX).default(PARTITION_COUNT_DEFAULT),
   /** Prefix of stream names and subjects, so several ledgers (or test runs) share one nats-server. */
@@ -132,18 +143,6 @@ export function redactUrl(text: string): string {
   return text.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }
 
-/** How to reach NATS as configured: the servers, the user, and TLS when a CA is given. */
-export function natsConnectOptions(config: Pick<Config, 'NATS_URL' | 'NATS_USER' | 'NATS_PASSWORD' | 'NATS_TLS_CA' | 'NATS_TLS_CERT' | 'NATS_TLS_KEY'>, name: string) {
-  return {
-    servers: config.NATS_URL,
-    name,
-    ...(config.NATS_USER === undefined || config.NATS_PASSWORD === undefined ? {} : { user: config.NATS_USER, pass: config.NATS_PASSWORD }),
-    ...(config.NATS_TLS_CA === undefined
-      ? {}
-      : { tls: { caFile: config.NATS_TLS_CA, ...(config.NATS_TLS_CERT === undefined || config.NATS_TLS_KEY === undefined ? {} : { certFile: config.NATS_TLS_CERT, keyFile: config.NATS_TLS_KEY }) } }),
-  };
-}
-
 /** Reads the configuration from `env`; throws ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const relevant = Object.fromEntries(
@@ -151,9 +150,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   );
   const parsed = configSchema.safeParse(relevant);
   if (parsed.success) {
-    const pairs = [['NATS_USER', 'NATS_PASSWORD'], ['NATS_TLS_CERT', 'NATS_TLS_KEY']] as const;
-    const unpaired = pairs.flatMap(([a, b]) => ((parsed.data[a] === undefined) === (parsed.data[b] === undefined) ? [] : [`${parsed.data[a] === undefined ? a : b} is not set: ${a} and ${b} go together`]));
-    if (unpaired.length > 0) throw new ConfigError(unpaired);
+    const problems = crossProblems(parsed.data);
+    if (problems.length > 0) throw new ConfigError(problems);
     return parsed.data;
   }
   throw new ConfigError(
@@ -165,4 +163,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return `${key} ${shown}: expected ${issue.message}`;
     }),
   );
+}
+
+/** Variables that only make sense together. */
+const PAIRS = [
+  ['NATS_USER', 'NATS_PASSWORD'],
+  ['NATS_TLS_CERT', 'NATS_TLS_KEY'],
+] as const;
+
+/** Problems between variables (each one alone is valid), one line each. */
+function crossProblems(config: Config): string[] {
+  const problems: string[] = PAIRS.flatMap(([first, second]) => {
+    const missing = config[first] === undefined ? first : config[second] === undefined ? second : undefined;
+    const present = missing === first ? second : first;
+    if (missing === undefined || config[present] === undefined) return [];
+    return [`${missing} is not set: ${first} and ${second} go together (set both, or neither)`];
+  });
+  if (config.NATS_TLS_CERT !== undefined && config.NATS_TLS_CA === undefined) {
+    problems.push('NATS_TLS_CA is not set: a client certificate (NATS_TLS_CERT) is only sent over TLS, which needs the CA that signed the server\'s certificate');
+  }
+  const rootCertificate = URL.canParse(config.DATABASE_URL) ? new URL(config.DATABASE_URL).searchParams.get('sslrootcert') : null;
+  if (rootCertificate !== null && !pemFile.safeParse(rootCertificate).success) {
+    problems.push(`DATABASE_URL names sslrootcert=${rootCertificate}: expected the path of a readable PEM file; there is none (or it cannot be read)`);
+  }
+  return problems;
 }

@@ -1,27 +1,10 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ensureStream } from '../shards/streams.js';
+import { custodianNames, type CustodianNames } from './names.js';
 import { custodianReportSchema, tradeInstructionSchema, type CustodianAdapter, type CustodianReport, type TradeInstruction } from './messages.js';
 
-/**
- *   stream   <prefix>-custodian   subjects <prefix>.custodian.instruction (Trust → custodian)
- *                                          <prefix>.custodian.report      (custodian → Trust)
- *   consumer <prefix>-desk        the dealing desk's durable consumer of reports
- *   consumer <prefix>-custodian   the custodian's (simulator's) durable consumer of instructions
- * Message ids (`place:<trade>`, `<kind>:<trade>`) let JetStream drop a re-send within its window; the
- * receivers are idempotent beyond it.
- */
-export function custodianNames(prefix: string) {
-  return {
-    stream: `${prefix}-custodian`,
-    instructionSubject: `${prefix}.custodian.instruction`,
-    reportSubject: `${prefix}.custodian.report`,
-    deskConsumer: `${prefix}-desk`,
-    custodianConsumer: `${prefix}-custodian`,
-  };
-}
-
-export type CustodianNames = ReturnType<typeof custodianNames>;
+export { custodianNames, type CustodianNames } from './names.js';
 
 export async function provisionCustodianStream(nc: NatsConnection, prefix: string): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);

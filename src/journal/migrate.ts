@@ -84,20 +84,24 @@ const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * Run with the owner's connection at start-up. The role name comes from the service URL.
  */
 export async function ensureServiceRole(ownerPool: pg.Pool, role: string, password: string | undefined): Promise<void> {
-  await ensureLoginRole(ownerPool, role, password, 'potledger_writer');
+  await ensureLoginRole(ownerPool, role, password, 'potledger_writer', 'service');
 }
 
-/** The login role reports are read with: a member of potledger_reader, which may only SELECT. */
+/**
+ * Makes sure the reports' login role exists and is a member of potledger_reader (and nothing more):
+ * it may read every table and write none. Run with the owner's connection at start-up.
+ */
 export async function ensureReaderRole(ownerPool: pg.Pool, role: string, password: string | undefined): Promise<void> {
-  await ensureLoginRole(ownerPool, role, password, 'potledger_reader');
+  await ensureLoginRole(ownerPool, role, password, 'potledger_reader', 'reader');
 }
 
-async function ensureLoginRole(ownerPool: pg.Pool, role: string, password: string | undefined, group: 'potledger_writer' | 'potledger_reader'): Promise<void> {
-  if (!ROLE_NAME.test(role)) throw new Error(`role "${role}" must be lower-case letters, digits and _`);
+async function ensureLoginRole(ownerPool: pg.Pool, role: string, password: string | undefined, group: 'potledger_writer' | 'potledger_reader', what: string): Promise<void> {
+  if (!ROLE_NAME.test(role)) throw new Error(`${what} role "${role}" must be lower-case letters, digits and _`);
+  if (role === 'potledger_writer' || role === 'potledger_reader') throw new Error(`the ${what} role must be a login role of its own, not the group ${role}`);
   const client = await ownerPool.connect();
   try {
     const { rows } = await client.query<{ owner: string }>('SELECT current_user AS owner');
-    if (rows[0]?.owner === role) throw new Error(`the ${group === 'potledger_writer' ? 'service' : 'reader'} role must not be the schema owner (${role})`);
+    if (rows[0]?.owner === role) throw new Error(`the ${what} role must not be the schema owner (${role})`);
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
     const passwordSql = password === undefined ? '' : ` PASSWORD ${await literal(client, password)}`;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { commandFingerprint, envelopeRejection, partitionOf, reject, RejectionCode, type Command, type Process, type ProcessRegistry } from '../ledger/index.js';
@@ -85,6 +85,12 @@ export interface PublisherOptions {
    */
   readonly now?: () => Date;
   readonly streamLimits?: Partial<StreamLimits>;
+  /**
+   * Create the streams, or bring them up to date (true, the default), or only check that the command
+   * stream exists (false): what the NATS user `publisher` may do, which leaves provisioning to the
+   * workers (src/config/nats-permissions.ts).
+   */
+  readonly provisionStreams?: boolean;
   /** What this publisher is, for the audit trail (`api`, `payments-desk`, …); `sdk` by default. */
   readonly source?: string;
 }
@@ -128,7 +134,8 @@ export class LedgerPublisher {
 
   static async connect(options: PublisherOptions): Promise<LedgerPublisher> {
     const publisher = new LedgerPublisher(options);
-    await provisionStreams(options.nc, publisher.names, { ...STREAM_LIMITS_DEFAULT, ...options.streamLimits });
+    if (options.provisionStreams === false) await expectCommandStream(options.nc, publisher.names);
+    else await provisionStreams(options.nc, publisher.names, { ...STREAM_LIMITS_DEFAULT, ...options.streamLimits });
     publisher.#subscription = options.nc.subscribe(publisher.#inbox);
     void publisher.#listen(publisher.#subscription);
     return publisher;
@@ -317,6 +324,14 @@ export class LedgerPublisher {
       }
     }
   }
+}
+
+/** The command stream exists (a worker provisioned it); otherwise an error that says so. */
+async function expectCommandStream(nc: NatsConnection, ledger: Names): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.info(ledger.commandStream).catch((error: unknown) => {
+    throw new Error(`the command stream ${ledger.commandStream} cannot be read (${error instanceof Error ? error.message : String(error)}): start a worker first, it creates the streams`, { cause: error });
+  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,6 +8,7 @@
  *   KV      <prefix>-workers    key <workerId>: live workers (heartbeat with a TTL)
  *   consumer <prefix>-p<partition>-e<epoch>: the partition's pull consumer for one ownership epoch
  *   subject <prefix>.outcome.get: request/reply lookup of a command's outcome
+ *   subject <prefix>.reply.<id>: a publisher's outcome notices (or any `_INBOX.` subject)
  */
 export interface Names {
   readonly prefix: string;
@@ -35,6 +36,19 @@ export function names(prefix: string): Names {
     consumerName: (partition, epoch) => `${prefix}-p${partition}-e${epoch}`,
     leaseKey: (partition) => `p${partition}`,
   };
+}
+
+/** A subject token: no wildcard, no space, no empty token. */
+const REPLY_SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/;
+
+/**
+ * True when a worker may publish an outcome notice to `subject` (a command's Potledger-Reply): only a
+ * publisher's notice subject `<prefix>.reply.…` or an inbox `_INBOX.…`. The header is the publisher's
+ * word, not a right: a forged one must not make a worker publish onto a command, event or custodian
+ * subject (its NATS permissions refuse the custodian's; this refuses the rest).
+ */
+export function replySubjectAllowed(ledger: Pick<Names, 'prefix'>, subject: string): boolean {
+  return REPLY_SUBJECT.test(subject) && (subject.startsWith(`${ledger.prefix}.reply.`) || subject.startsWith('_INBOX.'));
 }
 
 /** Message headers a command carries beside its JSON body. */

@@ -28,7 +28,7 @@ import type { EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
-import { HEADER, type Names } from './names.js';
+import { HEADER, replySubjectAllowed, type Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
 import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
 
@@ -528,13 +528,13 @@ export class PartitionShard {
 
   /**
    * Tells each waiting publisher its outcome (core NATS, best effort: the outcome is also queryable).
-   * Only to a publisher's reply subject (`<prefix>.reply.…`): a forged Potledger-Reply naming a command,
-   * event or custodian subject gets nothing, so a command cannot make the worker publish there.
+   * Only to a reply subject (`<prefix>.reply.…` or `_INBOX.…`, see replySubjectAllowed): a forged
+   * Potledger-Reply naming a command, event or custodian subject gets nothing.
    */
   #notify(answers: readonly { command: Command; reply: string | undefined; answer: Answer }[]): void {
-    const replies = `${this.#ctx.names.prefix}.reply.`;
     for (const { command, reply, answer } of answers) {
-      if (reply === undefined || !reply.startsWith(replies) || /[\s*>]/.test(reply)) continue;
+      // A reply subject outside the notice namespaces is ignored: the outcome stays queryable.
+      if (reply === undefined || !replySubjectAllowed(this.#ctx.names, reply)) continue;
       const notice: OutcomeNotice = {
         commandId: command.commandId,
         status: answer.kind,

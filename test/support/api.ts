@@ -83,7 +83,7 @@ export async function buildTestApp(
     readonly metrics?: Registry;
     readonly logStream?: NodeJS.WritableStream;
     readonly payments?: PaymentSettings;
-    /** The reader role's pool for the reports (the service pool when absent). */
+    /** The read-only pool of the report routes (the app falls back to `pool` without it). */
     readonly reports?: pg.Pool;
   } = {},
 ): Promise<TestApp> {

@@ -1,5 +1,5 @@
-import type pg from 'pg';
 import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { balanceSheet, findPot, isBusinessDayClosed, movementDetail, potAudit, potBalancesAtClose, potBalancesNow, potStatement } from '../../journal/reads.js';
@@ -21,7 +21,10 @@ import type { CommandDeps } from './commands.js';
 const READ = ['service', 'operator', 'member'] as const;
 const potParams = idParams('potId', potIdSchema);
 
-/** Reads of the ledger: balances, statements, movements and the Trust's balance sheet. */
+/**
+ * Reads of the ledger: balances, statements, movements and the Trust's balance sheet. `reports` is the
+ * read-only pool the balance sheet and the audit trail read through (the service pool when there is none).
+ */
 export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' | 'assets'> & { readonly reports: pg.Pool }): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
 

@@ -33,7 +33,7 @@ const runSchema = z
   .meta({ id: 'ReconciliationRun' });
 
 /** Reconciliation for operators: run one from statements, read it, export it as CSV, note resolutions. */
-export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool; readonly assets: AssetCatalog }): void {
+export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool; readonly reports: pg.Pool; readonly assets: AssetCatalog }): void {
   const typed = app.withTypeProvider<ZodTypeProvider>();
   typed.post(
     '/recon',
@@ -70,7 +70,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     '/recon/:runId',
     { config: { roles: OPERATOR }, schema: { tags: ['reconciliation'], summary: 'A reconciliation run and its breaks', params: runParams, response: { 200: runSchema, 404: problemSchema } } },
     async (request) => {
-      const run = await readRun(deps.pool, request.params.runId, deps.assets);
+      const run = await readRun(deps.reports, request.params.runId, deps.assets);
       if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
       return run;
     },
@@ -80,7 +80,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     '/recon/:runId/breaks.csv',
     { config: { roles: OPERATOR }, schema: { tags: ['reconciliation'], summary: "A run's breaks as CSV", params: runParams, response: { 200: z.string(), 404: problemSchema } } },
     async (request, reply) => {
-      const run = await readRun(deps.pool, request.params.runId, deps.assets);
+      const run = await readRun(deps.reports, request.params.runId, deps.assets);
       if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
       return reply.type('text/csv; charset=utf-8').send(breaksCsv(run));
     },

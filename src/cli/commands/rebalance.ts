@@ -1,6 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import pino from 'pino';
-import { loadConfig, natsConnectOptions } from '../../config/config.js';
+import { loadConfig } from '../../config/config.js';
+import { natsConnectOptions } from '../../config/nats.js';
 import { Rebalancer } from '../../dealing/rebalancer.js';
 import { assetCatalog, DEFAULT_ASSETS, DEFAULT_PROFILES, isCalendarDate, ledgerProcesses } from '../../ledger/index.js';
 import { LedgerPublisher } from '../../sdk/publisher.js';

@@ -1,7 +1,8 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type pg from 'pg';
-import { loadConfig, natsConnectOptions, type Config } from '../../config/config.js';
+import { loadConfig, type Config } from '../../config/config.js';
+import { natsConnectOptions } from '../../config/nats.js';
 import { names, type Names } from '../../shards/names.js';
 import { parseCommandLine } from '../args.js';
 import { withDatabase } from '../database.js';
