@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, headers as natsHeaders, PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
@@ -21,7 +19,7 @@ import { createShardMetrics } from '../../src/shards/metrics.js';
 import { HEADER, names as namesFor } from '../../src/shards/names.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { PrivateNats } from '../support/servers.js';
+import { makeCertificates, PrivateNats } from '../support/servers.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -31,7 +29,6 @@ import { waitFor } from '../support/wait.js';
  * users together still run the ledger without a single violation.
  */
 
-const run = promisify(execFile);
 const PREFIX = 'ptestperm';
 const PARTITIONS = 4;
 const ledger = namesFor(PREFIX);
@@ -242,13 +239,3 @@ describe('NATS over TLS (a nats-server of its own, a throwaway CA)', () => {
     await expect(connect({ ...natsConnectOptions(config, 'test-tls-wrong-ca'), reconnect: false, timeout: 3000 })).rejects.toThrow();
   });
 });
-
-/** A CA and a server certificate it signed for 127.0.0.1 and localhost, in `dir`. */
-export async function makeCertificates(dir: string): Promise<void> {
-  await run('mkdir', ['-p', dir]);
-  const openssl = (args: string[]) => run('openssl', args, { cwd: dir });
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=potledger test CA', '-keyout', 'ca.key', '-out', 'ca.pem']);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr']);
-  await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', 'server.pem']);
-}

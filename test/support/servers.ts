@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,16 @@ function nativeBinary(candidates: readonly string[], what: string): string {
 
 function onPath(name: string): string[] {
   return (process.env.PATH ?? '').split(':').filter(Boolean).map((dir) => join(dir, name));
+}
+
+/** A throwaway CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 and localhost (`server.pem`, `server.key`), in `dir`. */
+export async function makeCertificates(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const openssl = (args: string[]) => run('openssl', args, { cwd: dir });
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=potledger test CA', '-keyout', 'ca.key', '-out', 'ca.pem']);
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr']);
+  await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', 'server.pem']);
 }
 
 // ------------------------------------------------------------------------------------------- NATS
@@ -179,8 +189,18 @@ export class PrivateNats {
 
 // --------------------------------------------------------------------------------------- Postgres
 
+export interface PrivatePostgresOptions {
+  /**
+   * TLS only: the server presents this certificate (made by makeCertificates in `dir`), and refuses
+   * every connection that is not TLS (`hostnossl … reject` in pg_hba.conf).
+   */
+  readonly tlsOnly?: { readonly dir: string };
+}
+
 /** A PostgreSQL cluster of its own (trust auth on 127.0.0.1); `crash` stops it in immediate mode (recovery at the next start). */
 export class PrivatePostgres {
+  #settings = '';
+
   private constructor(
     readonly dir: string,
     readonly port: number,
@@ -188,7 +208,7 @@ export class PrivatePostgres {
     private readonly osUser: string | undefined,
   ) {}
 
-  static async create(label = 'private'): Promise<PrivatePostgres> {
+  static async create(label = 'private', options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
     const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)) : [];
     const pgCtl = nativeBinary([...versions.reverse().map((v) => `/usr/lib/postgresql/${v}/bin/pg_ctl`), ...onPath('pg_ctl')], 'postgresql (pg_ctl)');
     const bin = pgCtl.slice(0, -'/pg_ctl'.length);
@@ -202,6 +222,7 @@ export class PrivatePostgres {
     }
     const postgres = new PrivatePostgres(dir, await freePort(), bin, osUser);
     await postgres.#pg('initdb', ['-D', postgres.dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale', '--no-sync']);
+    if (options.tlsOnly !== undefined) await postgres.#tlsOnly(options.tlsOnly.dir);
     await postgres.start();
     clusters.add(postgres);
     hookExit();
@@ -220,7 +241,7 @@ export class PrivatePostgres {
   async start(): Promise<void> {
     await this.#pg('pg_ctl', [
       '-D', this.dataDir, '-l', join(this.dir, 'postgres.log'), '-w', '-t', '60',
-      '-o', `-p ${this.port} -k '' -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB`,
+      '-o', `-p ${this.port} -k '' -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB${this.#settings}`,
       'start',
     ]);
     await until(`Postgres on 127.0.0.1:${this.port} to accept connections`, () => tcpOpen(this.port));
@@ -244,6 +265,21 @@ export class PrivatePostgres {
     clusters.delete(this);
     await this.#pg('pg_ctl', ['-D', this.dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** The server key and certificate copied into the cluster (the key readable by its OS user only), and pg_hba refusing plain connections. */
+  async #tlsOnly(certificates: string): Promise<void> {
+    const ids = this.osUser === undefined ? undefined : { uid: Number((await run('id', ['-u', this.osUser])).stdout.trim()), gid: Number((await run('id', ['-g', this.osUser])).stdout.trim()) };
+    for (const [from, to, mode] of [['server.pem', 'server.crt', 0o644], ['server.key', 'server.key', 0o600]] as const) {
+      const target = join(this.dir, to);
+      await cp(join(certificates, from), target);
+      await chmod(target, mode);
+      if (ids !== undefined) await chown(target, ids.uid, ids.gid);
+    }
+    const hba = join(this.dataDir, 'pg_hba.conf');
+    await writeFile(hba, 'hostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n');
+    if (ids !== undefined) await chown(hba, ids.uid, ids.gid);
+    this.#settings = ` -c ssl=on -c ssl_cert_file=${join(this.dir, 'server.crt')} -c ssl_key_file=${join(this.dir, 'server.key')}`;
   }
 
   /** For the exit hook: stops the cluster before the process goes. */
