@@ -172,6 +172,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
         void fleet.start(undefined, environment).catch((error: unknown) => log(`chaos: could not start a worker: ${String(error)}`));
       }
     }, 500);
+    cleanup.unshift(async () => clearInterval(supervisor));
     const replaced = new Set<string>();
     let unplannedExits = 0;
     const maybeFault = () => {
