@@ -184,7 +184,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
         log(`chaos: fault ${faults.length + 1} (${next.kind}) at command ${atCommand}`);
         const begun = performance.now();
         const result = await injectFault(next.kind, faultContext);
-        const record = { kind: next.kind, atCommand, ...result, ms: Math.round(performance.now() - begun) };
+        const record = { kind: next.kind, atCommand, at: new Date().toISOString(), ...result, ms: Math.round(performance.now() - begun) };
         faults.push(record);
         log(`chaos: fault ${faults.length} at command ${atCommand}: ${result.detail} (${record.ms} ms)`);
       });
@@ -222,7 +222,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
       const next = plan.shift();
       if (next !== undefined) chaos = chaos.then(async () => {
         const result = await injectFault(next.kind, faultContext);
-        faults.push({ kind: next.kind, atCommand: load.submitted, ...result, ms: 0 });
+        faults.push({ kind: next.kind, atCommand: load.submitted, at: new Date().toISOString(), ...result, ms: 0 });
       });
     }
     await chaos;
@@ -275,6 +275,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
 
     await waitForEvents(nc, names.eventStream, owner, 60_000).catch(() => undefined);
     const events = await checkEvents(nc, names.eventStream, rows);
+    if (events.missing.length > 0) await explainMissingEvents(owner, events.missing, faults, fleet, log);
     check('one event per outcome', events.missing.length === 0 && events.repeated.length === 0 && events.unexpected.length === 0,
       `missing ${events.missing.length}, repeated ${events.repeated.length}, unexpected ${events.unexpected.length}${[...events.missing, ...events.repeated, ...events.unexpected].slice(0, 5).map((id) => `; ${id}`).join('')}`);
 
@@ -313,6 +314,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
     };
   } finally {
     for (const step of cleanup) await step().catch(() => undefined);
+  }
+}
+
+/** For a failed events check: where each missing event's outcome sits, the faults' times, and what the workers said about events. */
+async function explainMissingEvents(owner: pg.Pool, missing: readonly string[], faults: readonly FaultRecord[], fleet: WorkerFleet, log: (line: string) => void): Promise<void> {
+  const { rows } = await owner.query<{ command_id: string; partition: number; seq: bigint; recorded_at: Date; process: string }>(
+    "SELECT command_id, partition, seq, recorded_at, process FROM command_outcomes WHERE movement_id = ANY($1::text[]) OR 'rejected-' || command_id = ANY($1::text[])",
+    [missing.slice(0, 20)],
+  );
+  for (const row of rows) log(`chaos: missing event of ${row.command_id} (${row.process}), partition ${row.partition}, outcome seq ${row.seq}, recorded ${row.recorded_at.toISOString()}`);
+  const { rows: marks } = await owner.query<{ partition: number; events_through_seq: bigint; worker_id: string }>('SELECT partition, events_through_seq, worker_id FROM partition_owners ORDER BY partition');
+  log(`chaos: outbox marks: ${marks.map((m) => `p${m.partition}@${m.events_through_seq}`).join(' ')}`);
+  for (const fault of faults) log(`chaos: fault at ${fault.at}: ${fault.kind}`);
+  for (const worker of fleet.all()) {
+    for (const line of worker.logs.filter((l) => /event|outbox|rewind|lost|fenced|partition (acquired|released)|consumer failed/.test(l.msg))) {
+      log(`chaos: ${worker.label} ${new Date(Number(line.time)).toISOString()} ${line.msg} ${JSON.stringify({ partition: line.partition, err: (line.err as { message?: string } | undefined)?.message })}`);
+    }
   }
 }
 

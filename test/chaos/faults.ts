@@ -18,6 +18,8 @@ export type FaultKind = 'kill' | 'stop' | 'nats-restart' | 'postgres-restart' | 
 export interface FaultRecord {
   readonly kind: FaultKind;
   readonly atCommand: number;
+  /** When the fault ended (ISO time). */
+  readonly at: string;
   readonly detail: string;
   readonly ms: number;
   /**
