@@ -155,23 +155,42 @@ describe('a random command sequence through JetStream and shard workers', () => 
     const resendAnswers: Promise<OutcomeNotice>[] = [];
     const conflicts: { command: Command; submitted: Submitted; notice: Promise<OutcomeNotice> }[] = [];
     const opened = new Set<number>();
-    const firstPublishedAt = new Map<string, number>();
-    /** Re-sends go out once JetStream has forgotten the id, so that they reach a worker. */
+    /**
+     * When a commandId last went out: the test's own publications, and every outcome wait of the SDK
+     * that may have re-sent it (it re-sends until its answer arrives, so the time it settled bounds that).
+     */
+    const lastSentAt = new Map<string, number>();
+    const sentNow = (commandId: string) => lastSentAt.set(commandId, Date.now());
+    const waits = new Map<string, Promise<unknown>[]>();
+    const tracked = <T,>(commandId: string, wait: Promise<T>): Promise<T> => {
+      const settled = wait.finally(() => sentNow(commandId));
+      waits.set(commandId, [...(waits.get(commandId) ?? []), settled.catch(() => undefined)]);
+      return settled;
+    };
+    /**
+     * Re-sends go out once JetStream has forgotten the id, so that they reach a worker: the window must
+     * have passed since the last time the id went out (a re-send moves the window on).
+     */
     const afterDuplicateWindow = (commandId: string) =>
-      waitFor(`the duplicate window of ${commandId} to pass`, () => Date.now() - (firstPublishedAt.get(commandId) ?? 0) > 3 * DUPLICATE_WINDOW_MS);
+      waitFor(`the duplicate window of ${commandId} to pass`, () => Date.now() - (lastSentAt.get(commandId) ?? 0) > 3 * DUPLICATE_WINDOW_MS);
+    /** A conflict must reach a worker: also after every wait that may still re-send the id (the SDK's own re-sends) has settled. */
+    const afterLastSend = async (commandId: string) => {
+      await Promise.all(waits.get(commandId) ?? []);
+      await afterDuplicateWindow(commandId);
+    };
     let counter = 0;
     let resendsDelivered = 0;
     const nextId = (label: string): string => `seq-${(counter += 1)}-${label}`;
 
     const publish = async (command: Command): Promise<Submitted> => {
       const submitted = await submitInOrder(publisher!, command);
+      sentNow(command.commandId);
       sent.push(command);
       if (!outcomes.has(command.commandId)) {
-        firstPublishedAt.set(command.commandId, Date.now());
         originals.push(command);
-        outcomes.set(command.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS));
+        outcomes.set(command.commandId, tracked(command.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS)));
       } else {
-        resendAnswers.push(submitted.outcome(OUTCOME_TIMEOUT_MS));
+        resendAnswers.push(tracked(command.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS)));
       }
       return submitted;
     };
@@ -251,13 +270,13 @@ describe('a random command sequence through JetStream and shard workers', () => 
           const moneyCommands = originals.filter((c) => typeof (c.payload as { amount?: unknown }).amount === 'string' && c.process !== 'cash.transfer');
           const earlier = moneyCommands[step.pick % Math.max(1, moneyCommands.length)];
           if (earlier === undefined) break;
-          await outcomes.get(earlier.commandId);
-          await afterDuplicateWindow(earlier.commandId);
+          await afterLastSend(earlier.commandId);
           const payload = earlier.payload as { amount: string; currency: string };
           const variant: Command = { ...earlier, payload: { ...payload, amount: payload.amount === '1.00' ? '2.00' : '1.00' } };
           const submitted = await submitInOrder(publisher, variant);
+          sentNow(variant.commandId);
           sent.push(variant);
-          conflicts.push({ command: variant, submitted, notice: submitted.outcome(OUTCOME_TIMEOUT_MS) });
+          conflicts.push({ command: variant, submitted, notice: tracked(variant.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS)) });
           break;
         }
       }
@@ -284,7 +303,7 @@ describe('a random command sequence through JetStream and shard workers', () => 
 
     // The reused commandIds were answered as conflicts and changed nothing.
     for (const [index, conflict] of conflicts.entries()) {
-      expect(conflict.submitted.duplicate, `conflict ${conflict.command.commandId} reached the stream`).toBe(false);
+      expect(conflict.submitted.duplicate, `conflict ${conflict.command.commandId} was dropped by JetStream's duplicate window`).toBe(false);
       expect(conflictNotices[index]?.status, `conflict ${conflict.command.commandId}`).toBe('conflict');
     }
 
