@@ -217,7 +217,10 @@ export class PartitionShard {
     await shard.#replaceConsumer();
     await shard.#republishOutbox();
     const consumer = await ctx.js.consumers.get(ctx.names.commandStream, ctx.names.consumerName(claim.partition, claim.epoch));
-    shard.#messages = await consumer.consume({ max_messages: Math.min(ctx.limits.inboxMax, 1000), expires: 5000 });
+    // A consumer that is gone (deleted by a new owner, or lost with a nats-server store that went back
+    // to an older state) ends the reading with an error instead of being retried for ever: the worker
+    // then hands the partition back, and the next claim makes a consumer and checks the streams again.
+    shard.#messages = await consumer.consume({ max_messages: Math.min(ctx.limits.inboxMax, 1000), expires: 5000, abort_on_missing_resource: true });
     shard.#loops = Promise.all([shard.#read(), shard.#process(), shard.#watch()]);
     return shard;
   }
@@ -367,6 +370,7 @@ export class PartitionShard {
         batchLimit = limits.commitBatchMax;
       } catch (error) {
         this.#forgetBatchState();
+        this.#afterFailedCommit();
         if (error instanceof FencedError) {
           this.#ctx.metrics.fenced.inc();
           this.#ctx.log.warn({ partition: this.partition, epoch: String(this.epoch) }, 'fenced off: another worker owns the partition');
@@ -402,6 +406,19 @@ export class PartitionShard {
       if (error instanceof FencedError) this.#stopping = true;
       else this.#ctx.log.warn({ err: error, partition: this.partition }, 'could not record the confirmed events; will try again');
     }
+  }
+
+  /**
+   * A failed commit may have committed all the same (the connection broke after Postgres committed,
+   * before the reply arrived). Its retry then answers those commands as replays and publishes no events
+   * for them, so the next events to publish must come from the outbox, which holds every outcome after
+   * the confirmed point, or the confirmed point would move past events never sent. Queued behind the
+   * events in flight, so that none of them can clear the flag after it is set.
+   */
+  #afterFailedCommit(): void {
+    this.#events = this.#events.then(() => {
+      this.#eventsBehind = true;
+    });
   }
 
   /** After a failed attempt, in-memory state may be ahead of Postgres: drop it, reload on the next try. */

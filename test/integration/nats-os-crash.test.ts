@@ -72,7 +72,10 @@ describe('an OS crash of nats-server (its store back to the last fsync)', () => 
         published.push(command);
         outcomes.set(command.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS));
       }
-      return awaitOutcomes(outcomes);
+      return awaitOutcomes(outcomes).catch((error: unknown) => {
+        // Say what the workers were doing, not only that outcomes are missing.
+        throw new Error(`${(error as Error).message}\n${fleet!.all().map((worker) => worker.tail(60)).join('\n')}`);
+      });
     };
     const deposit = (amount: string) => () => ({ amount, currency: 'GBP' });
 
