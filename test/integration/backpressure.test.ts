@@ -1,10 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testShardWorker } from '../support/shard-worker.js';
 import { verifyLedger } from '../../src/journal/verify.js';
-import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/index.js';
+import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import { createShardMetrics } from '../../src/shards/metrics.js';
 import { names } from '../../src/shards/names.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -31,10 +30,7 @@ beforeAll(async () => {
   db = await createTestDatabase('backpressure');
   nats = await createTestNats('backpressure');
   const streamLimits = { maxBytes: STREAM_BYTES };
-  worker = new ShardWorker({
-    pool: db.service, nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, assets: assetCatalog(DEFAULT_ASSETS), partitionCount: PARTITIONS,
-    metrics: createShardMetrics(), log: pino({ level: 'silent' }), limits: { inboxMax: INBOX_MAX }, streamLimits,
-  });
+  worker = testShardWorker({ pool: db.service, nc: nats.nc, prefix: nats.prefix, partitionCount: PARTITIONS, limits: { inboxMax: INBOX_MAX }, streamLimits });
   await worker.start();
   publisher = await LedgerPublisher.connect({ nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS, streamLimits });
 });

@@ -1,16 +1,15 @@
-import pino from 'pino';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testShardWorker } from '../support/shard-worker.js';
 import { createPool } from '../../src/journal/database.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import { createShardMetrics } from '../../src/shards/metrics.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { CommitReplyCutter } from '../support/commit-cutter.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
-import { ASSETS, EFFECTIVE_DATE, awaitOutcomes, checkEvents, outcomeRows, waitForEvents } from '../support/shard-checks.js';
+import { EFFECTIVE_DATE, awaitOutcomes, checkEvents, outcomeRows, waitForEvents } from '../support/shard-checks.js';
 import { waitFor } from '../support/wait.js';
 
 /*
@@ -57,17 +56,7 @@ afterAll(async () => {
 
 describe('a commit whose reply is lost', () => {
   it('is retried as replays, and the events of what it committed still go out', async () => {
-    worker = new ShardWorker({
-      pool,
-      nc: nats.nc,
-      prefix: nats.prefix,
-      registry: ledgerProcesses,
-      assets: ASSETS,
-      partitionCount: PARTITIONS,
-      metrics: createShardMetrics(),
-      log: pino({ level: 'silent' }),
-      workerId: `ambiguous-${nats.prefix}`,
-    });
+    worker = testShardWorker({ pool, nc: nats.nc, prefix: nats.prefix, partitionCount: PARTITIONS, workerId: `ambiguous-${nats.prefix}` });
     await worker.start();
     await waitFor('the worker to own every partition', () => worker?.ownedPartitions().length === PARTITIONS);
     publisher = await LedgerPublisher.connect({ nc: nats.nc, prefix: nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });

@@ -1,14 +1,13 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testShardWorker } from '../support/shard-worker.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import { createShardMetrics } from '../../src/shards/metrics.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
-import { ASSETS, EFFECTIVE_DATE, awaitOutcomes, ledgerBalances } from '../support/shard-checks.js';
+import { EFFECTIVE_DATE, awaitOutcomes, ledgerBalances } from '../support/shard-checks.js';
 import { waitFor } from '../support/wait.js';
 
 /*
@@ -42,15 +41,11 @@ afterAll(async () => {
 
 describe('a partition consumer deleted behind the worker', () => {
   it('is replaced by a claim of the partition, and every command still applies once', async () => {
-    worker = new ShardWorker({
+    worker = testShardWorker({
       pool: db.service,
       nc: nats.nc,
       prefix: nats.prefix,
-      registry: ledgerProcesses,
-      assets: ASSETS,
       partitionCount: PARTITIONS,
-      metrics: createShardMetrics(),
-      log: pino({ level: 'silent' }),
       workerId: `consumerlost-${nats.prefix}`,
       ownership: { leaseTtlMs: 2000, tickMs: 400 },
     });

@@ -1,14 +1,14 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testShardWorker } from '../support/shard-worker.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import { createShardMetrics } from '../../src/shards/metrics.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
-import { ASSETS, EFFECTIVE_DATE, awaitOutcomes, checkEvents, outcomeRows, waitForEvents } from '../support/shard-checks.js';
+import { EFFECTIVE_DATE, awaitOutcomes, checkEvents, outcomeRows, waitForEvents } from '../support/shard-checks.js';
 import { WaitTimeoutError, waitFor } from '../support/wait.js';
 
 /*
@@ -31,14 +31,11 @@ const workers: ShardWorker[] = [];
 let publisher: LedgerPublisher | undefined;
 
 function newWorker(name: string): ShardWorker {
-  const worker = new ShardWorker({
+  const worker = testShardWorker({
     pool: db.service,
     nc: nats.nc,
     prefix: nats.prefix,
-    registry: ledgerProcesses,
-    assets: ASSETS,
     partitionCount: PARTITIONS,
-    metrics: createShardMetrics(),
     log: pino({ level: 'warn', base: { worker: name } }),
     workerId: `${name}-${nats.prefix}`,
   });

@@ -3,9 +3,9 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testShardWorker } from '../support/shard-worker.js';
 import { ledgerProcesses, partitionOf, type Command, type WireOutcome } from '../../src/ledger/index.js';
 import { LedgerPublisher, PublishValidationError, type Submitted } from '../../src/sdk/publisher.js';
-import { createShardMetrics } from '../../src/shards/metrics.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
 import { PoisonCode } from '../../src/shards/parse.js';
 import { ShardWorker } from '../../src/shards/worker.js';
@@ -13,7 +13,6 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, natsUrl, type TestNats } from '../support/nats.js';
 import { waitFor } from '../support/wait.js';
 import {
-  ASSETS,
   EFFECTIVE_DATE,
   awaitOutcomes,
   checkEvents,
@@ -91,14 +90,11 @@ const workers: ShardWorker[] = [];
 let publisher: LedgerPublisher | undefined;
 
 function startWorker(nc: NatsConnection, name: string): Promise<ShardWorker> {
-  const worker = new ShardWorker({
+  const worker = testShardWorker({
     pool: db.service,
     nc,
     prefix: nats.prefix,
-    registry: ledgerProcesses,
-    assets: ASSETS,
     partitionCount: PARTITIONS,
-    metrics: createShardMetrics(),
     log: pino({ level: 'warn', base: { worker: name } }),
     workerId: `${name}-${nats.prefix}`,
     ownership: { leaseTtlMs: 3000, tickMs: 250 },
