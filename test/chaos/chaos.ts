@@ -212,7 +212,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
         const moved = ((prices.get(fund) ?? 10_000n) * (9_700n + BigInt(Math.floor(random() * 600)))) / 10_000n;
         prices.set(fund, moved < 1_000n ? 1_000n : moved);
       }
-      const loaded = await loadPrices(service, FUNDS.map((fund) => ({ fund, date, price: formatAmount(prices.get(fund) ?? 10_000n, 4) })), 'chaos', ASSETS);
+      // The operator's price load may meet a fault still in flight (Postgres restarting): it is
+      // retried like any operator's step; the same prices again are a no-op.
+      const dayPrices = FUNDS.map((fund) => ({ fund, date, price: formatAmount(prices.get(fund) ?? 10_000n, 4) }));
+      const loaded = await retrying(`prices of ${date}`, () => loadPrices(service, dayPrices, 'chaos', ASSETS), log);
       if (!loaded.ok) throw new Error(`prices: ${JSON.stringify(loaded.problems)}`);
       await chaos;
       const report = await retrying(`business day ${date}`, () => days.run(date), log);
