@@ -1,6 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testShardWorker } from '../support/shard-worker.js';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
@@ -8,6 +7,7 @@ import { names } from '../../src/shards/names.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
+import { testShardWorker } from '../support/shard-worker.js';
 import { waitFor } from '../support/wait.js';
 
 /**

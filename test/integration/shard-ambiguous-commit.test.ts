@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testShardWorker } from '../support/shard-worker.js';
 import { createPool } from '../../src/journal/database.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
@@ -10,6 +9,7 @@ import { CommitReplyCutter } from '../support/commit-cutter.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import { EFFECTIVE_DATE, awaitOutcomes, checkEvents, outcomeRows, waitForEvents } from '../support/shard-checks.js';
+import { testShardWorker } from '../support/shard-worker.js';
 import { waitFor } from '../support/wait.js';
 
 /*

@@ -1,6 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testShardWorker } from '../support/shard-worker.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
@@ -8,6 +7,7 @@ import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import { EFFECTIVE_DATE, awaitOutcomes, ledgerBalances } from '../support/shard-checks.js';
+import { testShardWorker } from '../support/shard-worker.js';
 import { waitFor } from '../support/wait.js';
 
 /*

@@ -1,7 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testShardWorker } from '../support/shard-worker.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
@@ -9,6 +8,7 @@ import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import { EFFECTIVE_DATE, awaitOutcomes, checkEvents, outcomeRows, waitForEvents } from '../support/shard-checks.js';
+import { testShardWorker } from '../support/shard-worker.js';
 import { WaitTimeoutError, waitFor } from '../support/wait.js';
 
 /*

@@ -3,7 +3,6 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testShardWorker } from '../support/shard-worker.js';
 import { ledgerProcesses, partitionOf, type Command, type WireOutcome } from '../../src/ledger/index.js';
 import { LedgerPublisher, PublishValidationError, type Submitted } from '../../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
@@ -30,6 +29,7 @@ import {
   verifyBreaks,
   waitForEvents,
 } from '../support/shard-checks.js';
+import { testShardWorker } from '../support/shard-worker.js';
 
 /*
  * A random sequence of commands (fast-check, seed printed) through the SDK, JetStream and two in-process
