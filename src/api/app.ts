@@ -10,6 +10,7 @@ import type { Config } from '../config/config.js';
 import type { AssetCatalog, ProcessRegistry } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import { installAuth } from './auth.js';
+import { createRequestLimits } from './limits.js';
 import { problem, ProblemCode, ProblemError } from './problems.js';
 import { accountRoutes } from './routes/accounts.js';
 import { commandRoutes } from './routes/commands.js';
@@ -52,9 +53,6 @@ export interface AppOptions {
 
 /** Most bytes of a request body; a command's payload is far smaller. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
-
-/** Where a key id sits in `Authorization: Bearer plk_<keyId>_<secret>`: enough to rate-limit per key without a look-up. */
-const KEY_ID = /^Bearer plk_([0-9a-f]{16})_/;
 
 const REQUEST_ID = /^[\x21-\x7e]{1,64}$/;
 
@@ -111,22 +109,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(rateLimit, {
-    max: options.config.API_RATE_LIMIT_MAX,
-    timeWindow: options.config.API_RATE_LIMIT_WINDOW_MS,
-    keyGenerator: (request) => {
-      const key = KEY_ID.exec(request.headers.authorization ?? '')?.[1];
-      return key === undefined ? `ip:${request.ip}` : `key:${key}`;
-    },
-    errorResponseBuilder: (_request, context) =>
-      Object.assign(new ProblemError(429, ProblemCode.rateLimited, 'too many requests', { detail: `at most ${context.max} per ${context.after} window; retry later` }), {
-        statusCode: 429,
-      }),
-  });
+  // Counted by the auth hook, which knows whether a key was verified (src/api/auth.ts, src/api/limits.ts).
+  await app.register(rateLimit, { global: false });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
-  installAuth(app, options.pool);
+  installAuth(app, options.pool, createRequestLimits(app, { max: options.config.API_RATE_LIMIT_MAX, windowMs: options.config.API_RATE_LIMIT_WINDOW_MS }));
   installRequestMetrics(app, options.metrics);
 
   const publicRoute = { schema: { hide: true } };

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { authenticate, type Principal, type Role } from './keys.js';
+import { KnownKeys, type RequestLimits } from './limits.js';
 import { notFound, ProblemCode, ProblemError } from './problems.js';
 
 declare module 'fastify' {
@@ -16,24 +17,36 @@ declare module 'fastify' {
 const BEARER = /^Bearer ([\x21-\x7e]{1,200})$/;
 
 /**
- * Authentication and roles: every route that names `config.roles` needs `Authorization: Bearer <key>`
- * of one of those roles (401 without a valid key, 403 with the wrong role). Runs before the body is
- * read, so an unauthenticated caller cannot make the API parse a large body.
+ * Authentication, roles and rate limits: every route that names `config.roles` needs `Authorization:
+ * Bearer <key>` of one of those roles (401 without a valid key, 403 with the wrong role). Runs before
+ * the body is read, so an unauthenticated caller cannot make the API parse a large body.
+ *
+ * Rate limits follow who the caller is known to be (src/api/limits.ts): a public route, a missing or
+ * malformed key and a failed authentication count against the client address; a verified key counts
+ * against that key. Once the address's allowance is spent, a key this process has not seen accepted
+ * is refused (429) before any look-up, so a key-guessing loop stops costing queries; a real key used
+ * from there before still is looked up, and answered.
  */
-export function installAuth(app: FastifyInstance, pool: pg.Pool): void {
+export function installAuth(app: FastifyInstance, pool: pg.Pool, limits: RequestLimits): void {
+  const known = new KnownKeys();
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request, reply) => {
     const roles = request.routeOptions.config.roles;
-    if (roles === undefined) return;
+    if (roles === undefined) return limits.countAddress(request, reply);
     const header = request.headers.authorization;
-    const match = typeof header === 'string' ? BEARER.exec(header) : null;
-    const principal = match?.[1] === undefined ? undefined : await authenticate(pool, match[1]);
-    if (principal === undefined) {
+    const presented = (typeof header === 'string' ? BEARER.exec(header) : null)?.[1];
+    if (presented !== undefined && !known.has(presented)) await limits.checkAddress(request, reply);
+    const principal = presented === undefined ? undefined : await authenticate(pool, presented);
+    if (presented === undefined || principal === undefined) {
+      if (presented !== undefined) known.forget(presented);
+      await limits.countAddress(request, reply);
       void reply.header('www-authenticate', 'Bearer');
       throw new ProblemError(401, ProblemCode.unauthenticated, 'a valid API key is required', {
         detail: 'send Authorization: Bearer <key>; keys are issued with `potledger api-key create`',
       });
     }
+    known.remember(presented);
+    await limits.countKey(request, reply, principal.keyId);
     if (!roles.includes(principal.role)) {
       throw new ProblemError(403, ProblemCode.forbidden, `the ${principal.role} role may not do this`, { detail: `allowed: ${roles.join(', ')}` });
     }

@@ -104,7 +104,7 @@ export const wireMovementSchema = z
     partition: z.number().int(),
     effectiveDate: z.string(),
     entries: z.array(wireEntrySchema).readonly(),
-    potChange: z.unknown().optional(),
+    potChange: z.unknown().optional().describe("What the movement changed of the pot besides balances; for a member key, a hold's payee is left out"),
     reverses: z.string().optional(),
   })
   .meta({ id: 'Movement' });
@@ -132,8 +132,8 @@ export const movementDetailSchema = z
         account: z.string(),
         asset: z.string(),
         amount: z.string(),
-        balanceAfter: z.string(),
-        accountVersion: z.string(),
+        balanceAfter: z.string().optional().describe("The account's balance after the posting; absent for a member key on an account not its own pot's (a system account)"),
+        accountVersion: z.string().optional().describe("The account's version after the posting; absent where balanceAfter is"),
       }),
     ).readonly(),
     orderId: z.string().optional().describe('The order this movement changed (placed, cancelled, allocated or settled), when it changed one'),

@@ -82,7 +82,7 @@ export const configSchema = z.object({
   NATS_PREFIX: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ and -').default('potledger'),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: wholeNumber(0, 65535).default(8080),
-  /** Requests one API key may make per API_RATE_LIMIT_WINDOW_MS (unauthenticated callers: per address). */
+  /** Requests one verified API key may make per API_RATE_LIMIT_WINDOW_MS; without a verified key (public routes, failed authentications): per client address. */
   API_RATE_LIMIT_MAX: wholeNumber(1, 10_000_000).default(60_000),
   API_RATE_LIMIT_WINDOW_MS: wholeNumber(1000, 3_600_000).default(60_000),
   /** How long `?wait=true` waits for a command's outcome before answering 202 (pending). */

@@ -3,7 +3,8 @@ import type pg from 'pg';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { balanceSheet, findPot, isBusinessDayClosed, movementDetail, potAudit, potBalancesAtClose, potBalancesNow, potStatement } from '../../journal/reads.js';
-import { assertMayRead } from '../auth.js';
+import { assertMayRead, principalOf } from '../auth.js';
+import { movementDetailForMember, statementLineForMember } from '../member-views.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import {
   balanceSheetSchema,
@@ -81,6 +82,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
       if (from > to) throw new ProblemError(400, ProblemCode.validationFailed, 'from is after to', { errors: [{ path: 'querystring.from', message: 'must not be after to' }] });
       await readablePot(request, potId);
       const page = await potStatement(deps.pool, { potId, from, to, afterSeq: BigInt(cursor ?? '0'), limit }, deps.assets);
+      if (principalOf(request).role === 'member') return { potId, from, to, ...page, lines: page.lines.map(statementLineForMember) };
       return { potId, from, to, ...page };
     },
   );
@@ -92,6 +94,8 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
       schema: {
         tags: ['reads'],
         summary: 'One movement with its entries and the balances after them',
+        description:
+          "A member key reads its own movements only, and sees the balance after each posting and the account's version for its own pot's accounts only: a posting on a system account (shared by every member of the partition) shows the account and the amount. A hold's payee is left out for a member key.",
         params: idParams('movementId', movementIdSchema),
         response: { 200: movementDetailSchema, 404: problemSchema },
       },
@@ -101,8 +105,9 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
       const detail = await movementDetail(deps.pool, movementId, deps.assets);
       if (detail === undefined) throw notFound(`movement ${movementId}`);
       assertMayRead(request, detail.movement.memberId, `movement ${movementId}`);
+      const shown = principalOf(request).role === 'member' ? movementDetailForMember(detail) : detail;
       const orderId = detail.movement.orderChange?.orderId;
-      return orderId === undefined ? detail : { ...detail, orderId };
+      return orderId === undefined ? shown : { ...shown, orderId };
     },
   );
 
