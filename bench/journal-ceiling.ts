@@ -20,6 +20,9 @@ import {
 import { claimPartition, commitShardBatches, type Claim, type ShardBatch } from '../src/shards/fence.js';
 import type { BenchDatabase } from './support.js';
 
+/** The connections the baselines use: the schema owner's (set-up) and the service role's (the work). */
+export type BaselineDatabase = Pick<BenchDatabase, 'owner' | 'service'>;
+
 /**
  * The two Postgres baselines of the throughput benchmark, over the pots and commands of its measured
  * run, run after the worker has stopped:
@@ -59,7 +62,7 @@ export interface LedgerState {
 }
 
 /** Reads every pot and every balance (pots' and system accounts') with their versions. */
-export async function readLedgerState(db: BenchDatabase): Promise<LedgerState> {
+export async function readLedgerState(db: BaselineDatabase): Promise<LedgerState> {
   const pots = await db.owner.query<{ pot_id: string; member_id: string; status: 'open' | 'closed' }>('SELECT pot_id, member_id, status FROM pots');
   const accounts = await db.owner.query<{ account_id: string; balance_minor: bigint; version: bigint }>('SELECT account_id, balance_minor, version FROM balances');
   return {
@@ -91,8 +94,8 @@ export function planRequests(requests: readonly BenchRequest[], state: LedgerSta
 }
 
 /** One group commit: at most one batch per partition, at most `groupItemsMax` items. */
-interface Group {
-  readonly batches: readonly { readonly partition: number; readonly items: readonly CommitItem[] }[];
+export interface Group<T extends { readonly partition: number } = CommitItem> {
+  readonly batches: readonly { readonly partition: number; readonly items: readonly T[] }[];
   /** Indexes of the earlier groups that hold this group's partitions' previous batches. */
   readonly after: readonly number[];
 }
@@ -103,8 +106,8 @@ interface Group {
  * every second batch, …), packed into groups of at most `groupItemsMax` items with one batch per
  * partition; a group waits for the groups that hold its partitions' earlier batches.
  */
-export function groupAsTheWorker(items: readonly CommitItem[], limits: CommitLimits): Group[] {
-  const perPartition = new Map<number, CommitItem[][]>();
+export function groupAsTheWorker<T extends { readonly partition: number }>(items: readonly T[], limits: Omit<CommitLimits, 'groupConcurrency'>): Group<T>[] {
+  const perPartition = new Map<number, T[][]>();
   for (const item of items) {
     const batches = perPartition.get(item.partition) ?? [[]];
     perPartition.set(item.partition, batches);
@@ -116,16 +119,16 @@ export function groupAsTheWorker(items: readonly CommitItem[], limits: CommitLim
     last.push(item);
   }
   const rounds = Math.max(0, ...[...perPartition.values()].map((batches) => batches.length));
-  const ordered: { partition: number; items: CommitItem[] }[] = [];
+  const ordered: { partition: number; items: T[] }[] = [];
   for (let round = 0; round < rounds; round += 1) {
     for (const [partition, batches] of perPartition) {
       const batch = batches[round];
       if (batch !== undefined) ordered.push({ partition, items: batch });
     }
   }
-  const groups: Group[] = [];
+  const groups: Group<T>[] = [];
   const lastGroupOf = new Map<number, number>();
-  let current: { partition: number; items: CommitItem[] }[] = [];
+  let current: { partition: number; items: T[] }[] = [];
   let size = 0;
   const close = () => {
     if (current.length === 0) return;
@@ -156,7 +159,7 @@ export interface Baseline {
  * The journal ceiling: claims every partition (as a new owner would: the epoch goes up), then commits
  * the groups with the worker's concurrency, each after its outcome look-up, and times it all.
  */
-export async function journalCeiling(db: BenchDatabase, items: readonly CommitItem[], limits: CommitLimits, assets: AssetCatalog): Promise<Baseline> {
+export async function journalCeiling(db: BaselineDatabase, items: readonly CommitItem[], limits: CommitLimits, assets: AssetCatalog): Promise<Baseline> {
   const groups = groupAsTheWorker(items, limits);
   const claims = new Map<number, Claim>();
   for (const partition of new Set(items.map((item) => item.partition))) claims.set(partition, await claimPartition(db.service, partition, 'bench-journal-ceiling'));
@@ -236,7 +239,7 @@ const COPY_STATEMENTS: Readonly<Record<keyof CopyGroup, string>> = {
  * indexes. Leaves out planning, the fence, the look-ups (outcomes, and the latest hashes of the
  * chain), and the merge of balances and totals.
  */
-export async function physicalFloor(db: BenchDatabase, items: readonly CommitItem[], limits: CommitLimits): Promise<Baseline> {
+export async function physicalFloor(db: BaselineDatabase, items: readonly CommitItem[], limits: CommitLimits): Promise<Baseline> {
   await db.owner.query(`CREATE TABLE ${FLOOR_BALANCES} (LIKE balances INCLUDING DEFAULTS)`);
   await db.owner.query(`CREATE TABLE ${FLOOR_PARTITION_TOTALS} (LIKE partition_totals INCLUDING DEFAULTS)`);
   await db.owner.query(`GRANT INSERT ON ${FLOOR_BALANCES}, ${FLOOR_PARTITION_TOTALS} TO potledger_service`);

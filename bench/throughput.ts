@@ -48,13 +48,14 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
   const prefix = `bench${randomBytes(3).toString('hex')}`;
   const nc = await connect({ servers: requireEnv('NATS_URL'), name: 'potledger-bench' });
   const publisher = await LedgerPublisher.connect({ nc, prefix, registry: ledgerProcesses, partitionCount: partitions });
-  const workerEnv = { DATABASE_URL: db.ownerUrl, NATS_PREFIX: prefix, PARTITION_COUNT: String(partitions), COMMIT_CONCURRENCY: String(limits.groupConcurrency) };
+  const workerEnv = { DATABASE_URL: db.ownerUrl, NATS_PREFIX: prefix, PARTITION_COUNT: String(partitions) };
+  const commitSettings = workerCommitSettings(limits);
   let worker: ChildProcess | undefined;
   try {
     const machine = await conditions(db.owner);
     const setting = { partitions, workers: 1, ...limits, pots, commands, publisherInFlight: inFlight, closedLoopWindow: window, pacedRate, pacedSeconds };
     log(`conditions: ${JSON.stringify({ ...machine, ...setting })}`);
-    worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: String(limits.commitBatchMax), COMMIT_GROUP_MAX: String(limits.groupItemsMax) });
+    worker = await startWorker({ ...workerEnv, ...commitSettings.measured });
     await waitForPartitionOwners(db.owner, partitions);
 
     const potIds = Array.from({ length: pots }, (_, i) => `P${i}`);
@@ -72,7 +73,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     log(`paced at ${pacedRate}/s for ${pacedSeconds} s: p50 ${round(paced.p50Ms)} ms, p99 ${round(paced.p99Ms)} ms, worker ${paced.cpuMicrosPerCommand} µs CPU/command`);
 
     await stopWorker(worker);
-    worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: '1', COMMIT_GROUP_MAX: '1' });
+    worker = await startWorker({ ...workerEnv, ...commitSettings.naive });
     await waitForPartitionOwners(db.owner, partitions);
     const warmed = await drive(publisher, deposits(potIds, pots), inFlight);
     log(`naive worker warmed: one deposit per pot, ${round(warmed.perSecond)} commands/s (not measured)`);
@@ -122,6 +123,19 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     await deleteBenchStreams(prefix);
     await db.drop();
   }
+}
+
+/**
+ * The commit settings of the measured worker and of the naive one, which differ only in committing
+ * each message in a transaction of its own (batch and group of one): the same number of transactions
+ * at once, the same pool, the same everything else.
+ */
+export function workerCommitSettings(limits: CommitLimits): { readonly measured: Record<string, string>; readonly naive: Record<string, string> } {
+  const shared = { COMMIT_CONCURRENCY: String(limits.groupConcurrency) };
+  return {
+    measured: { ...shared, COMMIT_BATCH_MAX: String(limits.commitBatchMax), COMMIT_GROUP_MAX: String(limits.groupItemsMax) },
+    naive: { ...shared, COMMIT_BATCH_MAX: '1', COMMIT_GROUP_MAX: '1' },
+  };
 }
 
 /** Runs a phase and measures the worker's CPU over it, per command. */
