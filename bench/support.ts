@@ -258,13 +258,13 @@ export function processCpuMicros(pid: number | undefined): number | undefined {
 
 /**
  * Measures a process's CPU time over a phase: call the returned function at the phase's end for the
- * CPU microseconds per command (undefined where /proc cannot tell).
+ * CPU microseconds per command (null where /proc cannot tell, so that the JSON keeps the key).
  */
-export function cpuMeter(pid: number | undefined): (commands: number) => number | undefined {
+export function cpuMeter(pid: number | undefined): (commands: number) => number | null {
   const before = processCpuMicros(pid);
   return (commands) => {
     const after = processCpuMicros(pid);
-    if (before === undefined || after === undefined || commands <= 0) return undefined;
+    if (before === undefined || after === undefined || commands <= 0) return null;
     return round((after - before) / commands);
   };
 }

@@ -139,7 +139,7 @@ export function workerCommitSettings(limits: CommitLimits): { readonly measured:
 }
 
 /** Runs a phase and measures the worker's CPU over it, per command. */
-async function measured(worker: ChildProcess, commands: number, phase: () => Promise<Measured>): Promise<Measured & { readonly cpuMicrosPerCommand: number | undefined }> {
+async function measured(worker: ChildProcess, commands: number, phase: () => Promise<Measured>): Promise<Measured & { readonly cpuMicrosPerCommand: number | null }> {
   const cpu = cpuMeter(worker.pid);
   const result = await phase();
   return { ...result, cpuMicrosPerCommand: cpu(commands) };
