@@ -4,7 +4,17 @@ import type { ChildProcess } from 'node:child_process';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../src/ledger/index.js';
 import { LedgerPublisher } from '../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../src/shards/partition-shard.js';
-import { journalCeiling, physicalFloor, planRequests, readLedgerState, type BenchRequest, type CommitLimits } from './journal-ceiling.js';
+import {
+  CEILING_LEAVES_OUT,
+  FLOOR_LEAVES_OUT,
+  journalCeiling,
+  physicalFloor,
+  planRequests,
+  readLedgerState,
+  type Baseline,
+  type BenchRequest,
+  type CommitLimits,
+} from './journal-ceiling.js';
 import { conditions, cpuMeter, createBenchDatabase, deleteBenchStreams, numberFlag, percentile, requireEnv, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
 
 /**
@@ -75,9 +85,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     await stopWorker(worker);
     worker = await startWorker({ ...workerEnv, ...commitSettings.naive });
     await waitForPartitionOwners(db.owner, partitions);
-    const warmed = await drive(publisher, deposits(potIds, pots), inFlight);
-    log(`naive worker warmed: one deposit per pot, ${round(warmed.perSecond)} commands/s (not measured)`);
-    const naive = await measured(worker, commands, () => drive(publisher, deposits(potIds, commands), inFlight));
+    const naive = await naiveBaseline(publisher, worker, potIds, commands, inFlight);
     log(`naive (one transaction and one ack per message, ${limits.groupConcurrency} at once): ${commands} deposits, ${round(naive.perSecond)} movements/s, worker ${naive.cpuMicrosPerCommand} µs CPU/command`);
     await stopWorker(worker);
     worker = undefined;
@@ -86,36 +94,7 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     log(`journal ceiling (outcome look-ups, fence and commitItems at the worker's sizes, ${ceiling.transactions} transactions): ${round(ceiling.movementsPerSec)} movements/s`);
     log(`physical floor (the same rows with COPY on one connection, ${floor.transactions} transactions): ${round(floor.movementsPerSec)} movements/s`);
 
-    return {
-      bench: 'throughput',
-      ...machine,
-      ...setting,
-      movementsPerSec: round(load.perSecond),
-      p50Ms: round(load.p50Ms),
-      p99Ms: round(load.p99Ms),
-      workerCpuMicrosPerCommand: load.cpuMicrosPerCommand,
-      closedLoopMovementsPerSec: round(closed.perSecond),
-      closedLoopP50Ms: round(closed.p50Ms),
-      closedLoopP99Ms: round(closed.p99Ms),
-      closedLoopWorkerCpuMicrosPerCommand: closed.cpuMicrosPerCommand,
-      pacedP50Ms: round(paced.p50Ms),
-      pacedP99Ms: round(paced.p99Ms),
-      pacedWorkerCpuMicrosPerCommand: paced.cpuMicrosPerCommand,
-      naiveCommands: commands,
-      naiveCommitConcurrency: limits.groupConcurrency,
-      naiveMovementsPerSec: round(naive.perSecond),
-      naiveWorkerCpuMicrosPerCommand: naive.cpuMicrosPerCommand,
-      pgCeilingMovementsPerSec: round(ceiling.movementsPerSec),
-      pgCeilingTransactions: ceiling.transactions,
-      pgCeilingLeavesOut: 'planning (done before the clock starts); NATS (consuming, acks, events, outcome notices); pot look-ups (the pots are warm in the measured run too)',
-      physicalFloorMovementsPerSec: round(floor.movementsPerSec),
-      physicalFloorTransactions: floor.transactions,
-      physicalFloorLeavesOut:
-        'planning; NATS; the outcome look-ups, the fence and the hash chain\'s reads; the merge of balances and partition totals (their rows are appended with COPY to tables of the same columns without indexes); concurrency (one connection)',
-      speedupOverNaive: round(load.perSecond / naive.perSecond, 2),
-      fractionOfCeiling: round(load.perSecond / ceiling.movementsPerSec, 2),
-      fractionOfFloor: round(load.perSecond / floor.movementsPerSec, 2),
-    };
+    return { bench: 'throughput', ...machine, ...setting, ...figures({ load, closed, paced, naive, ceiling, floor }, limits, commands) };
   } finally {
     if (worker !== undefined) await stopWorker(worker);
     await publisher.close();
@@ -123,6 +102,50 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     await deleteBenchStreams(prefix);
     await db.drop();
   }
+}
+
+type Phase = Measured & { readonly cpuMicrosPerCommand: number | null };
+
+/** Warms the naive worker with one deposit per pot (not measured), then measures it on the same commands as the measured run. */
+async function naiveBaseline(publisher: LedgerPublisher, worker: ChildProcess, potIds: readonly string[], commands: number, inFlight: number): Promise<Phase> {
+  const warmed = await drive(publisher, deposits(potIds, potIds.length), inFlight);
+  log(`naive worker warmed: one deposit per pot, ${round(warmed.perSecond)} commands/s (not measured)`);
+  return measured(worker, commands, () => drive(publisher, deposits(potIds, commands), inFlight));
+}
+
+/** The figures of the run, as the JSON gives them. */
+function figures(
+  phases: { readonly load: Phase; readonly closed: Phase; readonly paced: Phase; readonly naive: Phase; readonly ceiling: Baseline; readonly floor: Baseline },
+  limits: CommitLimits,
+  commands: number,
+): Record<string, unknown> {
+  const { load, closed, paced, naive, ceiling, floor } = phases;
+  return {
+    movementsPerSec: round(load.perSecond),
+    p50Ms: round(load.p50Ms),
+    p99Ms: round(load.p99Ms),
+    workerCpuMicrosPerCommand: load.cpuMicrosPerCommand,
+    closedLoopMovementsPerSec: round(closed.perSecond),
+    closedLoopP50Ms: round(closed.p50Ms),
+    closedLoopP99Ms: round(closed.p99Ms),
+    closedLoopWorkerCpuMicrosPerCommand: closed.cpuMicrosPerCommand,
+    pacedP50Ms: round(paced.p50Ms),
+    pacedP99Ms: round(paced.p99Ms),
+    pacedWorkerCpuMicrosPerCommand: paced.cpuMicrosPerCommand,
+    naiveCommands: commands,
+    naiveCommitConcurrency: limits.groupConcurrency,
+    naiveMovementsPerSec: round(naive.perSecond),
+    naiveWorkerCpuMicrosPerCommand: naive.cpuMicrosPerCommand,
+    pgCeilingMovementsPerSec: round(ceiling.movementsPerSec),
+    pgCeilingTransactions: ceiling.transactions,
+    pgCeilingLeavesOut: CEILING_LEAVES_OUT,
+    physicalFloorMovementsPerSec: round(floor.movementsPerSec),
+    physicalFloorTransactions: floor.transactions,
+    physicalFloorLeavesOut: FLOOR_LEAVES_OUT,
+    speedupOverNaive: round(load.perSecond / naive.perSecond, 2),
+    fractionOfCeiling: round(load.perSecond / ceiling.movementsPerSec, 2),
+    fractionOfFloor: round(load.perSecond / floor.movementsPerSec, 2),
+  };
 }
 
 /**
@@ -139,7 +162,7 @@ export function workerCommitSettings(limits: CommitLimits): { readonly measured:
 }
 
 /** Runs a phase and measures the worker's CPU over it, per command. */
-async function measured(worker: ChildProcess, commands: number, phase: () => Promise<Measured>): Promise<Measured & { readonly cpuMicrosPerCommand: number | null }> {
+async function measured(worker: ChildProcess, commands: number, phase: () => Promise<Measured>): Promise<Phase> {
   const cpu = cpuMeter(worker.pid);
   const result = await phase();
   return { ...result, cpuMicrosPerCommand: cpu(commands) };
