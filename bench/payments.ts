@@ -26,15 +26,18 @@ import {
  * payments in flight at once. Each payment's latency runs from the request to its `completed` status.
  * The payment-system requirement (200 payments/s, each under 5 s) is the floor, not the target.
  */
+/** The desk's Postgres connections: as many as a service process has by default (DATABASE_POOL_MAX). */
+const DESK_CONNECTIONS = 20;
+
 export async function payments(options: Map<string, string>): Promise<Record<string, unknown>> {
   const pots = numberFlag(options, 'pots', 2000);
   const count = numberFlag(options, 'payments', 20_000);
   const window = Math.max(1, numberFlag(options, 'window', 200));
   const partitions = numberFlag(options, 'partitions', 64);
   // The desk gets as many connections as a service process has by default (DATABASE_POOL_MAX).
-  const db = await createBenchDatabase('payments', 20);
+  const db = await createBenchDatabase('payments', DESK_CONNECTIONS);
   const prefix = `benchpay${db.name.slice(-6)}`;
-  const measured: Record<string, unknown> = { bench: 'payments', ...(await conditions(db.owner)), pots, payments: count, window, partitions };
+  const measured: Record<string, unknown> = { bench: 'payments', ...(await conditions(db.owner)), pots, payments: count, window, partitions, workers: 1, deskConnections: DESK_CONNECTIONS };
   log(`conditions: ${JSON.stringify(measured)}`);
   const nc = await connect({ servers: requireEnv('NATS_URL'), name: 'potledger-bench-payments' });
   const port = await freePort();

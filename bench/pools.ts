@@ -16,7 +16,7 @@ export async function pools(options: Map<string, string>): Promise<Record<string
   const poolCount = numberFlag(options, 'pools', 1000);
   const runs = numberFlag(options, 'runs', 5);
   const db = await createBenchDatabase('pools');
-  const measured: Record<string, unknown> = { bench: 'pools', ...(await conditions(db.owner)), investors, pools: poolCount, runs };
+  const measured: Record<string, unknown> = { bench: 'pools', ...(await conditions(db.owner)), investors, pools: poolCount, runs, concurrency: 1 };
   log(`conditions: ${JSON.stringify(measured)}`);
   try {
     await db.owner.query(

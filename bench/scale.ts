@@ -53,7 +53,7 @@ export async function scale(options: Map<string, string>): Promise<Record<string
   if (!Number.isInteger(movePercent) || movePercent > 1000) throw new Error('--move must be a whole percentage up to 1000');
   const db = await createBenchDatabase('scale');
   const prefix = `benchscale${db.name.slice(-6)}`;
-  const measured: Record<string, unknown> = { bench: 'scale', ...(await conditions(db.owner)), members, partitions, movePercent };
+  const measured: Record<string, unknown> = { bench: 'scale', ...(await conditions(db.owner)), members, partitions, movePercent, workers: 1 };
   log(`conditions: ${JSON.stringify(measured)}`);
   log(`database ${db.name}, NATS prefix ${prefix} (both removed at the end)`);
   const folder = await mkdtemp(join(tmpdir(), 'potledger-scale-'));

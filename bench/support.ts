@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import type pg from 'pg';
 import { createPool, urlAsRole, urlWithDatabase } from '../src/journal/database.js';
 import { ensureServiceRole, migrate } from '../src/journal/migrate.js';
@@ -189,10 +190,13 @@ export function percentile(sorted: readonly number[], fraction: number): number 
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))] ?? Number.NaN;
 }
 
-/** The machine and software a measurement ran on, printed beside the numbers. */
+/** The machine, software and code a measurement ran on, printed beside the numbers. */
 export async function conditions(pool: pg.Pool): Promise<Record<string, string | number>> {
   const { rows } = await pool.query<{ server_version: string }>('SHOW server_version');
   return {
+    startedAt: new Date().toISOString(),
+    commit: sourceCommit(),
+    machine: hostname(),
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
@@ -205,3 +209,62 @@ export async function conditions(pool: pg.Pool): Promise<Record<string, string |
 }
 
 export const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/**
+ * The commit the benchmark runs, with "+dirty" when tracked files differ from it (the figures then
+ * describe uncommitted code), or "unknown" outside a git work tree.
+ */
+export function sourceCommit(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return changed === '' ? commit : `${commit}+dirty`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on every Linux we run). */
+let clockTicksPerSecond: number | undefined;
+
+function clockTicks(): number {
+  if (clockTicksPerSecond === undefined) {
+    const reported = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    clockTicksPerSecond = Number.isInteger(reported) && reported > 0 ? reported : 100;
+  }
+  return clockTicksPerSecond;
+}
+
+/**
+ * The CPU time (user + system, every thread) another process has used so far, in microseconds: what
+ * `process.cpuUsage()` reports inside it, read from outside through /proc/<pid>/stat at the kernel's
+ * clock-tick resolution (10 ms). undefined where /proc has no such process (not Linux, or it exited).
+ */
+export function processCpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (which is in parentheses and may hold spaces): state is field 3,
+  // utime field 14 and stime field 15 of proc(5), so indexes 11 and 12 here.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) return undefined;
+  return (ticks * 1_000_000) / clockTicks();
+}
+
+/**
+ * Measures a process's CPU time over a phase: call the returned function at the phase's end for the
+ * CPU microseconds per command (null where /proc cannot tell, so that the JSON keeps the key).
+ */
+export function cpuMeter(pid: number | undefined): (commands: number) => number | null {
+  const before = processCpuMicros(pid);
+  return (commands) => {
+    const after = processCpuMicros(pid);
+    if (before === undefined || after === undefined || commands <= 0) return null;
+    return round((after - before) / commands);
+  };
+}

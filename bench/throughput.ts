@@ -1,103 +1,100 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import type { ChildProcess } from 'node:child_process';
-import {
-  assetCatalog,
-  commandFingerprint,
-  DEFAULT_ASSETS,
-  ledgerProcesses,
-  postEntries,
-  run,
-  type Command,
-} from '../src/ledger/index.js';
-import { inTransaction } from '../src/journal/database.js';
-import { commitItems, type CommitItem } from '../src/journal/store.js';
+import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../src/ledger/index.js';
 import { LedgerPublisher } from '../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../src/shards/partition-shard.js';
-import { conditions, createBenchDatabase, deleteBenchStreams, numberFlag, percentile, requireEnv, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
+import {
+  CEILING_LEAVES_OUT,
+  FLOOR_LEAVES_OUT,
+  journalCeiling,
+  physicalFloor,
+  planRequests,
+  readLedgerState,
+  type Baseline,
+  type BenchRequest,
+  type CommitLimits,
+} from './journal-ceiling.js';
+import { conditions, cpuMeter, createBenchDatabase, deleteBenchStreams, numberFlag, percentile, requireEnv, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
 
 /**
  * `npm run bench -- throughput [--json] [--pots N] [--commands N] [--paced-rate R] [--paced-seconds S]
- *   [--naive-commands N] [--partitions P] [--batch B] [--in-flight W] [--window W]`
+ *   [--partitions P] [--batch B] [--group G] [--concurrency C] [--in-flight W] [--window W]`
  *
- * End to end (published through the SDK → committed, as seen by the publisher's outcome notice):
+ * End to end (published through the SDK → committed, as seen by the publisher's outcome notice), one
+ * worker process with COMMIT_BATCH_MAX `--batch`, COMMIT_GROUP_MAX `--group`, COMMIT_CONCURRENCY
+ * `--concurrency`, its pots warm (opened through it, so every pot has a live actor):
  * 1. full load: `--commands` deposits over `--pots` pots, published as fast as JetStream takes them;
  *    then closed loop: the same with at most `--window` commands awaiting their outcome (as a fleet of
  *    publishers that each wait for their answer), which shows latency near full load without the
  *    queue an open-loop publisher builds;
  * 2. paced: `--paced-rate` commands per second for `--paced-seconds`;
- * 3. naive baseline: the same kind of commands with one transaction and one ack per message
- *    (the worker restarted with COMMIT_BATCH_MAX=1);
- * 4. Postgres ceiling: the same movements inserted straight into Postgres in batches of 2,000.
+ * 3. naive baseline: the same `--commands` deposits over the same pots, published the same way, to a
+ *    worker restarted with one transaction and one ack per message (COMMIT_BATCH_MAX=1,
+ *    COMMIT_GROUP_MAX=1) and the same COMMIT_CONCURRENCY, warmed first with one (unmeasured) deposit
+ *    per pot so that its pots are as warm as the measured run's;
+ * 4. journal ceiling (`pgCeilingMovementsPerSec`): the same `--commands` deposits over the same pots,
+ *    planned before the clock starts, committed with the worker's own path without NATS: outcome
+ *    look-up, fence and `commitItems`, at the worker's batch, group and concurrency (journal-ceiling.ts);
+ * 5. physical floor (`physicalFloorMovementsPerSec`): the same rows once more, written with COPY on one
+ *    connection.
+ * The worker's CPU per command (user + system, from /proc) is reported for every end-to-end phase.
  */
 export async function throughput(options: Map<string, string>): Promise<Record<string, unknown>> {
   const pots = numberFlag(options, 'pots', 10_000);
   const commands = numberFlag(options, 'commands', 100_000);
   const pacedRate = numberFlag(options, 'paced-rate', 1000);
   const pacedSeconds = numberFlag(options, 'paced-seconds', 10);
-  const naiveCommands = numberFlag(options, 'naive-commands', 5000);
   const partitions = numberFlag(options, 'partitions', 64);
-  const batch = numberFlag(options, 'batch', 250);
+  const limits: CommitLimits = {
+    commitBatchMax: numberFlag(options, 'batch', 250),
+    groupItemsMax: numberFlag(options, 'group', 4000),
+    groupConcurrency: Math.max(1, numberFlag(options, 'concurrency', 2)),
+  };
   const inFlight = numberFlag(options, 'in-flight', 4000);
   const window = numberFlag(options, 'window', 500);
+  if (options.has('naive-commands')) throw new Error('--naive-commands is gone: the naive baseline runs the same --commands as the measured run');
   const db = await createBenchDatabase('throughput');
   const prefix = `bench${randomBytes(3).toString('hex')}`;
   const nc = await connect({ servers: requireEnv('NATS_URL'), name: 'potledger-bench' });
   const publisher = await LedgerPublisher.connect({ nc, prefix, registry: ledgerProcesses, partitionCount: partitions });
   const workerEnv = { DATABASE_URL: db.ownerUrl, NATS_PREFIX: prefix, PARTITION_COUNT: String(partitions) };
+  const commitSettings = workerCommitSettings(limits);
   let worker: ChildProcess | undefined;
   try {
     const machine = await conditions(db.owner);
-    log(`conditions: ${JSON.stringify({ ...machine, partitions, workers: 1, commitBatchMax: batch, pots, commands })}`);
-    worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: String(batch) });
+    const setting = { partitions, workers: 1, ...limits, pots, commands, publisherInFlight: inFlight, closedLoopWindow: window, pacedRate, pacedSeconds };
+    log(`conditions: ${JSON.stringify({ ...machine, ...setting })}`);
+    worker = await startWorker({ ...workerEnv, ...commitSettings.measured });
     await waitForPartitionOwners(db.owner, partitions);
 
     const potIds = Array.from({ length: pots }, (_, i) => `P${i}`);
     const opened = await drive(publisher, potIds.map((potId, i) => ({ process: 'pot.open', memberId: `M${i}`, potId, payload: {} })), inFlight);
     log(`opened ${pots} pots: ${round(opened.perSecond)} commands/s`);
 
-    const load = await drive(publisher, deposits(potIds, commands), inFlight);
-    log(`full load (open loop): ${commands} deposits, ${round(load.perSecond)} movements/s, p50 ${round(load.p50Ms)} ms, p99 ${round(load.p99Ms)} ms`);
+    const load = await measured(worker, commands, () => drive(publisher, deposits(potIds, commands), inFlight));
+    log(`full load (open loop): ${commands} deposits, ${round(load.perSecond)} movements/s, p50 ${round(load.p50Ms)} ms, p99 ${round(load.p99Ms)} ms, worker ${load.cpuMicrosPerCommand} µs CPU/command`);
 
-    const closed = await drive(publisher, deposits(potIds, commands), inFlight, window);
-    log(`closed loop (${window} awaiting their outcome): ${commands} deposits, ${round(closed.perSecond)} movements/s, p50 ${round(closed.p50Ms)} ms, p99 ${round(closed.p99Ms)} ms`);
+    const closed = await measured(worker, commands, () => drive(publisher, deposits(potIds, commands), inFlight, window));
+    log(`closed loop (${window} awaiting their outcome): ${commands} deposits, ${round(closed.perSecond)} movements/s, p50 ${round(closed.p50Ms)} ms, p99 ${round(closed.p99Ms)} ms, worker ${closed.cpuMicrosPerCommand} µs CPU/command`);
 
-    const paced = await drivePaced(publisher, deposits(potIds, Math.round(pacedRate * pacedSeconds)), pacedRate);
-    log(`paced at ${pacedRate}/s for ${pacedSeconds} s: p50 ${round(paced.p50Ms)} ms, p99 ${round(paced.p99Ms)} ms`);
+    const pacedCount = Math.round(pacedRate * pacedSeconds);
+    const paced = await measured(worker, pacedCount, () => drivePaced(publisher, deposits(potIds, pacedCount), pacedRate));
+    log(`paced at ${pacedRate}/s for ${pacedSeconds} s: p50 ${round(paced.p50Ms)} ms, p99 ${round(paced.p99Ms)} ms, worker ${paced.cpuMicrosPerCommand} µs CPU/command`);
 
     await stopWorker(worker);
-    worker = await startWorker({ ...workerEnv, COMMIT_BATCH_MAX: '1', COMMIT_GROUP_MAX: '1', COMMIT_CONCURRENCY: '1' });
+    worker = await startWorker({ ...workerEnv, ...commitSettings.naive });
     await waitForPartitionOwners(db.owner, partitions);
-    const naive = await drive(publisher, deposits(potIds, naiveCommands), inFlight);
-    log(`naive (one transaction and one ack per message): ${round(naive.perSecond)} movements/s`);
+    const naive = await naiveBaseline(publisher, worker, potIds, commands, inFlight);
+    log(`naive (one transaction and one ack per message, ${limits.groupConcurrency} at once): ${commands} deposits, ${round(naive.perSecond)} movements/s, worker ${naive.cpuMicrosPerCommand} µs CPU/command`);
     await stopWorker(worker);
     worker = undefined;
 
-    const ceiling = await postgresCeiling(db, commands, partitions);
-    log(`Postgres ceiling (batched inserts of the same movements): ${round(ceiling)} movements/s`);
+    const { ceiling, floor } = await postgresBaselines(db, potIds, commands, partitions, limits);
+    log(`journal ceiling (outcome look-ups, fence and commitItems at the worker's sizes, ${ceiling.transactions} transactions): ${round(ceiling.movementsPerSec)} movements/s`);
+    log(`physical floor (the same rows with COPY on one connection, ${floor.transactions} transactions): ${round(floor.movementsPerSec)} movements/s`);
 
-    return {
-      bench: 'throughput',
-      ...machine,
-      partitions,
-      commitBatchMax: batch,
-      pots,
-      commands,
-      movementsPerSec: round(load.perSecond),
-      p50Ms: round(load.p50Ms),
-      p99Ms: round(load.p99Ms),
-      closedLoopWindow: window,
-      closedLoopMovementsPerSec: round(closed.perSecond),
-      closedLoopP50Ms: round(closed.p50Ms),
-      closedLoopP99Ms: round(closed.p99Ms),
-      pacedRate,
-      pacedP50Ms: round(paced.p50Ms),
-      pacedP99Ms: round(paced.p99Ms),
-      naiveMovementsPerSec: round(naive.perSecond),
-      pgCeilingMovementsPerSec: round(ceiling),
-      speedupOverNaive: round(load.perSecond / naive.perSecond, 2),
-      fractionOfCeiling: round(load.perSecond / ceiling, 2),
-    };
+    return { bench: 'throughput', ...machine, ...setting, ...figures({ load, closed, paced, naive, ceiling, floor }, limits, commands) };
   } finally {
     if (worker !== undefined) await stopWorker(worker);
     await publisher.close();
@@ -107,14 +104,88 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
   }
 }
 
-interface Request {
-  readonly process: string;
-  readonly memberId: string;
-  readonly potId: string;
-  readonly payload: unknown;
+type Phase = Measured & { readonly cpuMicrosPerCommand: number | null };
+
+/** Warms the naive worker with one deposit per pot (not measured), then measures it on the same commands as the measured run. */
+async function naiveBaseline(publisher: LedgerPublisher, worker: ChildProcess, potIds: readonly string[], commands: number, inFlight: number): Promise<Phase> {
+  const warmed = await drive(publisher, deposits(potIds, potIds.length), inFlight);
+  log(`naive worker warmed: one deposit per pot, ${round(warmed.perSecond)} commands/s (not measured)`);
+  return measured(worker, commands, () => drive(publisher, deposits(potIds, commands), inFlight));
 }
 
-function deposits(potIds: readonly string[], count: number): Request[] {
+/** The figures of the run, as the JSON gives them. */
+function figures(
+  phases: { readonly load: Phase; readonly closed: Phase; readonly paced: Phase; readonly naive: Phase; readonly ceiling: Baseline; readonly floor: Baseline },
+  limits: CommitLimits,
+  commands: number,
+): Record<string, unknown> {
+  const { load, closed, paced, naive, ceiling, floor } = phases;
+  return {
+    movementsPerSec: round(load.perSecond),
+    p50Ms: round(load.p50Ms),
+    p99Ms: round(load.p99Ms),
+    workerCpuMicrosPerCommand: load.cpuMicrosPerCommand,
+    closedLoopMovementsPerSec: round(closed.perSecond),
+    closedLoopP50Ms: round(closed.p50Ms),
+    closedLoopP99Ms: round(closed.p99Ms),
+    closedLoopWorkerCpuMicrosPerCommand: closed.cpuMicrosPerCommand,
+    pacedP50Ms: round(paced.p50Ms),
+    pacedP99Ms: round(paced.p99Ms),
+    pacedWorkerCpuMicrosPerCommand: paced.cpuMicrosPerCommand,
+    naiveCommands: commands,
+    naiveCommitConcurrency: limits.groupConcurrency,
+    naiveMovementsPerSec: round(naive.perSecond),
+    naiveWorkerCpuMicrosPerCommand: naive.cpuMicrosPerCommand,
+    pgCeilingMovementsPerSec: round(ceiling.movementsPerSec),
+    pgCeilingTransactions: ceiling.transactions,
+    pgCeilingLeavesOut: CEILING_LEAVES_OUT,
+    physicalFloorMovementsPerSec: round(floor.movementsPerSec),
+    physicalFloorTransactions: floor.transactions,
+    physicalFloorLeavesOut: FLOOR_LEAVES_OUT,
+    speedupOverNaive: round(load.perSecond / naive.perSecond, 2),
+    fractionOfCeiling: round(load.perSecond / ceiling.movementsPerSec, 2),
+    fractionOfFloor: round(load.perSecond / floor.movementsPerSec, 2),
+  };
+}
+
+/**
+ * The commit settings of the measured worker and of the naive one, which differ only in committing
+ * each message in a transaction of its own (batch and group of one): the same number of transactions
+ * at once, the same pool, the same everything else.
+ */
+export function workerCommitSettings(limits: CommitLimits): { readonly measured: Record<string, string>; readonly naive: Record<string, string> } {
+  const shared = { COMMIT_CONCURRENCY: String(limits.groupConcurrency) };
+  return {
+    measured: { ...shared, COMMIT_BATCH_MAX: String(limits.commitBatchMax), COMMIT_GROUP_MAX: String(limits.groupItemsMax) },
+    naive: { ...shared, COMMIT_BATCH_MAX: '1', COMMIT_GROUP_MAX: '1' },
+  };
+}
+
+/** Runs a phase and measures the worker's CPU over it, per command. */
+async function measured(worker: ChildProcess, commands: number, phase: () => Promise<Measured>): Promise<Phase> {
+  const cpu = cpuMeter(worker.pid);
+  const result = await phase();
+  return { ...result, cpuMicrosPerCommand: cpu(commands) };
+}
+
+/**
+ * The two Postgres baselines over the measured run's pots and commands, after the worker stopped: the
+ * commands are planned from the ledger as it stands (untimed), then committed by the journal ceiling;
+ * the same commands planned once more (new ids, continuing from the ceiling's balances) are written by
+ * the physical floor.
+ */
+async function postgresBaselines(db: BenchDatabase, potIds: readonly string[], commands: number, partitions: number, limits: CommitLimits) {
+  const assets = assetCatalog(DEFAULT_ASSETS);
+  const state = await readLedgerState(db);
+  const requests = deposits(potIds, commands);
+  const ceilingItems = planRequests(requests, state, assets, partitions, 'ceiling');
+  const floorItems = planRequests(requests, state, assets, partitions, 'floor');
+  const ceiling = await journalCeiling(db, ceilingItems, limits, assets);
+  const floor = await physicalFloor(db, floorItems, limits);
+  return { ceiling, floor };
+}
+
+function deposits(potIds: readonly string[], count: number): BenchRequest[] {
   return Array.from({ length: count }, (_, i) => {
     const pot = i % potIds.length;
     return { process: 'cash.deposit', memberId: `M${pot}`, potId: potIds[pot] ?? 'P0', payload: { amount: `${1 + (i % 97)}.${String(i % 100).padStart(2, '0')}`, currency: 'GBP' } };
@@ -134,7 +205,7 @@ const CHUNK = 500;
  * Publishes every request through `submitMany` in chunks (at most `inFlight` commands not yet
  * acknowledged by JetStream) and waits for every outcome.
  */
-async function drive(publisher: LedgerPublisher, requests: readonly Request[], inFlight: number, window = Number.POSITIVE_INFINITY): Promise<Measured> {
+async function drive(publisher: LedgerPublisher, requests: readonly BenchRequest[], inFlight: number, window = Number.POSITIVE_INFINITY): Promise<Measured> {
   const tracker = trackOutcomes(publisher, requests.length);
   const started = performance.now();
   const chunkSize = Math.max(1, Math.min(CHUNK, Math.floor(window / 4)));
@@ -160,7 +231,7 @@ async function drive(publisher: LedgerPublisher, requests: readonly Request[], i
 }
 
 /** Publishes at a fixed rate (in 10 ms ticks) and waits for every outcome. */
-async function drivePaced(publisher: LedgerPublisher, requests: readonly Request[], rate: number): Promise<Measured> {
+async function drivePaced(publisher: LedgerPublisher, requests: readonly BenchRequest[], rate: number): Promise<Measured> {
   const tracker = trackOutcomes(publisher, requests.length);
   const started = performance.now();
   const pending: Promise<unknown>[] = [];
@@ -211,43 +282,6 @@ function trackOutcomes(publisher: LedgerPublisher, expected: number) {
       return { perSecond: (expected * 1000) / (finished - started), p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
     },
   };
-}
-
-/** The same movements (deposits to fresh pots) committed straight to Postgres in batches of 2,000. */
-async function postgresCeiling(db: BenchDatabase, count: number, partitions: number): Promise<number> {
-  const assets = assetCatalog(DEFAULT_ASSETS);
-  const { rows } = await db.service.query<{ account_id: string; balance_minor: bigint; version: bigint }>(
-    "SELECT account_id, balance_minor, version FROM balances WHERE owner_type = 'system'",
-  );
-  const balances = new Map(rows.map((row) => [row.account_id, row.balance_minor]));
-  const versions = new Map(rows.map((row) => [row.account_id, row.version]));
-  const items: CommitItem[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const member = `CM${i % 10_000}`;
-    const command: Command = {
-      commandId: `ceiling-${i}`,
-      process: 'cash.deposit',
-      memberId: member,
-      potId: `C${i % 10_000}`,
-      payload: { amount: '1.00', currency: 'GBP' },
-      effectiveDate: '2026-11-22',
-      producedAt: new Date().toISOString(),
-    };
-    const pot = { potId: command.potId, memberId: member, status: 'open' as const };
-    const outcome = run(ledgerProcesses, command, { pot, balances, movements: new Map() }, { assets, partitionCount: partitions, movementId: randomUUID() });
-    if (outcome.kind === 'rejected') throw new Error(outcome.reason);
-    const posted = postEntries(outcome.movement.entries, balances, versions);
-    for (const posting of posted.postings) {
-      balances.set(posting.account, posting.balanceAfterMinor);
-      versions.set(posting.account, posting.accountVersion);
-    }
-    items.push({ command, fingerprint: commandFingerprint(command), partition: outcome.movement.partition, outcome, postings: posted.postings });
-  }
-  const started = performance.now();
-  for (let i = 0; i < items.length; i += 2000) {
-    await inTransaction(db.service, (client) => commitItems(client, items.slice(i, i + 2000), assets));
-  }
-  return (count * 1000) / (performance.now() - started);
 }
 
 function log(line: string): void {
