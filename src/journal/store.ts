@@ -7,6 +7,7 @@ import {
   outcomeToWire,
   parseAccountId,
   reject,
+  RejectionCode,
   type AccountId,
   type AssetCatalog,
   type Command,
@@ -17,7 +18,6 @@ import {
   type PotChange,
   type PotState,
   type Posting,
-  type RejectionCode,
   type WireMovementDraft,
   type OrderChange,
   type OrderFunding,
@@ -611,7 +611,9 @@ async function insertOutcomes(db: Queryable, items: readonly CommitItem[], asset
       items.map((i) => (i.streamSeq === undefined ? null : i.streamSeq.toString())),
       items.map((i) => i.audit?.principal ?? null),
       items.map((i) => i.audit?.source ?? null),
-      items.map((i) => i.command.producedAt),
+      // A command the journal refused has its own values written no more than the rejection needs:
+      // its producedAt may be what Postgres refused (an offset beyond ±15:59, say).
+      items.map((i) => (i.outcome.kind === 'rejected' && i.outcome.code === RejectionCode.storageRefused ? null : i.command.producedAt)),
     ],
   );
   const seqByCommand = new Map(rows.map((row) => [row.command_id, row.seq]));
