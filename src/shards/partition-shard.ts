@@ -24,7 +24,7 @@ import {
 import { prepared, sqlState } from '../journal/database.js';
 import { findOutcomes, loadMovements, loadOrders, outcomesAfter, POT_COLUMNS, potOfRow, type CommitItem, type PotRow, type StoredOutcome } from '../journal/store.js';
 import { Coalescer } from './coalescer.js';
-import type { EventBatcher } from './event-batcher.js';
+import { EventsRefusedError, type EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
@@ -600,15 +600,15 @@ export class PartitionShard {
   }
 
   /**
-   * Publishes events in order through the worker's EventBatcher (one JetStream acknowledgement for the
-   * events of all partitions in one turn of the event loop); only once confirmed does the partition's
-   * confirmed point move.
+   * Publishes events in order through the worker's EventBatcher (the events of all partitions in one
+   * turn of the event loop, each acknowledged by JetStream); the partition's confirmed point moves only
+   * past events the stream acknowledged, all of them before it included.
    */
   async #publishEventBatch(events: readonly { commandId: string; seq: bigint; outcome: ReturnType<typeof outcomeToWire> }[]): Promise<void> {
     const last = events[events.length - 1];
     if (last === undefined) return;
     const subject = this.#ctx.names.eventSubject(this.partition);
-    await this.#ctx.events.publish(
+    const published = this.#ctx.events.publish(
       events.map(({ commandId, seq, outcome }) => {
         const event: LedgerEvent = { commandId, partition: this.partition, outcomeSeq: seq.toString(), outcome };
         const headers = natsHeaders();
@@ -617,6 +617,15 @@ export class PartitionShard {
         return { subject, data: JSON.stringify(event), headers, msgID };
       }),
     );
+    try {
+      await published;
+    } catch (error) {
+      if (!(error instanceof EventsRefusedError)) throw error;
+      this.#ctx.metrics.eventsUnconfirmed.inc(error.eventCount - error.confirmedCount);
+      const stored = events[error.confirmedCount - 1];
+      if (stored !== undefined) this.#eventsConfirmedSeq = stored.seq;
+      throw error;
+    }
     this.#eventsConfirmedSeq = last.seq;
   }
 
