@@ -464,7 +464,8 @@ export class PartitionShard {
       if (actor === undefined) throw new Error(`pot ${command.potId} was not loaded`);
       const ctxForPlan = { assets: ctx.assets, partitionCount: ctx.partitionCount, movementId: randomUUID() };
       // A command the journal refused is answered with that refusal, not planned again.
-      const { outcome, postings } = refused === undefined ? actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements, orders) : { outcome: storageRejection(refused), postings: [] };
+      const { outcome, postings } =
+        refused === undefined ? actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements, orders) : { outcome: storageRejection(refused), postings: [] };
       items.push({ command, fingerprint, partition: this.partition, outcome, postings, streamSeq, audit });
       seen.set(command.commandId, { fingerprint, outcome });
       answers.push({ command, reply, answer: { kind: 'answered', outcome, replayed: false } });
