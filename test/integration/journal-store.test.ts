@@ -71,7 +71,9 @@ function blockEventLoop(ms: number): void {
 
 /** How long the server waits before it ends the connection, and how long the test holds the event loop meanwhile. */
 const KILL_DELAY_SECONDS = 0.05;
-const HOLD_MS = 500;
+const HOLD_MS = 1000;
+/** pg_terminate_backend returns only once the server process has exited (or after this long). */
+const KILL_WAIT_MS = 5000;
 
 describe('a connection killed inside a transaction', () => {
   it('is not handed out again by the pool', async () => {
@@ -84,7 +86,7 @@ describe('a connection killed inside a transaction', () => {
       // event loop, so the server's last words (FATAL, then end of stream) are read only once the
       // work has failed and the ROLLBACK is on its way: they arrive as the ROLLBACK's error, and the
       // client still looks fit to the pool.
-      const kill = killer.query('SELECT pg_sleep($2), pg_terminate_backend($1) AS killed', [victim, KILL_DELAY_SECONDS]);
+      const kill = killer.query('SELECT pg_sleep($2), pg_terminate_backend($1, $3) AS killed', [victim, KILL_DELAY_SECONDS, KILL_WAIT_MS]);
       const failure = await inTransaction(pool, async () => {
         blockEventLoop(HOLD_MS);
         throw new Error('the work failed');
