@@ -1,5 +1,6 @@
 import { api } from './api.js';
 import { cycle } from './cycle.js';
+import { events } from './events.js';
 import { payments } from './payments.js';
 import { pools } from './pools.js';
 import { scale } from './scale.js';
@@ -10,7 +11,7 @@ import { throughput } from './throughput.js';
  * `npm run bench -- <name> [--json] [flags]`. Benchmarks print their conditions beside their numbers;
  * with --json the last line is one JSON object. They never fail on a timing.
  */
-const benches: Record<string, (options: Map<string, string>) => Promise<Record<string, unknown>>> = { api, cycle, payments, pools, scale, throughput };
+const benches: Record<string, (options: Map<string, string>) => Promise<Record<string, unknown>>> = { api, cycle, events, payments, pools, scale, throughput };
 
 const [name, ...rest] = process.argv.slice(2);
 const bench = name === undefined ? undefined : benches[name];

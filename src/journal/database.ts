@@ -56,24 +56,32 @@ export function prepared(db: Queryable, name: string) {
   return <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[]) => db.query<R>({ name, text, values });
 }
 
-/** Runs `work` in one transaction on one client; rolls back on any error and rethrows it. */
+/**
+ * Runs `work` in one transaction on one client; rolls back on any error and rethrows it. A client whose
+ * ROLLBACK fails is broken (its server process ended, the network dropped it) or in a state no one
+ * knows: it is released with that error, which makes the pool close it instead of handing it out again.
+ */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   // A connection the server ends while we hold it (idle-in-transaction timeout, restart) emits 'error'
   // between queries; unheard, that would crash the process. The next query fails instead, and rolls back.
   const ignore = () => undefined;
   client.on('error', ignore);
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
+    broken = await client.query('ROLLBACK').then(
+      () => undefined,
+      (rollbackError: unknown) => (rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
+    );
     throw error;
   } finally {
     client.off('error', ignore);
-    client.release();
+    client.release(broken);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   outcomeToWire,
   parseAccountId,
   reject,
+  RejectionCode,
   type AccountId,
   type AssetCatalog,
   type Command,
@@ -17,7 +18,6 @@ import {
   type PotChange,
   type PotState,
   type Posting,
-  type RejectionCode,
   type WireMovementDraft,
   type OrderChange,
   type OrderFunding,
@@ -575,9 +575,14 @@ export function orderOfRow(row: OrderRow): OrderState {
   };
 }
 
-/** Inserts the outcomes in item order and returns their outbox sequence numbers, in the same order. */
+/**
+ * Inserts the outcomes in item order and returns their outbox sequence numbers, in the same order. The
+ * rows are inserted in item order so that the outbox follows commit order, but neither the order in
+ * which Postgres hands out the identity values nor the order of RETURNING is promised: each seq is
+ * matched to its item by commandId (unique within a commit), never by position.
+ */
 async function insertOutcomes(db: Queryable, items: readonly CommitItem[], assets: AssetCatalog): Promise<bigint[]> {
-  const { rows } = await prepared(db, 'potledger-insert-outcomes')<{ seq: bigint }>(
+  const { rows } = await prepared(db, 'potledger-insert-outcomes')<{ command_id: string; seq: bigint }>(
     `INSERT INTO command_outcomes (command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
                                    rejection_code, outcome, stream_seq, principal, source, produced_at)
      SELECT o.command_id, o.fingerprint, o.process, o.member_id, o.pot_id, o.partition, o.status, o.movement_id,
@@ -587,7 +592,7 @@ async function insertOutcomes(db: Queryable, items: readonly CommitItem[], asset
             WITH ORDINALITY AS o(command_id, fingerprint, process, member_id, pot_id, partition, status, movement_id,
                                  rejection_code, outcome, stream_seq, principal, source, produced_at, ordinal)
       ORDER BY o.ordinal
-     RETURNING seq`,
+     RETURNING command_id, seq`,
     [
       items.map((i) => i.command.commandId),
       items.map((i) => i.fingerprint),
@@ -606,8 +611,15 @@ async function insertOutcomes(db: Queryable, items: readonly CommitItem[], asset
       items.map((i) => (i.streamSeq === undefined ? null : i.streamSeq.toString())),
       items.map((i) => i.audit?.principal ?? null),
       items.map((i) => i.audit?.source ?? null),
-      items.map((i) => i.command.producedAt),
+      // A command the journal refused has its own values written no more than the rejection needs:
+      // its producedAt may be what Postgres refused (an offset beyond ±15:59, say).
+      items.map((i) => (i.outcome.kind === 'rejected' && i.outcome.code === RejectionCode.storageRefused ? null : i.command.producedAt)),
     ],
   );
-  return rows.map((row) => row.seq).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const seqByCommand = new Map(rows.map((row) => [row.command_id, row.seq]));
+  return items.map((item) => {
+    const seq = seqByCommand.get(item.command.commandId);
+    if (seq === undefined) throw new Error(`insertOutcomes: no outbox sequence came back for command ${item.command.commandId}`);
+    return seq;
+  });
 }

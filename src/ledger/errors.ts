@@ -53,6 +53,12 @@ export const RejectionCode = {
   idempotencyConflict: 'LEDGER_ERR_IDEMPOTENCY_CONFLICT',
   /** A process threw: a bug in the process, recorded as a rejection so the partition goes on. */
   processFault: 'LEDGER_ERR_PROCESS_FAULT',
+  /**
+   * The journal (Postgres) refused to store the command's effects for good: a data error (SQLSTATE
+   * class 22, 23 or 54) on this command alone. Nothing of it was applied; the reason names the SQLSTATE
+   * and Postgres's message, and the message is also recorded as poison for operators.
+   */
+  storageRefused: 'LEDGER_ERR_STORAGE_REFUSED',
 } as const;
 
 export type RejectionCode = (typeof RejectionCode)[keyof typeof RejectionCode];

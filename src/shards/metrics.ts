@@ -21,6 +21,7 @@ export interface ShardMetrics {
   readonly ownedPartitions: Gauge;
   readonly consumerPending: Gauge<'partition'>;
   readonly consumerNotices: Counter<'type'>;
+  readonly eventsUnconfirmed: Counter;
 }
 
 export const LAG_STAGES = ['effective_to_produced', 'produced_to_consumed', 'consumed_to_committed'] as const;
@@ -70,6 +71,11 @@ export function createShardMetrics(registry = new Registry()): ShardMetrics {
       name: 'potledger_consumer_notices_total',
       help: "Notices of the partitions' pull consumers (exceeded limits, missed heartbeats, discards), by type",
       labelNames: ['type'],
+      registers: [registry],
+    }),
+    eventsUnconfirmed: new Counter({
+      name: 'potledger_events_unconfirmed_total',
+      help: 'Events JetStream did not acknowledge (refused by a full event stream, say, or after such an event): left to the outbox',
       registers: [registry],
     }),
     consumerPending: new Gauge({ name: 'potledger_consumer_pending', help: 'Command messages not yet delivered, per partition', labelNames: ['partition'], registers: [registry] }),

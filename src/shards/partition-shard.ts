@@ -24,13 +24,14 @@ import {
 import { prepared, sqlState } from '../journal/database.js';
 import { findOutcomes, loadMovements, loadOrders, outcomesAfter, POT_COLUMNS, potOfRow, type CommitItem, type PotRow, type StoredOutcome } from '../journal/store.js';
 import { Coalescer } from './coalescer.js';
-import type { EventBatcher } from './event-batcher.js';
+import { EventsRefusedError, type EventBatcher } from './event-batcher.js';
 import { FencedError, markEventsThrough, type Claim, type PoisonRecord } from './fence.js';
 import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
 import { HEADER, replySubjectAllowed, type Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
 import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
+import { nextRefusal, refusalReason, storageRejection, type StorageRefusal } from './refusals.js';
 
 export interface ShardLimits {
   /**
@@ -155,8 +156,9 @@ const IDLE_TICK_MS = 1000;
 
 /**
  * Errors in the data of one command (a value Postgres refuses): retrying cannot help, so the command
- * is isolated and recorded as poison. Privilege or schema errors are not among them: they are the
- * operator's to fix, and the commands wait.
+ * is isolated, answered with a recorded LEDGER_ERR_STORAGE_REFUSED rejection and recorded as poison
+ * (see refusals.ts). Privilege or schema errors are not among them: they are the operator's to fix,
+ * and the commands wait.
  */
 export function isDataError(error: unknown): boolean {
   const state = sqlState(error);
@@ -184,8 +186,8 @@ export class PartitionShard {
   #eventsBehind = false;
   #events: Promise<void> = Promise.resolve();
   #eventsPersistedSeq: bigint;
-  /** Messages whose writes Postgres refused for good, by stream sequence: recorded as poison. */
-  readonly #refused = new Map<bigint, string>();
+  /** Messages whose writes Postgres refused for good, by stream sequence: answered with a rejection and recorded as poison. */
+  readonly #refused = new Map<bigint, StorageRefusal>();
   #loops: Promise<unknown> = Promise.resolve();
   /** The command stream no longer holds the checkpoint's message: read the partition from the start. */
   #rewound = false;
@@ -381,10 +383,10 @@ export class PartitionShard {
         this.#ctx.metrics.commitRetries.inc({ reason: dataError ? 'data' : 'transient' });
         this.#ctx.log.error({ err: error, partition: this.partition, batch: batch.length }, 'group commit failed; retrying in order');
         if (dataError) {
-          // Narrow down to the message Postgres refuses, then record that one as poison.
+          // Narrow down to the message Postgres refuses, then answer that one with a rejection (and poison).
           const only = batch[0];
           if (batch.length > 1) batchLimit = Math.ceil(batch.length / 2);
-          else if (only !== undefined) this.#refused.set(BigInt(only.message.seq), error instanceof Error ? error.message : String(error));
+          else if (only !== undefined) this.#refused.set(BigInt(only.message.seq), nextRefusal(error, this.#refused.get(BigInt(only.message.seq))));
           continue;
         }
         await sleep(retryDelayMs);
@@ -432,12 +434,16 @@ export class PartitionShard {
     if (this.#systemStale) await this.#loadSystemAccounts();
     const received = batch.map(({ message }): Received => {
       const refused = this.#refused.get(BigInt(message.seq));
-      return refused === undefined
-        ? readMessage(message, this.partition, ctx.partitionCount, ctx.registry)
-        : { kind: 'poison', record: poisonOf(message, PoisonCode.storageRefused, `the journal refused it: ${refused}`) };
+      return refused?.answer === 'poison-only'
+        ? { kind: 'poison', record: poisonOf(message, PoisonCode.storageRefused, refusalReason(refused)) }
+        : readMessage(message, this.partition, ctx.partitionCount, ctx.registry);
     });
     const commands = received.flatMap((r) => (r.kind === 'command' ? [r] : []));
     const poison: PoisonRecord[] = received.flatMap((r) => (r.kind === 'poison' ? [r.record] : []));
+    for (const { message } of batch) {
+      const refused = this.#refused.get(BigInt(message.seq));
+      if (refused?.answer === 'rejection') poison.push(poisonOf(message, PoisonCode.storageRefused, refusalReason(refused)));
+    }
     const stored = await ctx.lookups.outcomes.load([...new Set(commands.map((c) => c.command.commandId))]);
     await this.#loadActors(commands.map((c) => c.command));
     const movements = await this.#loadReferencedMovements(commands.map((c) => c.command));
@@ -453,10 +459,13 @@ export class PartitionShard {
         answers.push({ command, reply, answer: answerRepeat(command, fingerprint, prior) });
         continue;
       }
+      const refused = this.#refused.get(streamSeq);
       const actor = this.#actors.get(command.potId);
       if (actor === undefined) throw new Error(`pot ${command.potId} was not loaded`);
       const ctxForPlan = { assets: ctx.assets, partitionCount: ctx.partitionCount, movementId: randomUUID() };
-      const { outcome, postings } = actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements, orders);
+      // A command the journal refused is answered with that refusal, not planned again.
+      const { outcome, postings } =
+        refused === undefined ? actor.handle(command, this.#system, ctx.registry, ctxForPlan, movements, orders) : { outcome: storageRejection(refused), postings: [] };
       items.push({ command, fingerprint, partition: this.partition, outcome, postings, streamSeq, audit });
       seen.set(command.commandId, { fingerprint, outcome });
       answers.push({ command, reply, answer: { kind: 'answered', outcome, replayed: false } });
@@ -592,15 +601,15 @@ export class PartitionShard {
   }
 
   /**
-   * Publishes events in order through the worker's EventBatcher (one JetStream acknowledgement for the
-   * events of all partitions in one turn of the event loop); only once confirmed does the partition's
-   * confirmed point move.
+   * Publishes events in order through the worker's EventBatcher (the events of all partitions in one
+   * turn of the event loop, each acknowledged by JetStream); the partition's confirmed point moves only
+   * past events the stream acknowledged, all of them before it included.
    */
   async #publishEventBatch(events: readonly { commandId: string; seq: bigint; outcome: ReturnType<typeof outcomeToWire> }[]): Promise<void> {
     const last = events[events.length - 1];
     if (last === undefined) return;
     const subject = this.#ctx.names.eventSubject(this.partition);
-    await this.#ctx.events.publish(
+    const published = this.#ctx.events.publish(
       events.map(({ commandId, seq, outcome }) => {
         const event: LedgerEvent = { commandId, partition: this.partition, outcomeSeq: seq.toString(), outcome };
         const headers = natsHeaders();
@@ -609,6 +618,15 @@ export class PartitionShard {
         return { subject, data: JSON.stringify(event), headers, msgID };
       }),
     );
+    try {
+      await published;
+    } catch (error) {
+      if (!(error instanceof EventsRefusedError)) throw error;
+      this.#ctx.metrics.eventsUnconfirmed.inc(error.eventCount - error.confirmedCount);
+      const stored = events[error.confirmedCount - 1];
+      if (stored !== undefined) this.#eventsConfirmedSeq = stored.seq;
+      throw error;
+    }
     this.#eventsConfirmedSeq = last.seq;
   }
 

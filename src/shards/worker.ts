@@ -81,7 +81,7 @@ export class ShardWorker {
       this.#options.metrics.groupBatches.observe(batches);
     }, limits.groupConcurrency);
     this.#lookups = shardLookups(this.#options.pool, this.#options.assets);
-    this.#events = new EventBatcher(nc, jetstream(nc));
+    this.#events = new EventBatcher(nc);
     this.#jsm = await provisionStreams(nc, this.names, { ...STREAM_LIMITS_DEFAULT, ...this.#options.streamLimits });
     this.#lookup = nc.subscribe(this.names.outcomeLookupSubject, { queue: `${this.names.prefix}-outcome-lookup` });
     void this.#answerLookups(this.#lookup);
@@ -107,6 +107,7 @@ export class ShardWorker {
     this.#lookup?.unsubscribe();
     await Promise.all([...this.#shards.values()].map((shard) => shard.stop()));
     this.#shards.clear();
+    this.#events?.close();
   }
 
   async #acquired(partition: number): Promise<void> {
