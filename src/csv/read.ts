@@ -10,7 +10,8 @@ import { CsvError, parse } from 'csv-parse/sync';
  * Nothing is half-read: every problem is collected with its line (the 1-based line of the file where the
  * record starts; for a quoting error, the line it is on) and, for a field, its column (the field's 1-based position, and its header name), up to
  * `CSV_PROBLEMS_MAX` of them; a caller refuses the whole file when there is any. After a quoting
- * error, reading resumes on the next line, so later problems are listed too.
+ * error, reading resumes on the next line, so later problems are listed too (up to
+ * `CSV_QUOTING_ERRORS_MAX` quoting errors).
  */
 
 /** The separators a file may use, detected from its header line. */
@@ -19,6 +20,13 @@ export type CsvSeparator = (typeof CSV_SEPARATORS)[number];
 
 /** Most problems one file's answer lists (the count says how many there were in all). */
 export const CSV_PROBLEMS_MAX = 1000;
+
+/**
+ * Most quoting errors read past: each one restarts the parser on the rest of the file, so a file of
+ * nothing but quoting errors would cost its length once per error. After these, reading stops (the
+ * file is refused either way) with a problem that says so.
+ */
+export const CSV_QUOTING_ERRORS_MAX = 100;
 
 /** Most characters in one record: the records here are short, and a longer one is a broken file, not data. */
 export const CSV_RECORD_CHARS_MAX = 16 * 1024;
@@ -92,8 +100,15 @@ export function readCsv<H extends string>(text: string, header: readonly H[]): C
     return { separator, rows: [], problems };
   }
   const rows: CsvRow<H>[] = [];
+  const cursor = new LineCursor(body);
   let linesBefore: number | undefined = 1;
-  while (linesBefore !== undefined) linesBefore = readFrom(body, linesBefore, separator, header, rows, problems);
+  for (let restarts = 0; linesBefore !== undefined; restarts += 1) {
+    if (restarts > CSV_QUOTING_ERRORS_MAX) {
+      problems.add({ line: linesBefore + 1, problem: `reading stopped here after ${CSV_QUOTING_ERRORS_MAX} quoting errors` });
+      break;
+    }
+    linesBefore = readFrom(cursor, linesBefore, separator, header, rows, problems);
+  }
   return { separator, rows, problems };
 }
 
@@ -112,8 +127,8 @@ function detectSeparator(firstLine: string, header: readonly string[]): CsvSepar
  * Reads the records after the first `linesBefore` lines into `rows`. Returns where to resume after a
  * quoting error (the line after it), or undefined when the file is read to its end or cannot be resumed.
  */
-function readFrom<H extends string>(body: string, linesBefore: number, separator: CsvSeparator, header: readonly H[], rows: CsvRow<H>[], problems: CsvProblems): number | undefined {
-  const rest = textAfterLines(body, linesBefore);
+function readFrom<H extends string>(cursor: LineCursor, linesBefore: number, separator: CsvSeparator, header: readonly H[], rows: CsvRow<H>[], problems: CsvProblems): number | undefined {
+  const rest = cursor.textAfterLines(linesBefore);
   if (rest === undefined) return undefined;
   let lastLine = linesBefore;
   try {
@@ -134,7 +149,8 @@ function readFrom<H extends string>(body: string, linesBefore: number, separator
     return undefined;
   } catch (error) {
     if (!(error instanceof CsvError)) throw error;
-    return quotingProblem(error, body, linesBefore, lastLine, problems);
+    const resumeAfter = quotingProblem(error, cursor.body, header, linesBefore, lastLine, problems);
+    return resumeAfter !== undefined && resumeAfter > linesBefore ? resumeAfter : undefined;
   }
 }
 
@@ -147,10 +163,11 @@ function addRow<H extends string>(record: readonly string[], line: number, heade
 }
 
 /** Records a parse error with its line and column; returns the line to resume after, if any. */
-function quotingProblem(error: CsvError, body: string, linesBefore: number, lastLine: number, problems: CsvProblems): number | undefined {
+function quotingProblem(error: CsvError, body: string, header: readonly string[], linesBefore: number, lastLine: number, problems: CsvProblems): number | undefined {
   const line = typeof error['lines'] === 'number' ? linesBefore + error['lines'] : lastLine + 1;
   const column = typeof error['column'] === 'number' ? error['column'] + 1 : undefined;
-  const at = (problem: string, where = line) => problems.add({ line: where, ...(column === undefined ? {} : { column }), problem });
+  const field = column === undefined ? undefined : header[column - 1];
+  const at = (problem: string, where = line) => problems.add({ line: where, ...(column === undefined ? {} : { column }), ...(field === undefined ? {} : { field }), problem });
   switch (error.code) {
     case 'INVALID_OPENING_QUOTE':
       at('a quote inside an unquoted field: quote the whole field and double the quotes inside it ("")');
@@ -167,18 +184,30 @@ function quotingProblem(error: CsvError, body: string, linesBefore: number, last
       return undefined;
     default:
       at(`the file cannot be read here (${error.code})`);
-      return line > linesBefore ? line : undefined;
+      return line;
   }
 }
 
-/** The text after the first `lines` lines (undefined when the file has no more). */
-function textAfterLines(body: string, lines: number): string | undefined {
-  let at = -1;
-  for (let line = 0; line < lines; line += 1) {
-    at = body.indexOf('\n', at + 1);
-    if (at < 0) return undefined;
+/**
+ * The text after a number of lines, found by scanning forward from the previous answer, so that reading
+ * on after each quoting error costs the length of the file once in all, not once per error.
+ */
+class LineCursor {
+  #line = 0;
+  #offset = 0;
+
+  constructor(readonly body: string) {}
+
+  /** The text after the first `lines` lines (undefined when the file has no more); `lines` never goes back. */
+  textAfterLines(lines: number): string | undefined {
+    while (this.#line < lines) {
+      const end = this.body.indexOf('\n', this.#offset);
+      if (end < 0) return undefined;
+      this.#offset = end + 1;
+      this.#line += 1;
+    }
+    return this.body.slice(this.#offset);
   }
-  return body.slice(at + 1);
 }
 
 /** The first line after `line` that is not blank (where the next record starts). */

@@ -152,7 +152,7 @@ describe('POST /prices/csv', () => {
     const broken = await postCsv('fund,date,price\nFUND-A,2026-07-15,1.00\nFUND-B,"2026-07-15"x,1.00\nFUND-C,2026-07-15,"1,00"\n');
     expect(broken.statusCode).toBe(422);
     expect(errorsOf(broken)).toEqual([
-      { path: 'line 3, column 2', message: expect.stringMatching(/goes on after its closing quote/) },
+      { path: 'line 3, column 2 (date)', message: expect.stringMatching(/goes on after its closing quote/) },
       { path: 'line 4, column 3 (price)', message: expect.stringMatching(/price/) },
     ]);
     expect(await pricesOn('2026-07-15')).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CSV_PROBLEMS_MAX, describeCsvProblem, readCsv, spreadsheetSafe, writeCsv } from '../../src/csv/index.js';
+import { CSV_PROBLEMS_MAX, CSV_QUOTING_ERRORS_MAX, describeCsvProblem, readCsv, spreadsheetSafe, writeCsv } from '../../src/csv/index.js';
 import { parsePricesCsv } from '../../src/dealing/prices.js';
 import { assetCatalog, DEFAULT_ASSETS } from '../../src/ledger/index.js';
 import type { StoredRun } from '../../src/recon/runs.js';
@@ -47,10 +47,10 @@ describe('reading CSV', () => {
     const file = readCsv(text, HEADER);
     expect(file.rows.map((row) => [row.line, row.fields.fund])).toEqual([[2, 'FUND-A'], [6, 'FUND-E']]);
     expect(file.problems.list().map(describeCsvProblem)).toEqual([
-      'line 3, column 2: a quote inside an unquoted field: quote the whole field and double the quotes inside it ("")',
-      'line 4, column 2: a quoted field goes on after its closing quote: double a quote inside a quoted field ("")',
+      'line 3, column 2 (date): a quote inside an unquoted field: quote the whole field and double the quotes inside it ("")',
+      'line 4, column 2 (date): a quoted field goes on after its closing quote: double a quote inside a quoted field ("")',
       'line 5: expected 3 fields (fund,date,price), got 2',
-      'line 7, column 2: a quoted field is never closed (its quote runs to the end of the file)',
+      'line 7, column 2 (date): a quoted field is never closed (its quote runs to the end of the file)',
     ]);
   });
 
@@ -64,6 +64,15 @@ describe('reading CSV', () => {
     expect(file.problems.count).toBe(CSV_PROBLEMS_MAX + 5);
     expect(file.problems.list()).toHaveLength(CSV_PROBLEMS_MAX);
   });
+
+  it(`reads on through ${CSV_QUOTING_ERRORS_MAX} quoting errors, then stops and says where`, () => {
+    const bad = CSV_QUOTING_ERRORS_MAX + 50;
+    const file = readCsv(`fund,date,price\n${'FUND-A,"2026-07-07"x,1.00\nFUND-B,2026-07-07,1.00\n'.repeat(bad)}`, HEADER);
+    const problems = file.problems.list();
+    expect(file.problems.count).toBe(CSV_QUOTING_ERRORS_MAX + 2);
+    expect(problems[CSV_QUOTING_ERRORS_MAX]?.line).toBe(2 * CSV_QUOTING_ERRORS_MAX + 2);
+    expect(problems.at(-1)).toEqual({ line: 2 * CSV_QUOTING_ERRORS_MAX + 3, problem: `reading stopped here after ${CSV_QUOTING_ERRORS_MAX} quoting errors` });
+  });
 });
 
 describe('prices CSV', () => {
@@ -76,7 +85,7 @@ describe('prices CSV', () => {
       'line 2, column 2 (date): the date is empty',
       'line 3, column 1 (fund): the fund is empty',
       'line 3, column 3 (price): the price is empty',
-      'line 4, column 3: a quoted field goes on after its closing quote: double a quote inside a quoted field ("")',
+      'line 4, column 3 (price): a quoted field goes on after its closing quote: double a quote inside a quoted field ("")',
     ]);
   });
 });
@@ -113,7 +122,7 @@ describe('statements CSV', () => {
       'line 5, column 5 (units): "1,5" is not a decimal number',
       'line 6, column 3 (fund): FUND-A has a holding listed twice',
     ]);
-    expect(() => bankStatementCsv('as_of,currency,balance\n2026-06-03,GBP,1.00\n2026-06-03,"GBP,1.00\n', assets)).toThrow(/line 3, column 2: a quoted field is never closed/);
+    expect(() => bankStatementCsv('as_of,currency,balance\n2026-06-03,GBP,1.00\n2026-06-03,"GBP,1.00\n', assets)).toThrow(/line 3, column 2 \(currency\): a quoted field is never closed/);
   });
 });
 
