@@ -129,7 +129,8 @@ export function bankStatementCsv(text: string, assets: AssetCatalog): BankStatem
   const asOf = singleAsOf(file.rows, problems);
   const balances = new Map<string, bigint>();
   for (const { line, fields } of file.rows) {
-    if (balances.has(fields.currency)) problems.addField(BANK_HEADER, line, 'currency', `${fields.currency} is listed twice`);
+    if (fields.currency.length !== 3) problems.addField(BANK_HEADER, line, 'currency', `a currency is a three-letter code, not "${fields.currency}"`);
+    else if (balances.has(fields.currency)) problems.addField(BANK_HEADER, line, 'currency', `${fields.currency} is listed twice`);
     balances.set(fields.currency, csvAmount(assets, BANK_HEADER, line, fields, 'currency', 'balance', problems));
   }
   if (balances.size > BALANCES_MAX) problems.add({ line: 1, problem: `at most ${BALANCES_MAX} balances` });

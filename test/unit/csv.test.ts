@@ -123,6 +123,9 @@ describe('statements CSV', () => {
       'line 6, column 3 (fund): FUND-A has a holding listed twice',
     ]);
     expect(() => bankStatementCsv('as_of,currency,balance\n2026-06-03,GBP,1.00\n2026-06-03,"GBP,1.00\n', assets)).toThrow(/line 3, column 2 \(currency\): a quoted field is never closed/);
+    expect(() => bankStatementCsv('as_of,currency,balance\n2026-06-03,FUND-A,1.00\n2026-06-03,GBP,1.00\n2026-06-03,GBP,2.00\n', assets)).toThrow(
+      'the statement cannot be read: line 2, column 2 (currency): a currency is a three-letter code, not "FUND-A"; line 4, column 2 (currency): GBP is listed twice',
+    );
   });
 });
 
