@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { readCsv } from '../csv/index.js';
 import { inTransaction } from '../journal/database.js';
 import type { Queryable } from '../journal/store.js';
 import { dealingOf, formatRate, isBusinessDay, isCalendarDate, parseRate, type AssetCatalog } from '../ledger/index.js';
@@ -17,7 +18,18 @@ export interface PriceRow {
 export interface PriceProblem {
   /** 1-based line of a CSV file, or the position in the list. */
   readonly line: number;
+  /** The field's 1-based column in a CSV file (fund 1, date 2, price 3), when the problem is one field's. */
+  readonly column?: number;
+  readonly field?: string;
   readonly problem: string;
+}
+
+/** The columns of a prices CSV file, in order. */
+export const PRICE_CSV_HEADER = ['fund', 'date', 'price'] as const;
+export type PriceField = (typeof PRICE_CSV_HEADER)[number];
+
+function fieldProblem(line: number, field: PriceField, problem: string): PriceProblem {
+  return { line, column: PRICE_CSV_HEADER.indexOf(field) + 1, field, problem };
 }
 
 export type PriceLoad =
@@ -45,13 +57,13 @@ export function priceProblems(rows: readonly PriceRow[], assets: AssetCatalog, l
   rows.forEach((row, index) => {
     const line = lineOf(index);
     const dealing = dealingOf(assets, row.fund);
-    if (dealing === undefined) problems.push({ line, problem: `${row.fund} is not a fund that deals` });
-    if (!isCalendarDate(row.date)) problems.push({ line, problem: `${row.date} is not a date (YYYY-MM-DD)` });
-    else if (dealing !== undefined && !isBusinessDay(dealing.calendar, row.date)) problems.push({ line, problem: `${row.date} is not a business day of ${row.fund}` });
+    if (dealing === undefined) problems.push(fieldProblem(line, 'fund', `${row.fund} is not a fund that deals`));
+    if (!isCalendarDate(row.date)) problems.push(fieldProblem(line, 'date', `${row.date} is not a date (YYYY-MM-DD)`));
+    else if (dealing !== undefined && !isBusinessDay(dealing.calendar, row.date)) problems.push(fieldProblem(line, 'date', `${row.date} is not a business day of ${row.fund}`));
     const parsed = parseRate(row.price);
-    if (!parsed.ok) problems.push({ line, problem: `price: ${parsed.reason}` });
+    if (!parsed.ok) problems.push(fieldProblem(line, 'price', `price: ${parsed.reason}`));
     else if (parsed.value.mantissa / 10n ** BigInt(parsed.value.scale) >= 10n ** BigInt(PRICE_WHOLE_DIGITS_MAX)) {
-      problems.push({ line, problem: `price: at most ${PRICE_WHOLE_DIGITS_MAX} digits before the point` });
+      problems.push(fieldProblem(line, 'price', `price: at most ${PRICE_WHOLE_DIGITS_MAX} digits before the point`));
     }
     const key = `${row.fund}|${row.date}`;
     const first = seen.get(key);
@@ -100,27 +112,21 @@ function samePrice(a: string, b: string): boolean {
 }
 
 /**
- * Reads a prices CSV: a header `fund,date,price`, then one price per line. Blank lines are skipped;
- * anything else that is not three plain fields is a problem with its line number.
+ * Reads a prices CSV (src/csv/read.ts: the separator, a comma, semicolon or tab, detected from the header
+ * line; quoted fields; LF or CRLF; a BOM): the header `fund,date,price`, then one price per line. Blank
+ * lines are skipped; every other problem is listed with its line, and its column when it is one field's.
  */
 export function parsePricesCsv(text: string): { rows: PriceRow[]; lines: number[]; problems: PriceProblem[] } {
+  const file = readCsv(text, PRICE_CSV_HEADER);
+  const problems: PriceProblem[] = file.problems.list();
   const rows: PriceRow[] = [];
   const lines: number[] = [];
-  const problems: PriceProblem[] = [];
-  const all = text.split(/\r?\n/);
-  const header = all[0]?.trim().toLowerCase().replace(/\s+/g, '');
-  if (header !== 'fund,date,price') problems.push({ line: 1, problem: 'the first line must be the header fund,date,price' });
-  all.slice(1).forEach((raw, index) => {
-    const line = index + 2;
-    if (raw.trim() === '') return;
-    const fields = raw.split(',').map((field) => field.trim());
-    if (fields.length !== 3 || fields.some((field) => field === '')) {
-      problems.push({ line, problem: `expected three fields fund,date,price, got "${raw.slice(0, 80)}"` });
-      return;
-    }
-    const [fund, date, price] = fields as [string, string, string];
-    rows.push({ fund, date, price });
+  for (const { line, fields } of file.rows) {
+    const empty = PRICE_CSV_HEADER.filter((field) => fields[field] === '');
+    for (const field of empty) problems.push(fieldProblem(line, field, `the ${field} is empty`));
+    if (empty.length > 0) continue;
+    rows.push({ fund: fields.fund, date: fields.date, price: fields.price });
     lines.push(line);
-  });
-  return { rows, lines, problems };
+  }
+  return { rows, lines, problems: problems.sort((a, b) => a.line - b.line || (a.column ?? 0) - (b.column ?? 0)) };
 }

@@ -1,3 +1,4 @@
+import { writeCsv } from '../csv/index.js';
 import type { Queryable } from '../journal/store.js';
 import { formatAmount, type AssetCatalog } from '../ledger/index.js';
 import type { Break, Classification } from './reconcile.js';
@@ -72,13 +73,11 @@ export async function resolveBreak(db: Queryable, runId: string, seq: number, no
 
 const CSV_COLUMNS = ['seq', 'kind', 'asset', 'reference', 'ledger', 'statement', 'difference', 'value', 'valueCurrency', 'classification', 'explanation', 'resolution'] as const;
 
-/** The breaks of a run as CSV (RFC 4180 quoting), one line per break. */
+/**
+ * The breaks of a run as CSV (src/csv/write.ts: RFC 4180 quoting, one line per break), safe to open in a
+ * spreadsheet: a cell that would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading
+ * apostrophe; a plain decimal (a negative difference, `-12.50`) stays a number.
+ */
 export function breaksCsv(run: StoredRun): string {
-  const quote = (value: unknown) => {
-    const text = value === undefined ? '' : String(value);
-    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-  };
-  const lines = [CSV_COLUMNS.join(',')];
-  for (const row of run.breaks) lines.push(CSV_COLUMNS.map((column) => quote(row[column])).join(','));
-  return `${lines.join('\n')}\n`;
+  return writeCsv(CSV_COLUMNS, run.breaks);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CsvProblems, describeCsvProblem, readCsv, type CsvRow } from '../csv/index.js';
 import { isCalendarDate, parseAmount, type AssetCatalog } from '../ledger/index.js';
 
 /**
@@ -26,18 +27,23 @@ export class StatementError extends Error {
   }
 }
 
+/** Most holdings and open trades a custodian statement lists, and balances a bank statement (JSON or CSV). */
+const HOLDINGS_MAX = 10_000;
+const OPEN_TRADES_MAX = 1_000_000;
+const BALANCES_MAX = 1000;
+
 const decimal = z.string().regex(/^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'a decimal string');
 const date = z.string().refine(isCalendarDate, 'a date YYYY-MM-DD');
 
 export const custodianStatementJson = z.strictObject({
   asOf: date,
-  holdings: z.array(z.strictObject({ fund: z.string().min(1), units: decimal })).max(10_000),
-  openTrades: z.array(z.strictObject({ tradeId: z.string().min(1).max(128), fund: z.string().min(1), units: decimal })).max(1_000_000),
+  holdings: z.array(z.strictObject({ fund: z.string().min(1), units: decimal })).max(HOLDINGS_MAX),
+  openTrades: z.array(z.strictObject({ tradeId: z.string().min(1).max(128), fund: z.string().min(1), units: decimal })).max(OPEN_TRADES_MAX),
 });
 
 export const bankStatementJson = z.strictObject({
   asOf: date,
-  balances: z.array(z.strictObject({ currency: z.string().length(3), balance: decimal })).max(1000),
+  balances: z.array(z.strictObject({ currency: z.string().length(3), balance: decimal })).max(BALANCES_MAX),
 });
 
 function amount(assets: AssetCatalog, code: string, text: string, where: string, problems: string[]): bigint {
@@ -83,49 +89,88 @@ export function bankStatementOf(value: unknown, assets: AssetCatalog): BankState
   return { asOf: parsed.data.asOf, balances };
 }
 
+const CUSTODIAN_HEADER = ['as_of', 'record', 'fund', 'trade_id', 'units'] as const;
+const BANK_HEADER = ['as_of', 'currency', 'balance'] as const;
+
 /**
- * CSV forms. Custodian: `as_of,record,fund,trade_id,units` with record `holding` (trade_id empty) or
- * `open-trade`. Bank: `as_of,currency,balance`. One as_of for the whole file.
+ * CSV forms (read by src/csv/read.ts: comma, semicolon or tab separated, detected from the header line;
+ * quoted fields; LF or CRLF; a BOM). Custodian: `as_of,record,fund,trade_id,units` with record `holding`
+ * (trade_id empty) or `open-trade`. Bank: `as_of,currency,balance`. One as_of for the whole file. Every
+ * problem is listed with its line and column (`line 3, column 5 (units): …`); any problem refuses the file.
  */
 export function custodianStatementCsv(text: string, assets: AssetCatalog): CustodianStatement {
-  const rows = csvRows(text, ['as_of', 'record', 'fund', 'trade_id', 'units']);
-  const asOf = singleAsOf(rows);
-  const holdings: { fund: string; units: string }[] = [];
-  const openTrades: { tradeId: string; fund: string; units: string }[] = [];
-  const problems: string[] = [];
-  for (const { line, fields } of rows) {
-    const [, record, fund, tradeId, units] = fields as [string, string, string, string, string];
-    if (record === 'holding') holdings.push({ fund, units });
-    else if (record === 'open-trade') openTrades.push({ tradeId, fund, units });
-    else problems.push(`line ${line}: record must be holding or open-trade, not "${record}"`);
+  const file = readCsv(text, CUSTODIAN_HEADER);
+  const { problems } = file;
+  const asOf = singleAsOf(file.rows, problems);
+  const holdings = new Map<string, bigint>();
+  const openTrades: { tradeId: string; fund: string; unitsMinor: bigint }[] = [];
+  const tradeLines = new Map<string, number>();
+  for (const { line, fields } of file.rows) {
+    const units = csvAmount(assets, CUSTODIAN_HEADER, line, fields, 'fund', 'units', problems);
+    if (fields.record === 'holding') {
+      if (holdings.has(fields.fund)) problems.addField(CUSTODIAN_HEADER, line, 'fund', `${fields.fund} has a holding listed twice`);
+      holdings.set(fields.fund, units);
+    } else if (fields.record === 'open-trade') {
+      const first = tradeLines.get(fields.trade_id);
+      if (!/^.{1,128}$/.test(fields.trade_id)) problems.addField(CUSTODIAN_HEADER, line, 'trade_id', 'an open trade needs its trade id (1 to 128 characters)');
+      else if (first !== undefined) problems.addField(CUSTODIAN_HEADER, line, 'trade_id', `trade ${fields.trade_id} is listed twice (first on line ${first})`);
+      else tradeLines.set(fields.trade_id, line);
+      openTrades.push({ tradeId: fields.trade_id, fund: fields.fund, unitsMinor: units });
+    } else problems.addField(CUSTODIAN_HEADER, line, 'record', `record must be holding or open-trade, not "${fields.record}"`);
   }
-  if (problems.length > 0) throw new StatementError(problems);
-  return custodianStatementOf({ asOf, holdings, openTrades }, assets);
+  if (holdings.size > HOLDINGS_MAX || openTrades.length > OPEN_TRADES_MAX) problems.add({ line: 1, problem: `at most ${HOLDINGS_MAX} holdings and ${OPEN_TRADES_MAX} open trades` });
+  refuseOnProblems(problems);
+  return { asOf, holdings, openTrades };
 }
 
 export function bankStatementCsv(text: string, assets: AssetCatalog): BankStatement {
-  const rows = csvRows(text, ['as_of', 'currency', 'balance']);
-  const asOf = singleAsOf(rows);
-  return bankStatementOf({ asOf, balances: rows.map(({ fields }) => ({ currency: fields[1], balance: fields[2] })) }, assets);
+  const file = readCsv(text, BANK_HEADER);
+  const { problems } = file;
+  const asOf = singleAsOf(file.rows, problems);
+  const balances = new Map<string, bigint>();
+  for (const { line, fields } of file.rows) {
+    if (fields.currency.length !== 3) problems.addField(BANK_HEADER, line, 'currency', `a currency is a three-letter code, not "${fields.currency}"`);
+    else if (balances.has(fields.currency)) problems.addField(BANK_HEADER, line, 'currency', `${fields.currency} is listed twice`);
+    balances.set(fields.currency, csvAmount(assets, BANK_HEADER, line, fields, 'currency', 'balance', problems));
+  }
+  if (balances.size > BALANCES_MAX) problems.add({ line: 1, problem: `at most ${BALANCES_MAX} balances` });
+  refuseOnProblems(problems);
+  return { asOf, balances };
 }
 
-function csvRows(text: string, header: readonly string[]): { line: number; fields: string[] }[] {
-  const lines = text.split(/\r?\n/);
-  if (lines[0]?.trim().toLowerCase().replace(/\s+/g, '') !== header.join(',')) throw new StatementError([`line 1: the header must be ${header.join(',')}`]);
-  const rows: { line: number; fields: string[] }[] = [];
-  const problems: string[] = [];
-  lines.slice(1).forEach((raw, index) => {
-    if (raw.trim() === '') return;
-    const fields = raw.split(',').map((field) => field.trim());
-    if (fields.length !== header.length) problems.push(`line ${index + 2}: expected ${header.length} fields, got ${fields.length}`);
-    else rows.push({ line: index + 2, fields });
-  });
-  if (problems.length > 0) throw new StatementError(problems);
-  return rows;
+/** The amount in `amountField`, in the asset named in `assetField`; a problem for each bad field. */
+function csvAmount<H extends string>(assets: AssetCatalog, header: readonly H[], line: number, fields: Readonly<Record<H, string>>, assetField: H, amountField: H, problems: CsvProblems): bigint {
+  const code = fields[assetField];
+  const text = fields[amountField];
+  const asset = assets.find(code);
+  if (asset === undefined) problems.addField(header, line, assetField, code === '' ? `the ${assetField} is empty` : `unknown asset ${code}`);
+  if (!decimal.safeParse(text).success) {
+    problems.addField(header, line, amountField, `"${text}" is not a decimal number`);
+    return 0n;
+  }
+  if (asset === undefined) return 0n;
+  const parsed = parseAmount(text, asset.scale, { zero: true, signed: true });
+  if (!parsed.ok) problems.addField(header, line, amountField, parsed.reason);
+  return parsed.ok ? parsed.value : 0n;
 }
 
-function singleAsOf(rows: readonly { line: number; fields: string[] }[]): string {
-  const dates = new Set(rows.map(({ fields }) => fields[0] ?? ''));
-  if (dates.size !== 1) throw new StatementError([`every line must carry the same as_of date (found ${[...dates].join(', ') || 'none'})`]);
-  return [...dates][0] ?? '';
+/** The file's one as_of date; a line with another date, or a value that is not a date, is a problem. */
+function singleAsOf(rows: readonly CsvRow<'as_of'>[], problems: CsvProblems): string {
+  const first = rows[0];
+  if (first === undefined) {
+    if (problems.count === 0) problems.add({ line: 1, problem: 'no records after the header' });
+    return '';
+  }
+  for (const { line, fields } of rows) {
+    if (!isCalendarDate(fields.as_of)) problems.add({ line, column: 1, field: 'as_of', problem: `${fields.as_of} is not a date (YYYY-MM-DD)` });
+    else if (fields.as_of !== first.fields.as_of) problems.add({ line, column: 1, field: 'as_of', problem: `every line must carry the same as_of date: ${fields.as_of}, not line ${first.line}'s ${first.fields.as_of}` });
+  }
+  return first.fields.as_of;
+}
+
+function refuseOnProblems(problems: CsvProblems): void {
+  if (problems.count === 0) return;
+  const listed = problems.list().map(describeCsvProblem);
+  const more = problems.count - listed.length;
+  throw new StatementError(more > 0 ? [...listed, `and ${more} more problem(s)`] : listed);
 }

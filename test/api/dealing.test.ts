@@ -129,19 +129,33 @@ describe('POST /prices/csv', () => {
     expect(json(await postCsv('fund, date, price\nFUND-A,2026-07-07,1.25\n', 'text/csv; charset=utf-8'))).toEqual({ inserted: 0, unchanged: 1 });
   });
 
-  it('lists every problem by its line number and loads nothing', async () => {
+  it('lists every problem by its line and column and loads nothing', async () => {
     const csv = ['fund,date,price', 'FUND-A,2026-07-08,1.00', 'FUND-B,2026-07-08', 'FUND-C,2026-07-11,1.00', 'FUND-A,2026-07-09,1.123456789', 'FUND-B,2026-07-09,2.00', 'FUND-A,2026-07-08,1.00'].join('\n');
     const response = await postCsv(csv);
     expect(response.statusCode).toBe(422);
     expect(json(response)).toMatchObject({ code: 'API_ERR_PRICES_REJECTED' });
     const errors = errorsOf(response);
-    expect(errors.map((error) => error.path)).toEqual(['line 3', 'line 4', 'line 5', 'line 7']);
-    expect(errors[0]?.message).toMatch(/expected three fields/);
+    expect(errors.map((error) => error.path)).toEqual(['line 3', 'line 4, column 2 (date)', 'line 5, column 3 (price)', 'line 7']);
+    expect(errors[0]?.message).toBe('expected 3 fields (fund,date,price), got 2');
     expect(errors[1]?.message).toMatch(/2026-07-11 is not a business day of FUND-C/);
     expect(errors[2]?.message).toMatch(/more than 8 decimal places/);
     expect(errors[3]?.message).toMatch(/first on line 2/);
     expect(await pricesOn('2026-07-08')).toEqual([]);
     expect(await pricesOn('2026-07-09')).toEqual([]);
+  });
+
+  it('reads quoted fields, a semicolon or tab separator, CRLF and a BOM; a quoting error refuses the whole file', async () => {
+    const semicolon = await postCsv('\uFEFF"fund";"date";"price"\r\n"FUND-A";"2026-07-14";"1.25"\r\nFUND-B;2026-07-14;0.5\r\n');
+    expect(semicolon.statusCode, semicolon.body).toBe(200);
+    expect(json(semicolon)).toEqual({ inserted: 2, unchanged: 0 });
+    expect(json(await postCsv('fund\tdate\tprice\n"FUND-A"\t2026-07-14\t1.25\n'))).toEqual({ inserted: 0, unchanged: 1 });
+    const broken = await postCsv('fund,date,price\nFUND-A,2026-07-15,1.00\nFUND-B,"2026-07-15"x,1.00\nFUND-C,2026-07-15,"1,00"\n');
+    expect(broken.statusCode).toBe(422);
+    expect(errorsOf(broken)).toEqual([
+      { path: 'line 3, column 2 (date)', message: expect.stringMatching(/goes on after its closing quote/) },
+      { path: 'line 4, column 3 (price)', message: expect.stringMatching(/price/) },
+    ]);
+    expect(await pricesOn('2026-07-15')).toEqual([]);
   });
 
   it('refuses a file without its header, an empty one, and a conflict with a stored price', async () => {

@@ -30,6 +30,7 @@ import {
   type OutcomeRow,
 } from '../support/shard-checks.js';
 import { WorkerFleet, type WorkerEnvironment } from '../support/workers.js';
+import { checkEffects, readObservedLedger } from './effects.js';
 import { injectFault, type FaultContext, type FaultKind, type FaultRecord } from './faults.js';
 
 /**
@@ -64,7 +65,7 @@ export interface ChaosFigures {
   readonly rejected: number;
   /** Commands with no outcome: submitted by the load, or in the streams. */
   readonly lost: number;
-  /** Commands applied more than once (more than one movement), plus events published more than once. */
+  /** Commands whose effects count more than once (movements, outcomes or events naming the command), plus event message ids stored more than once. */
   readonly duplicated: number;
   readonly faultsInjected: Readonly<Record<FaultKind, number>>;
   /** The slowest recovery after each kind of fault (see FaultRecord.recoveryMs). */
@@ -252,9 +253,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
     check('every command has one outcome', lostLoad.length === 0 && lostStream.length === 0 && unexplained.length === 0 && notices === load.ids().length,
       `${rows.size} outcomes, ${streamed.ids.size} distinct commands in the streams; without outcome: ${lostLoad.length} of the load's, ${lostStream.length} of the streams'; outcomes of no command: ${unexplained.length}; the SDK learnt ${notices} outcomes`);
 
-    const { rows: twice } = await owner.query<{ command_id: string }>('SELECT command_id FROM movements GROUP BY command_id HAVING count(*) > 1');
-    check('nothing applied twice', twice.length === 0, `${twice.length} commands with more than one movement${twice.length > 0 ? `, e.g. ${twice.slice(0, 3).map((r) => r.command_id).join(', ')}` : ''}`);
-
     const { reference, basisMismatches } = await replayWithTrades(owner, streamed.commands, rows, options.partitions);
     check('every trade took the orders the reference aggregates', basisMismatches.length === 0, basisMismatches.length === 0 ? 'each trade\'s allocation basis is the open orders of its fund and dealing date' : basisMismatches.slice(0, 3).join('; '));
     const mismatches = outcomeMismatches(reference, rows);
@@ -282,6 +280,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
     check('one event per outcome', events.missing.length === 0 && events.repeated.length === 0 && events.unexpected.length === 0,
       `missing ${events.missing.length}, repeated ${events.repeated.length}, unexpected ${events.unexpected.length}${[...events.missing, ...events.repeated, ...events.unexpected].slice(0, 5).map((id) => `; ${id}`).join('')}`);
 
+    // Counted from the effects (movements, outcomes, events and every account's postings against the
+    // reference), not from movements per command_id, which the journal's unique key keeps at one.
+    const effects = checkEffects(await readObservedLedger(owner, nc, names.eventStream), reference);
+    check('nothing applied twice', effects.problemCount === 0,
+      effects.problemCount === 0
+        ? `${effects.commands} commands: each has at most one movement, one outcome and one event, and every account's postings equal the reference's`
+        : `${effects.doubled.length} commands with an effect counted twice; ${effects.problemCount} differences, e.g. ${effects.problems.slice(0, 5).join('; ')}`);
+
     const verified = await verifyBreaks(owner);
     check('verify passes', verified.ok, verified.ok ? 'every check of `potledger verify` passed' : verified.breaks.join(' | '));
 
@@ -298,7 +304,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosFigures> {
       applied: statuses.filter((row: OutcomeRow) => row.status !== 'rejected').length,
       rejected: statuses.filter((row) => row.status === 'rejected').length,
       lost: new Set([...lostLoad, ...lostStream]).size,
-      duplicated: twice.length + events.repeated.length,
+      duplicated: effects.doubled.length + events.repeated.length,
       faultsInjected: counts,
       recoveryMsMax,
       invariantsHold: checks.every((c) => c.ok),

@@ -54,15 +54,15 @@ describe('potledger prices', () => {
     expect(JSON.parse(again.stdout)).toEqual({ file, inserted: 0, unchanged: 2 });
   });
 
-  it('exits 1 listing every problem by line, and loads nothing', async () => {
+  it('exits 1 listing every problem by line and column, and loads nothing', async () => {
     const file = await csvFile('bad.csv', ['fund,date,price', 'FUND-A,2026-06-02,1.00', 'FUND-B,2026-06-06,1.00', 'FUND-C,2026-06-02', 'FUND-A,2026-06-02,1.123456789', 'FUND-A,2026-06-01,2.6']);
     const run = await potledger(['prices', 'load', file]);
     expect(run.status).toBe(1);
     expect(run.stdout.trim().split('\n')).toEqual([
-      'line 3: 2026-06-06 is not a business day of FUND-B',
-      'line 4: expected three fields fund,date,price, got "FUND-C,2026-06-02"',
-      'line 5: price: "1.123456789" has more than 8 decimal places',
+      'line 3, column 2 (date): 2026-06-06 is not a business day of FUND-B',
+      'line 4: expected 3 fields (fund,date,price), got 2',
       'line 5: a second price for FUND-A on 2026-06-02 (first on line 2)',
+      'line 5, column 3 (price): price: "1.123456789" has more than 8 decimal places',
     ]);
     expect(run.stderr).toMatch(/nothing was loaded from .*bad\.csv: 4 problem\(s\)/);
     // The file is well formed but changes a stored price: refused by the database check, with its line.

@@ -82,6 +82,11 @@ describe('reconciliation against the custodian simulator', () => {
     expect(csv.headers['content-type']).toMatch(/text\/csv/);
     expect(csv.body).toContain('1,cash,GBP,,2616.67,2537.77,-78.90');
     expect((await app.inject({ method: 'POST', url: `/recon/${runId}/breaks/1/resolution`, headers: bearer(keys.operator), payload: { note: 'fee' } })).statusCode).toBe(200);
+    // A note that a spreadsheet would run as a formula is written as text; the negative amounts stay numbers.
+    const formula = '=HYPERLINK("http://evil.example","fee")';
+    expect((await app.inject({ method: 'POST', url: `/recon/${runId}/breaks/1/resolution`, headers: bearer(keys.operator), payload: { note: formula } })).statusCode).toBe(200);
+    const guarded = await app.inject({ method: 'GET', url: `/recon/${runId}/breaks.csv`, headers: bearer(keys.operator) });
+    expect(guarded.body.split('\n')[1]).toMatch(/^1,cash,GBP,,2616\.67,2537\.77,-78\.90,-78\.90,GBP,unexplained,.*,"'=HYPERLINK\(""http:\/\/evil\.example"",""fee""\)"$/);
     expect((await app.inject({ method: 'GET', url: '/recon/R-2026-06-03-00000000', headers: bearer(keys.operator) })).statusCode).toBe(404);
     expect((await app.inject({ method: 'POST', url: '/recon', headers: bearer(keys.service), payload: { custodian, bank: bankJson } })).statusCode).toBe(403);
     const notClosed = await app.inject({ method: 'POST', url: '/recon', headers: bearer(keys.operator), payload: { custodian: { ...custodian, asOf: '2026-06-05' }, bank: { ...bankJson, asOf: '2026-06-05' } } });
@@ -102,10 +107,11 @@ describe('reconciliation against the custodian simulator', () => {
       const shown = await runPotledger(['recon', 'show', document.runId, '--csv'], env);
       expect(shown.stdout.split('\n')[1]).toMatch(/^1,units-settled,FUND-A,/);
       expect((await runPotledger(['recon', 'resolve', document.runId, '1', '--note', 'custodian corrected its statement'], env)).status).toBe(0);
-      await writeFile(custodianFile, 'as_of,record,fund,trade_id,units\n2026-06-03,stock,FUND-A,,1\n');
+      await writeFile(custodianFile, 'as_of;record;fund;trade_id;units\r\n2026-06-03;stock;FUND-A;;1\r\n2026-06-03;holding;"FUND-B";;"1,5"\r\n');
       const bad = await runPotledger(['recon', 'run', '--custodian', custodianFile, '--bank', bankFile], env);
       expect(bad.status).toBe(2);
-      expect(bad.stderr).toContain('record must be holding or open-trade');
+      expect(bad.stderr).toContain('line 2, column 2 (record): record must be holding or open-trade');
+      expect(bad.stderr).toContain('line 3, column 5 (units): "1,5" is not a decimal number');
     } finally {
       await rm(directory, { recursive: true, force: true });
     }

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
+import { csvPlace } from '../../csv/index.js';
 import { loadPrices, parsePricesCsv, priceProblems, pricesOn, type PriceLoad, type PriceProblem, type PriceRow } from '../../dealing/prices.js';
 import { traceOrder, traceTrade, TRADE_TRACE_ORDERS_MAX, type OrderTrace, type TradeView } from '../../dealing/trace.js';
 import { isoDate, type AssetCatalog } from '../../ledger/index.js';
@@ -108,7 +109,7 @@ const csvPriceRoute: FastifyPluginAsync<DealingDeps> = async (app, deps) => {
       schema: {
         tags: ['dealing'],
         summary: 'Loads closing prices from a CSV file, all or nothing',
-        description: 'The header fund,date,price, then one price per line. Problems are listed by line number.',
+        description: 'The header fund,date,price, then one price per line; comma, semicolon or tab separated (detected from the header), quoted fields, LF or CRLF, a BOM. Every problem is listed by line, and by column when it is one field\'s (docs/DEALING.md); nothing is loaded when there is any.',
         consumes: ['text/csv'],
         body: pricesCsvSchema,
         response: { 200: pricesLoadedSchema, 413: problemSchema, 415: problemSchema, 422: problemSchema },
@@ -117,7 +118,7 @@ const csvPriceRoute: FastifyPluginAsync<DealingDeps> = async (app, deps) => {
     async (request) => {
       const parsed = parsePricesCsv(request.body);
       const lineOf = (index: number) => parsed.lines[index] ?? index + 2;
-      const toErrors = (problem: PriceProblem) => [{ path: `line ${problem.line}`, message: problem.problem }];
+      const toErrors = (problem: PriceProblem) => [{ path: csvPlace(problem), message: problem.problem }];
       if (parsed.problems.length > 0) {
         const problems = [...parsed.problems, ...priceProblems(parsed.rows, deps.assets, lineOf)];
         return answer({ ok: false, problems: byLine(problems) }, toErrors);
@@ -134,7 +135,7 @@ async function load(deps: DealingDeps, rows: readonly PriceRow[], lineOf: (index
 }
 
 function byLine(problems: readonly PriceProblem[]): PriceProblem[] {
-  return [...problems].sort((a, b) => a.line - b.line);
+  return [...problems].sort((a, b) => a.line - b.line || (a.column ?? 0) - (b.column ?? 0));
 }
 
 type ErrorItem = NonNullable<Problem['errors']>[number];

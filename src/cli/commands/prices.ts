@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { loadConfig } from '../../config/config.js';
+import { describeCsvProblem } from '../../csv/index.js';
 import { loadPrices, parsePricesCsv, priceProblems, pricesOn, type PriceLoad, type PriceProblem, type PriceRow } from '../../dealing/prices.js';
 import { assetCatalog, DEFAULT_ASSETS, isCalendarDate, type AssetCatalog } from '../../ledger/index.js';
 import { parseCommandLine } from '../args.js';
@@ -50,7 +51,7 @@ async function load(args: readonly string[]): Promise<number> {
     early.length > 0 ? { ok: false, problems: early } : await withDatabase(loadConfig(), (pool) => loadPrices(pool, parsed.rows, `cli:${basename(file)}`, assets, lineOf));
   if (values.json === true) printJson(result.ok ? { file, inserted: result.inserted, unchanged: result.unchanged } : { file, problems: result.problems });
   else if (result.ok) printLines([`loaded ${result.inserted}, unchanged ${result.unchanged}`]);
-  else printLines(result.problems.map((problem) => `line ${problem.line}: ${problem.problem}`));
+  else printLines(result.problems.map(describeCsvProblem));
   if (!result.ok) printNotice(`potledger: nothing was loaded from ${file}: ${result.problems.length} problem(s)`);
   return result.ok ? 0 : 1;
 }
@@ -78,7 +79,7 @@ function problemsBeforeLoading(
 ): PriceProblem[] {
   if (parsed.problems.length === 0 && parsed.rows.length === 0) return [{ line: 1, problem: 'no prices after the header' }];
   if (parsed.problems.length === 0) return [];
-  return [...parsed.problems, ...priceProblems(parsed.rows, assets, lineOf)].sort((a, b) => a.line - b.line);
+  return [...parsed.problems, ...priceProblems(parsed.rows, assets, lineOf)].sort((a, b) => a.line - b.line || (a.column ?? 0) - (b.column ?? 0));
 }
 
 async function show(args: readonly string[]): Promise<number> {
