@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { chain } from '../journal/chain.js';
-import { closeBusinessDay } from '../journal/end-of-day.js';
+import { closeBusinessDayOffline } from '../journal/end-of-day.js';
 import { inTransaction, prepared, type Queryable } from '../journal/database.js';
 import type { MemberFields } from '../journal/members.js';
 import {
@@ -711,7 +711,9 @@ export async function seedLedger(ownerPool: pg.Pool, options: SeedOptions): Prom
   await ownerPool.query('ANALYZE members, pots, movements, entries, balances, command_outcomes, partition_totals');
   const analyzeMs = performance.now() - started - loadMs;
   options.onProgress?.({ phase: 'close', membersDone: options.members, members: options.members, rowsDone: rowsTotal });
-  const closed = await closeBusinessDay(ownerPool, options.asOf);
+  // No worker runs on a ledger being seeded (it was empty, and the load held the journal's tables), so
+  // the close is taken straight in Postgres; each partition still records its cut for `verify`.
+  const closed = await closeBusinessDayOffline(ownerPool, options.asOf, options.partitionCount);
   const totalMs = performance.now() - started;
   return {
     members: options.members,

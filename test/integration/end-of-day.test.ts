@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeBusinessDay, potBalancesAsOf } from '../../src/journal/end-of-day.js';
+import { closeBusinessDayOffline, potBalancesAsOf } from '../../src/journal/end-of-day.js';
 import { createExecutor } from '../../src/journal/executor.js';
 import { urlWithDatabase } from '../../src/journal/database.js';
 import { verifyLedger } from '../../src/journal/verify.js';
@@ -27,15 +27,15 @@ describe('end-of-day snapshots', () => {
     const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: 8 });
     await executor.execute(command('pot.open', {}, '2026-11-20'));
     await executor.execute(command('cash.deposit', { amount: '100.00', currency: 'GBP' }, '2026-11-20'));
-    expect(await closeBusinessDay(db.service, '2026-11-20')).toEqual({ accounts: 2, alreadyClosed: false });
+    expect(await closeBusinessDayOffline(db.service, '2026-11-20', 8)).toEqual({ accounts: 2, alreadyClosed: false });
     await executor.execute(command('cash.deposit', { amount: '50.00', currency: 'GBP' }, '2026-11-21'));
     await executor.execute(command('cash.withdraw', { amount: '30.00', currency: 'GBP' }, '2026-11-21'));
-    expect(await closeBusinessDay(db.service, '2026-11-21')).toEqual({ accounts: 2, alreadyClosed: false });
+    expect(await closeBusinessDayOffline(db.service, '2026-11-21', 8)).toEqual({ accounts: 2, alreadyClosed: false });
     // Nothing moved on the 22nd: closing it records no account, and closing it twice changes nothing.
-    expect(await closeBusinessDay(db.service, '2026-11-22')).toEqual({ accounts: 0, alreadyClosed: false });
-    expect(await closeBusinessDay(db.service, '2026-11-22')).toEqual({ accounts: 0, alreadyClosed: true });
-    await expect(closeBusinessDay(db.service, '2026-11-21')).resolves.toEqual({ accounts: 2, alreadyClosed: true });
-    await expect(closeBusinessDay(db.service, '2026-11-19')).rejects.toThrow(/after 2026-11-19 is closed/);
+    expect(await closeBusinessDayOffline(db.service, '2026-11-22', 8)).toEqual({ accounts: 0, alreadyClosed: false });
+    expect(await closeBusinessDayOffline(db.service, '2026-11-22', 8)).toEqual({ accounts: 0, alreadyClosed: true });
+    await expect(closeBusinessDayOffline(db.service, '2026-11-21', 8)).resolves.toEqual({ accounts: 2, alreadyClosed: true });
+    await expect(closeBusinessDayOffline(db.service, '2026-11-19', 8)).rejects.toThrow(/after 2026-11-19 is closed/);
 
     expect(await potBalancesAsOf(db.service, 'P-E', '2026-11-19')).toEqual(new Map());
     expect(await potBalancesAsOf(db.service, 'P-E', '2026-11-20')).toEqual(new Map([['pot:P-E:cash:GBP', 10000n]]));
