@@ -511,10 +511,12 @@ export class PartitionShard {
    * requested in Postgres; a marker for a day nobody asked to close is added to `poison` instead.
    */
   async #closeOf(received: readonly Received[], batch: readonly Delivery[], poison: PoisonRecord[]): Promise<{ businessDate: string; streamSeq: bigint } | undefined> {
-    const marker = received.at(-1);
+    const index = received.findIndex((r) => r.kind === 'close');
+    const marker = received[index];
     if (marker?.kind !== 'close') return undefined;
+    if (index !== received.length - 1) throw new Error(`partition ${this.partition}: a close marker inside a batch, not at its end`);
     if (await closeRequested(this.#ctx.pool, marker.businessDate)) return { businessDate: marker.businessDate, streamSeq: marker.streamSeq };
-    const message = batch.at(-1)?.message;
+    const message = batch[index]?.message;
     if (message !== undefined) poison.push(poisonOf(message, PoisonCode.closeMarker, `a close marker for ${marker.businessDate}, whose close was never requested`));
     return undefined;
   }

@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeBusinessDayOffline, potBalancesAsOf } from '../../src/journal/end-of-day.js';
-import { createExecutor } from '../../src/journal/executor.js';
+import { createExecutor, PARTITION_LOCK_CLASS } from '../../src/journal/executor.js';
+import { commitItems, loadPot } from '../../src/journal/store.js';
 import { urlWithDatabase } from '../../src/journal/database.js';
 import { verifyLedger } from '../../src/journal/verify.js';
-import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses, type Command } from '../../src/ledger/index.js';
+import { admit, assetCatalog, DEFAULT_ASSETS, isRejection, ledgerProcesses, partitionOf, postEntries, run, type Command } from '../../src/ledger/index.js';
+import { waitFor } from '../support/wait.js';
 import { createTestDatabase, ownerUrl, type TestDatabase } from '../support/database.js';
 
 const assets = assetCatalog(DEFAULT_ASSETS);
@@ -17,10 +19,46 @@ afterAll(async () => {
 });
 
 let n = 0;
-const command = (process: string, payload: unknown, effectiveDate: string): Command => {
+const command = (process: string, payload: unknown, effectiveDate: string, memberId = 'M-E', potId = 'P-E'): Command => {
   n += 1;
-  return { commandId: `eod-${n}`, process, memberId: 'M-E', potId: 'P-E', payload, effectiveDate, producedAt: `${effectiveDate}T09:00:00Z` };
+  return { commandId: `eod-${n}`, process, memberId, potId, payload, effectiveDate, producedAt: `${effectiveDate}T09:00:00Z` };
 };
+
+/** Each asset's sum over every account's balance at the close of `businessDate` (the balance sheet at the close). */
+async function netAtClose(businessDate: string): Promise<Map<string, bigint>> {
+  const { rows } = await db.owner.query<{ asset: string; total: bigint }>(
+    `SELECT b.asset, sum(d.balance_minor)::bigint AS total
+       FROM balances b JOIN LATERAL (SELECT d.balance_minor FROM balances_eod d WHERE d.account_id = b.account_id AND d.business_date <= $1::date
+                                      ORDER BY d.business_date DESC LIMIT 1) d ON true
+      GROUP BY b.asset`,
+    [businessDate],
+  );
+  return new Map(rows.map((row) => [row.asset, row.total]));
+}
+
+/**
+ * Runs `command` the executor's way in a transaction of its own that holds the partition's lock and is
+ * left open: the caller commits it (or rolls it back) once something else is waiting behind it.
+ */
+async function applyUncommitted(next: Command): Promise<{ commit(): Promise<void> }> {
+  const partition = partitionOf(next.memberId, 8);
+  const client = await db.service.connect();
+  await client.query('BEGIN');
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [PARTITION_LOCK_CLASS, partition]);
+  const admitted = admit(next);
+  if (isRejection(admitted)) throw new Error(admitted.reason);
+  const snapshot = await loadPot(client, next.potId, partition);
+  const outcome = run(ledgerProcesses, next, { pot: snapshot.pot, balances: snapshot.balances, movements: new Map(), orders: new Map() }, { assets, partitionCount: 8, movementId: `mv-${next.commandId}` });
+  if (outcome.kind === 'rejected') throw new Error(outcome.reason);
+  const postings = postEntries(outcome.movement.entries, snapshot.balances, snapshot.versions).postings;
+  await commitItems(client, [{ command: next, fingerprint: admitted.fingerprint, partition, outcome, postings }], assets);
+  return {
+    async commit() {
+      await client.query('COMMIT');
+      client.release();
+    },
+  };
+}
 
 describe('end-of-day snapshots', () => {
   it('give the balance of a past day without a replay, and verify checks them against the entries', async () => {
@@ -41,6 +79,55 @@ describe('end-of-day snapshots', () => {
     expect(await potBalancesAsOf(db.service, 'P-E', '2026-11-20')).toEqual(new Map([['pot:P-E:cash:GBP', 10000n]]));
     expect(await potBalancesAsOf(db.service, 'P-E', '2026-11-21')).toEqual(new Map([['pot:P-E:cash:GBP', 12000n]]));
     expect(await potBalancesAsOf(db.service, 'P-E', '2026-11-30')).toEqual(new Map([['pot:P-E:cash:GBP', 12000n]]));
+    expect((await verifyLedger(db.owner)).ok).toBe(true);
+  });
+});
+
+describe('the offline close', () => {
+  it('is a cut while a movement commits: an account it changes and one it creates are both in the close, or neither', async () => {
+    const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: 8 });
+    await executor.execute(command('pot.open', {}, '2026-11-23', 'M-C', 'P-C'));
+    await executor.execute(command('cash.deposit', { amount: '100.00', currency: 'GBP' }, '2026-11-23', 'M-C', 'P-C'));
+    // A movement in flight: it takes 40.00 out of cash:GBP (changed since the last close) into cash.prepaid:GBP (a new account).
+    const inFlight = await applyUncommitted(command('cash.transfer', { amount: '40.00', currency: 'GBP', source: 'cash', target: 'cash.prepaid' }, '2026-11-23', 'M-C', 'P-C'));
+    const closing = closeBusinessDayOffline(db.service, '2026-11-23', 8);
+    await waitFor('the close waiting behind the movement in flight', async () => {
+      const { rows } = await db.owner.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+      return rows.length > 0;
+    });
+    await inFlight.commit();
+    await closing;
+    expect(await potBalancesAsOf(db.service, 'P-C', '2026-11-23')).toEqual(new Map([['pot:P-C:cash:GBP', 6000n], ['pot:P-C:cash.prepaid:GBP', 4000n]]));
+    for (const [asset, total] of await netAtClose('2026-11-23')) expect(total, asset).toBe(0n);
+    expect((await verifyLedger(db.owner)).checks.filter((check) => !check.ok)).toEqual([]);
+  });
+});
+
+describe('verify', () => {
+  it('fails on a snapshot that is not the journal replayed up to its partition\'s cut', async () => {
+    const executor = createExecutor(db.service, { registry: ledgerProcesses, assets, partitionCount: 8 });
+    await executor.execute(command('pot.open', {}, '2026-11-24', 'M-T', 'P-T'));
+    await executor.execute(command('cash.deposit', { amount: '10.00', currency: 'GBP' }, '2026-11-24', 'M-T', 'P-T'));
+    await closeBusinessDayOffline(db.service, '2026-11-24', 8);
+    await executor.execute(command('cash.deposit', { amount: '5.00', currency: 'GBP' }, '2026-11-25', 'M-T', 'P-T'));
+    expect((await verifyLedger(db.owner)).ok).toBe(true);
+    // The snapshot of the 24th made to show the deposit of the 25th: a real entry's balance and version
+    // (so each snapshot row still matches its entry), but from after the cut.
+    const tamper = async (version: number, balanceMinor: number) => {
+      await db.owner.query('ALTER TABLE balances_eod DISABLE TRIGGER balances_eod_append_only');
+      await db.owner.query("UPDATE balances_eod SET version = $1, balance_minor = $2 WHERE account_id = 'pot:P-T:cash:GBP' AND business_date = '2026-11-24'", [version, balanceMinor]);
+      await db.owner.query('ALTER TABLE balances_eod ENABLE TRIGGER balances_eod_append_only');
+    };
+    await tamper(2, 1500);
+    try {
+      const report = await verifyLedger(db.owner);
+      expect(report.checks.filter((check) => !check.ok).map((check) => check.name)).toEqual(['end-of-day-cut']);
+      expect(report.checks.find((check) => check.name === 'end-of-day-cut')?.examples).toEqual([
+        'pot:P-T:cash:GBP at the close of 2026-11-24: snapshot v2, the journal replayed up to the cut gives v1',
+      ]);
+    } finally {
+      await tamper(1, 1000);
+    }
     expect((await verifyLedger(db.owner)).ok).toBe(true);
   });
 });
