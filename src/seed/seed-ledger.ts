@@ -711,8 +711,9 @@ export async function seedLedger(ownerPool: pg.Pool, options: SeedOptions): Prom
   await ownerPool.query('ANALYZE members, pots, movements, entries, balances, command_outcomes, partition_totals');
   const analyzeMs = performance.now() - started - loadMs;
   options.onProgress?.({ phase: 'close', membersDone: options.members, members: options.members, rowsDone: rowsTotal });
-  // No worker runs on a ledger being seeded (it was empty, and the load held the journal's tables), so
-  // the close is taken straight in Postgres; each partition still records its cut for `verify`.
+  // The seed is for a fresh ledger, before any worker runs on it: the close is taken straight in
+  // Postgres, which is a cut only while nothing else commits (no close markers, no stream). Each
+  // partition still records its cut, so `verify` checks the seeded close like any other.
   const closed = await closeBusinessDayOffline(ownerPool, options.asOf, options.partitionCount);
   const totalMs = performance.now() - started;
   return {
