@@ -15,8 +15,12 @@ export class CloseRefusedError extends RangeError {
  */
 export class CloseTimeoutError extends Error {
   readonly code = 'JOURNAL_ERR_CLOSE_TIMEOUT';
-  constructor(readonly businessDate: string, readonly partitions: readonly number[], timeoutMs: number) {
-    super(`the close of ${businessDate}: partitions ${partitions.join(', ')} did not commit their close marker within ${timeoutMs} ms; close the day again to resume`);
+  constructor(readonly businessDate: string, readonly partitions: readonly number[], timeoutMs: number, cause?: unknown) {
+    super(
+      `the close of ${businessDate}: partitions ${partitions.join(', ')} did not commit their close marker within ${timeoutMs} ms` +
+        `${cause === undefined ? '' : ` (the last publication of the markers failed: ${cause instanceof Error ? cause.message : String(cause)})`}; close the day again to resume`,
+      cause === undefined ? undefined : { cause },
+    );
     this.name = 'CloseTimeoutError';
   }
 }

@@ -38,10 +38,12 @@ export async function closeBusinessDay(options: CloseDayOptions, businessDate: s
   const deadline = Date.now() + timeoutMs;
   let missing = await partitionsNotClosed(options.pool, businessDate, options.partitionCount);
   let resendAt = 0;
+  /** A publication JetStream refused (a broken connection, say): tried again with the next resend. */
+  let refused: unknown;
   while (missing.length > 0) {
-    if (Date.now() >= deadline) throw new CloseTimeoutError(businessDate, missing, timeoutMs);
+    if (Date.now() >= deadline) throw new CloseTimeoutError(businessDate, missing, timeoutMs, refused);
     if (Date.now() >= resendAt) {
-      await publishMarkers(options, businessDate, missing);
+      refused = await publishMarkers(options, businessDate, missing).then(() => undefined, (error: unknown) => error);
       resendAt = Date.now() + (options.resendAfterMs ?? CLOSE_RESEND_AFTER_MS_DEFAULT);
     }
     await sleep(options.intervalMs ?? CLOSE_POLL_INTERVAL_MS_DEFAULT);

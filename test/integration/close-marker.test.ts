@@ -2,7 +2,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { potBalancesAsOf } from '../../src/journal/end-of-day.js';
-import { CloseRefusedError } from '../../src/journal/errors.js';
+import { CloseRefusedError, CloseTimeoutError } from '../../src/journal/errors.js';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { ledgerProcesses, partitionOf } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
@@ -58,20 +58,22 @@ async function lastIsMarker(partition: number): Promise<boolean> {
 }
 
 describe('close markers', () => {
-  it('split a batch at the marker: commands before it are in the snapshot, commands after it are not', async () => {
+  it('split a batch at the marker: commands before it are in the snapshot, commands after it are not; a close that timed out resumes', async () => {
     const [early, late] = memberPerPartition();
     const before = [
       await publisher.submit('pot.open', { memberId: early, potId: `${early}-P`, payload: {} }),
       await publisher.submit('cash.deposit', { memberId: early, potId: `${early}-P`, payload: { amount: '10.00', currency: 'GBP' } }),
     ];
-    // No worker yet: the close publishes its markers and waits.
-    const closing = closeBusinessDay({ pool: db.service, jsm, names: ledger, partitionCount: PARTITIONS, timeoutMs: 60_000, resendAfterMs: 60_000 }, '2027-03-01');
+    // No worker yet: the close publishes its markers, waits, and gives up; the day stays requested.
+    await expect(closeBusinessDay({ pool: db.service, jsm, names: ledger, partitionCount: PARTITIONS, timeoutMs: 300 }, '2027-03-01')).rejects.toBeInstanceOf(CloseTimeoutError);
     await waitFor('both markers in the stream', async () => (await lastIsMarker(0)) && (await lastIsMarker(1)));
     const after = [
       await publisher.submit('cash.deposit', { memberId: early, potId: `${early}-P`, payload: { amount: '5.00', currency: 'GBP' } }),
       await publisher.submit('pot.open', { memberId: late, potId: `${late}-P`, payload: {} }),
       await publisher.submit('cash.deposit', { memberId: late, potId: `${late}-P`, payload: { amount: '7.00', currency: 'EUR' } }),
     ];
+    // Closing the day again resumes it (its markers, sent again, are the same messages to JetStream).
+    const closing = closeBusinessDay({ pool: db.service, jsm, names: ledger, partitionCount: PARTITIONS, timeoutMs: 60_000, resendAfterMs: 60_000 }, '2027-03-01');
     worker = testShardWorker({ pool: db.service, nc: nats.nc, prefix: nats.prefix, partitionCount: PARTITIONS });
     await worker.start();
     expect(await closing).toMatchObject({ alreadyClosed: false });
