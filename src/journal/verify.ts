@@ -43,17 +43,21 @@ const SIGNED = "CASE e.side WHEN 'debit' THEN e.amount_minor ELSE -e.amount_mino
  * any movement of that close gave them, and nothing else may be. With 'entry-chain' (balance after each
  * version) and 'end-of-day-snapshots' (each snapshot's balance is its version's), this proves that the
  * balances as of every close are the journal replayed up to the partition's marker. Snapshots of days
- * closed before close markers existed (no close recorded for the account's partition that day) are
- * not a proven cut: entries they cover are left out.
+ * closed before close markers existed (before the partition's first recorded close, with none recorded
+ * that day) are not a proven cut: entries they cover are left out. A snapshot of any later day the
+ * partition did not close is a break.
  */
 const END_OF_DAY_CUT_SQL = `
   WITH account_partition AS (
     SELECT b.account_id, coalesce(b.partition, p.partition) AS partition FROM balances b LEFT JOIN pots p ON p.pot_id = b.pot_id),
+  first_cut AS (
+    SELECT partition, min(business_date) AS business_date FROM partition_closes GROUP BY partition),
+  unrecorded AS (
+    SELECT d.account_id, d.business_date, d.version, a.partition, (d.business_date < coalesce(f.business_date, 'infinity'::date)) AS before_markers
+      FROM balances_eod d JOIN account_partition a ON a.account_id = d.account_id LEFT JOIN first_cut f ON f.partition = a.partition
+     WHERE NOT EXISTS (SELECT 1 FROM partition_closes c WHERE c.partition = a.partition AND c.business_date = d.business_date)),
   legacy AS (
-    SELECT d.account_id, max(d.version) AS version
-      FROM balances_eod d JOIN account_partition a ON a.account_id = d.account_id
-     WHERE NOT EXISTS (SELECT 1 FROM partition_closes c WHERE c.partition = a.partition AND c.business_date = d.business_date)
-     GROUP BY d.account_id),
+    SELECT account_id, max(version) AS version FROM unrecorded WHERE before_markers GROUP BY account_id),
   expected AS (
     SELECT c.business_date, e.account_id, max(e.account_version) AS version
       FROM movements m
@@ -77,7 +81,10 @@ const END_OF_DAY_CUT_SQL = `
    WHERE x.version IS DISTINCT FROM s.version
   UNION ALL
   SELECT format('partition %s: the cut of %s (movement seq %s) is before the previous close''s (%s)', partition, business_date, movement_seq_through, previous)
-    FROM cuts WHERE movement_seq_through < previous`;
+    FROM cuts WHERE movement_seq_through < previous
+  UNION ALL
+  SELECT format('%s has a snapshot of %s, a day its partition %s did not close', account_id, business_date, partition)
+    FROM unrecorded WHERE NOT before_markers`;
 
 const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   {

@@ -132,6 +132,42 @@ describe('verify', () => {
   });
 });
 
+describe('verify on a ledger closed before close markers', () => {
+  it('checks the cut from the first recorded close on, and leaves the snapshots of older closes to their own check', async () => {
+    const legacyDb = await createTestDatabase('eodlegacy');
+    try {
+      await closedBeforeMarkers(legacyDb);
+    } finally {
+      await legacyDb.drop();
+    }
+  });
+});
+
+/** A ledger with a day closed before migration 0019 (no recorded cut), then a day closed with one. */
+async function closedBeforeMarkers(ledger: TestDatabase): Promise<void> {
+  const executor = createExecutor(ledger.service, { registry: ledgerProcesses, assets, partitionCount: 8 });
+  for (const [member, pot] of [['M-L1', 'P-L1'], ['M-L9', 'P-L9']] as const) {
+    await executor.execute(command('pot.open', {}, '2026-11-26', member, pot));
+    await executor.execute(command('cash.deposit', { amount: '10.00', currency: 'GBP' }, '2026-11-26', member, pot));
+  }
+  // A close as migration 0019 found it: snapshots and the closed day, no request and no recorded cut.
+  const legacy = await ledger.owner.query(
+    `WITH changed AS (UPDATE balances SET closed_version = version WHERE version <> closed_version RETURNING account_id, balance_minor, version)
+     INSERT INTO balances_eod (business_date, account_id, balance_minor, version) SELECT '2026-11-26', account_id, balance_minor, version FROM changed`,
+  );
+  await ledger.owner.query("INSERT INTO business_days_closed (business_date, accounts) VALUES ('2026-11-26', $1)", [legacy.rowCount]);
+  // P-L9 (in P-L1's partition) does not move again: its deposit is the older close's, not the next one's.
+  await executor.execute(command('cash.deposit', { amount: '5.00', currency: 'GBP' }, '2026-11-27', 'M-L1', 'P-L1'));
+  await closeBusinessDayOffline(ledger.service, '2026-11-27', 8);
+  expect((await verifyLedger(ledger.owner)).checks.filter((check) => !check.ok)).toEqual([]);
+  expect(await potBalancesAsOf(ledger.service, 'P-L9', '2026-11-27')).toEqual(new Map([['pot:P-L9:cash:GBP', 1000n]]));
+  // A snapshot of a day the partition did not close, once cuts are recorded, is a break.
+  await ledger.owner.query("INSERT INTO balances_eod (business_date, account_id, balance_minor, version) VALUES ('2026-11-28', 'pot:P-L1:cash:GBP', 1500, 2)");
+  expect((await verifyLedger(ledger.owner)).checks.find((check) => check.name === 'end-of-day-cut')?.examples).toEqual([
+    'pot:P-L1:cash:GBP has a snapshot of 2026-11-28, a day its partition 0 did not close',
+  ]);
+}
+
 describe('npm run verify', () => {
   const runVerify = (...args: string[]) =>
     spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/potledger.ts', 'verify', ...args], {
