@@ -18,7 +18,7 @@ export class CloseTimeoutError extends Error {
   constructor(readonly businessDate: string, readonly partitions: readonly number[], timeoutMs: number, cause?: unknown) {
     super(
       `the close of ${businessDate}: partitions ${partitions.join(', ')} did not commit their close marker within ${timeoutMs} ms` +
-        `${cause === undefined ? '' : ` (the last publication of the markers failed: ${cause instanceof Error ? cause.message : String(cause)})`}; close the day again to resume`,
+        `${cause === undefined ? '' : ` (the last attempt failed: ${cause instanceof Error ? cause.message : String(cause)})`}; close the day again to resume`,
       cause === undefined ? undefined : { cause },
     );
     this.name = 'CloseTimeoutError';

@@ -38,7 +38,7 @@ export async function closeBusinessDay(options: CloseDayOptions, businessDate: s
   const deadline = Date.now() + timeoutMs;
   let missing = await partitionsNotClosed(options.pool, businessDate, options.partitionCount);
   let resendAt = 0;
-  /** A publication JetStream refused (a broken connection, say): tried again with the next resend. */
+  /** The last failure (a publication JetStream refused, a look Postgres refused): tried again, named on timeout. */
   let refused: unknown;
   while (missing.length > 0) {
     if (Date.now() >= deadline) throw new CloseTimeoutError(businessDate, missing, timeoutMs, refused);
@@ -47,7 +47,11 @@ export async function closeBusinessDay(options: CloseDayOptions, businessDate: s
       resendAt = Date.now() + (options.resendAfterMs ?? CLOSE_RESEND_AFTER_MS_DEFAULT);
     }
     await sleep(options.intervalMs ?? CLOSE_POLL_INTERVAL_MS_DEFAULT);
-    missing = await partitionsNotClosed(options.pool, businessDate, options.partitionCount);
+    // A failed look (Postgres restarting, say) is looked at again until the deadline.
+    missing = await partitionsNotClosed(options.pool, businessDate, options.partitionCount).catch((error: unknown) => {
+      refused = error;
+      return missing;
+    });
   }
   return finishClose(options.pool, businessDate);
 }
