@@ -2,8 +2,8 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
 import type { CustodianReport } from '../custodian/messages.js';
 import type { CustodianSimulator } from '../custodian/simulator.js';
-import { closeBusinessDay } from '../journal/end-of-day.js';
 import { cutoffInstant, dealingOf, type AssetCatalog } from '../ledger/index.js';
+import { closeBusinessDay } from '../shards/close-day.js';
 import { waitUntilCommitted } from '../shards/drain.js';
 import type { Names } from '../shards/names.js';
 import { dealingFunds, type DealingDesk, type FanOut } from './desk.js';
@@ -101,8 +101,8 @@ export class BusinessDays {
     const priced = await this.strike(date);
     const settled = await this.settle(date);
     this.options.clock.set(`${date}T22:00:00.000Z`);
-    await waitUntilCommitted(this.options.pool, this.options.jsm, this.options.names, this.options.partitionCount);
-    const closed = await closeBusinessDay(this.options.pool, date);
+    const { pool, jsm, names, partitionCount } = this.options;
+    const closed = await closeBusinessDay({ pool, jsm, names, partitionCount, ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }) }, date);
     return { date, trades, priced, settled, waitingForPrice, snapshotAccounts: closed.accounts };
   }
 

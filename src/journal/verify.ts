@@ -36,6 +36,56 @@ interface CheckQuery {
 
 const SIGNED = "CASE e.side WHEN 'debit' THEN e.amount_minor ELSE -e.amount_minor END";
 
+/**
+ * The close is a cut in stream order (src/journal/end-of-day.ts): each partition's close records the seq
+ * of its last movement included. Each movement belongs to the first close of its partition whose cut
+ * includes it; the accounts its entries moved must be snapshotted at that close, at the highest version
+ * any movement of that close gave them, and nothing else may be. With 'entry-chain' (balance after each
+ * version) and 'end-of-day-snapshots' (each snapshot's balance is its version's), this proves that the
+ * balances as of every close are the journal replayed up to the partition's marker. Snapshots of days
+ * closed before close markers existed (before the partition's first recorded close, with none recorded
+ * that day) are not a proven cut: entries they cover are left out. A snapshot of any later day the
+ * partition did not close is a break.
+ */
+const END_OF_DAY_CUT_SQL = `
+  WITH account_partition AS (
+    SELECT b.account_id, coalesce(b.partition, p.partition) AS partition FROM balances b LEFT JOIN pots p ON p.pot_id = b.pot_id),
+  first_cut AS (
+    SELECT partition, min(business_date) AS business_date FROM partition_closes GROUP BY partition),
+  unrecorded AS (
+    SELECT d.account_id, d.business_date, d.version, a.partition, (d.business_date < coalesce(f.business_date, 'infinity'::date)) AS before_markers
+      FROM balances_eod d JOIN account_partition a ON a.account_id = d.account_id LEFT JOIN first_cut f ON f.partition = a.partition
+     WHERE NOT EXISTS (SELECT 1 FROM partition_closes c WHERE c.partition = a.partition AND c.business_date = d.business_date)),
+  legacy AS (
+    SELECT account_id, max(version) AS version FROM unrecorded WHERE before_markers GROUP BY account_id),
+  expected AS (
+    SELECT c.business_date, e.account_id, max(e.account_version) AS version
+      FROM movements m
+      JOIN LATERAL (SELECT c.business_date FROM partition_closes c WHERE c.partition = m.partition AND c.movement_seq_through >= m.seq
+                     ORDER BY c.movement_seq_through, c.business_date LIMIT 1) c ON true
+      JOIN entries e ON e.movement_id = m.movement_id
+      LEFT JOIN legacy l ON l.account_id = e.account_id
+     WHERE e.account_version > coalesce(l.version, 0)
+     GROUP BY c.business_date, e.account_id),
+  snapshots AS (
+    SELECT d.business_date, d.account_id, d.version
+      FROM balances_eod d JOIN account_partition a ON a.account_id = d.account_id
+      JOIN partition_closes c ON c.partition = a.partition AND c.business_date = d.business_date),
+  cuts AS (
+    SELECT partition, business_date, movement_seq_through,
+           lag(movement_seq_through) OVER (PARTITION BY partition ORDER BY business_date) AS previous
+      FROM partition_closes)
+  SELECT format('%s at the close of %s: snapshot %s, the journal replayed up to the cut gives %s', coalesce(x.account_id, s.account_id),
+                coalesce(x.business_date, s.business_date), coalesce('v' || s.version, 'none'), coalesce('v' || x.version, 'no change')) AS break
+    FROM expected x FULL JOIN snapshots s ON s.business_date = x.business_date AND s.account_id = x.account_id
+   WHERE x.version IS DISTINCT FROM s.version
+  UNION ALL
+  SELECT format('partition %s: the cut of %s (movement seq %s) is before the previous close''s (%s)', partition, business_date, movement_seq_through, previous)
+    FROM cuts WHERE movement_seq_through < previous
+  UNION ALL
+  SELECT format('%s has a snapshot of %s, a day its partition %s did not close', account_id, business_date, partition)
+    FROM unrecorded WHERE NOT before_markers`;
+
 const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   {
     name: 'movement-balances',
@@ -102,6 +152,12 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
                         e.balance_after_minor) AS break
             FROM balances_eod d LEFT JOIN entries e ON e.account_id = d.account_id AND e.account_version = d.version
            WHERE e.balance_after_minor IS DISTINCT FROM d.balance_minor`,
+  },
+  {
+    name: 'end-of-day-cut',
+    description:
+      "every partition's end-of-day snapshot equals the journal replayed up to its close marker: at each close, exactly the accounts its movements up to the cut moved since the partition's previous close, each at its last version within the cut (and cuts never go back)",
+    sql: END_OF_DAY_CUT_SQL,
   },
   {
     name: 'partition-totals',

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { chain } from '../journal/chain.js';
-import { closeBusinessDay } from '../journal/end-of-day.js';
+import { closeBusinessDayOffline } from '../journal/end-of-day.js';
 import { inTransaction, prepared, type Queryable } from '../journal/database.js';
 import type { MemberFields } from '../journal/members.js';
 import {
@@ -711,7 +711,10 @@ export async function seedLedger(ownerPool: pg.Pool, options: SeedOptions): Prom
   await ownerPool.query('ANALYZE members, pots, movements, entries, balances, command_outcomes, partition_totals');
   const analyzeMs = performance.now() - started - loadMs;
   options.onProgress?.({ phase: 'close', membersDone: options.members, members: options.members, rowsDone: rowsTotal });
-  const closed = await closeBusinessDay(ownerPool, options.asOf);
+  // The seed is for a fresh ledger, before any worker runs on it: the close is taken straight in
+  // Postgres, which is a cut only while nothing else commits (no close markers, no stream). Each
+  // partition still records its cut, so `verify` checks the seeded close like any other.
+  const closed = await closeBusinessDayOffline(ownerPool, options.asOf, options.partitionCount);
   const totalMs = performance.now() - started;
   return {
     members: options.members,

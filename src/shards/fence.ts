@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { AssetCatalog } from '../ledger/index.js';
 import { inTransaction, prepared } from '../journal/database.js';
+import { closePartition } from '../journal/end-of-day.js';
 import { commitItems, type CommitItem, type Queryable } from '../journal/store.js';
 
 /** The worker's commit was refused: another worker took the partition over (a higher epoch). */
@@ -73,6 +74,11 @@ export interface ShardBatch {
   readonly checkpointMessageId: string;
   /** Outcomes whose events JetStream confirmed since the last commit (piggybacked on this one). */
   readonly eventsThroughSeq: bigint;
+  /**
+   * The batch ends with the close marker of this business day (at checkpointSeq): the partition is
+   * snapshotted in the same transaction, after the batch's movements.
+   */
+  readonly close?: { readonly businessDate: string; readonly streamSeq: bigint };
 }
 
 /** Some partitions of a group moved to another worker: nothing of the group was committed. */
@@ -87,7 +93,8 @@ export class FencedPartitionsError extends Error {
 /**
  * Group commit: one transaction for the batches of several partitions. First the fences (`UPDATE …
  * WHERE epoch = mine` for every partition, which also serialises each partition's commits), then
- * movements, entries, balances, outcomes and poison records of all batches. When any partition has
+ * movements, entries, balances, outcomes and poison records of all batches, and last the end-of-day
+ * snapshot of a partition whose batch ends with a close marker. When any partition has
  * moved on, nothing is committed and FencedPartitionsError names the partitions.
  * Returns, per batch, the outbox sequence of each item's outcome, in item order.
  */
@@ -101,6 +108,7 @@ export async function commitShardBatches(pool: pg.Pool, batches: readonly ShardB
       perBatch.push(seqs.slice(offset, offset + batch.items.length));
       offset += batch.items.length;
       await recordPoison(client, batch.partition, batch.poison);
+      if (batch.close !== undefined) await closePartition(client, batch.partition, batch.close.businessDate, batch.close.streamSeq);
     }
     return perBatch;
   });

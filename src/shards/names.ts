@@ -63,4 +63,11 @@ export const HEADER = {
   principal: 'Potledger-Principal',
   /** Through what it came (api, payments-desk, dealing-desk, rebalancer, pools, sdk): recorded in the audit trail. */
   source: 'Potledger-Source',
+  /** Marks a close marker (its value is the business date), not a command: see src/shards/close-day.ts. */
+  close: 'Potledger-Close',
 } as const;
+
+/** The message id of the close marker of `businessDate` on `partition`: a repeat is deduplicated. */
+export function closeMarkerId(businessDate: string, partition: number): string {
+  return `close:${businessDate}:p${partition}`;
+}

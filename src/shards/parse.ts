@@ -1,13 +1,14 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import {
   envelopeRejection,
+  isCalendarDate,
   partitionOf,
   type Command,
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { storableText } from '../journal/database.js';
 import type { PoisonRecord } from './fence.js';
-import { HEADER } from './names.js';
+import { closeMarkerId, HEADER } from './names.js';
 
 /** The largest command body a worker reads; larger ones are recorded as poison. */
 export const COMMAND_BYTES_MAX = 64 * 1024;
@@ -27,6 +28,8 @@ export const PoisonCode = {
   unreadable: 'SHARD_ERR_UNREADABLE',
   /** The journal refused the command's writes for good (a data error); set by the shard, not here. */
   storageRefused: 'SHARD_ERR_STORAGE_REFUSED',
+  /** A close marker that is malformed (its date, its message id) or for a day nobody asked to close. */
+  closeMarker: 'SHARD_ERR_CLOSE_MARKER',
 } as const;
 
 /** Who asked for a command and through what, from the publisher's headers (recorded with the outcome). */
@@ -44,7 +47,13 @@ function auditHeader(message: JsMsg, name: string): string | undefined {
 
 export type Received =
   | { readonly kind: 'command'; readonly command: Command; readonly streamSeq: bigint; readonly reply: string | undefined; readonly audit: CommandAudit }
+  | { readonly kind: 'close'; readonly businessDate: string; readonly streamSeq: bigint }
   | { readonly kind: 'poison'; readonly record: PoisonRecord };
+
+/** True when a message is a close marker (it carries the Potledger-Close header), not a command. */
+export function isCloseMarker(message: JsMsg): boolean {
+  return message.headers?.has(HEADER.close) === true;
+}
 
 function headersOf(message: JsMsg): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -112,6 +121,15 @@ export function readMessage(message: JsMsg, partition: number, partitionCount: n
 function read(message: JsMsg, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
   const streamSeq = BigInt(message.seq);
   const poison = (code: string, reason: string): Received => ({ kind: 'poison', record: poisonOf(message, code, reason) });
+  if (isCloseMarker(message)) {
+    const businessDate = message.headers?.get(HEADER.close) ?? '';
+    if (!isCalendarDate(businessDate)) return poison(PoisonCode.closeMarker, `a close marker for "${businessDate}", which is not a date (YYYY-MM-DD)`);
+    const messageId = message.headers?.get(HEADER.messageId);
+    if (messageId !== closeMarkerId(businessDate, partition)) {
+      return poison(PoisonCode.closeMarker, `close marker id "${messageId ?? ''}" is not "${closeMarkerId(businessDate, partition)}"`);
+    }
+    return { kind: 'close', businessDate, streamSeq };
+  }
   if (message.data.length > COMMAND_BYTES_MAX) return poison(PoisonCode.oversize, `${message.data.length} bytes; at most ${COMMAND_BYTES_MAX}`);
   const text = Buffer.from(message.data).toString('utf8');
   if (nestsDeeperThan(text, COMMAND_DEPTH_MAX)) return poison(PoisonCode.tooDeep, `JSON nested deeper than ${COMMAND_DEPTH_MAX} levels`);

@@ -22,6 +22,7 @@ import {
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { prepared, sqlState } from '../journal/database.js';
+import { closeRequested } from '../journal/end-of-day.js';
 import { findOutcomes, loadMovements, loadOrders, outcomesAfter, POT_COLUMNS, potOfRow, type CommitItem, type PotRow, type StoredOutcome } from '../journal/store.js';
 import { Coalescer } from './coalescer.js';
 import { EventsRefusedError, type EventBatcher } from './event-batcher.js';
@@ -30,7 +31,7 @@ import type { GroupCommitter } from './group-committer.js';
 import { LAG_STAGES, type ShardMetrics } from './metrics.js';
 import { HEADER, replySubjectAllowed, type Names } from './names.js';
 import type { Failpoint } from './failpoints.js';
-import { PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
+import { isCloseMarker, PoisonCode, poisonOf, readMessage, type Received } from './parse.js';
 import { nextRefusal, refusalReason, storageRejection, type StorageRefusal } from './refusals.js';
 
 export interface ShardLimits {
@@ -363,7 +364,7 @@ export class PartitionShard {
         if (!this.#stopping) await this.#whenIdle();
         continue;
       }
-      const batch = this.#inbox.slice(0, batchLimit);
+      const batch = this.#nextBatch(batchLimit);
       try {
         await this.#commitBatch(batch);
         this.#inbox.splice(0, batch.length);
@@ -393,6 +394,16 @@ export class PartitionShard {
         retryDelayMs = Math.min(retryDelayMs * 2, limits.retryDelayMsMax);
       }
     }
+  }
+
+  /**
+   * The next batch: at most `limit` messages from the head of the inbox, ending at the first close
+   * marker, so that the commands before the marker in stream order are in the snapshot and none after.
+   */
+  #nextBatch(limit: number): Delivery[] {
+    const batch = this.#inbox.slice(0, limit);
+    const marker = batch.findIndex(({ message }) => isCloseMarker(message));
+    return marker === -1 ? batch : batch.slice(0, marker + 1);
   }
 
   /** With nothing to commit: republish events that failed, and record how far events are confirmed. */
@@ -444,6 +455,7 @@ export class PartitionShard {
       const refused = this.#refused.get(BigInt(message.seq));
       if (refused?.answer === 'rejection') poison.push(poisonOf(message, PoisonCode.storageRefused, refusalReason(refused)));
     }
+    const close = await this.#closeOf(received, batch, poison);
     const stored = await ctx.lookups.outcomes.load([...new Set(commands.map((c) => c.command.commandId))]);
     await this.#loadActors(commands.map((c) => c.command));
     const movements = await this.#loadReferencedMovements(commands.map((c) => c.command));
@@ -486,7 +498,9 @@ export class PartitionShard {
       checkpointSeq: BigInt(last.message.seq),
       checkpointMessageId: last.message.headers?.get(HEADER.messageId) ?? '',
       eventsThroughSeq,
+      ...(close === undefined ? {} : { close }),
     });
+    if (close !== undefined) ctx.log.info({ partition: this.partition, businessDate: close.businessDate, streamSeq: String(close.streamSeq) }, 'close marker committed');
     if (eventsThroughSeq > this.#eventsPersistedSeq) this.#eventsPersistedSeq = eventsThroughSeq;
     for (const { message } of batch) this.#refused.delete(BigInt(message.seq));
     const committedAtMs = Date.now();
@@ -499,6 +513,21 @@ export class PartitionShard {
     this.#events = this.#events.then(() => this.#publishEvents(items, seqs));
     this.#actors.passivate(new Set());
     ctx.metrics.liveActors.set({ partition: String(this.partition) }, this.#actors.size);
+  }
+
+  /**
+   * The batch's close marker (always its last message, see #nextBatch), if the close of its day was
+   * requested in Postgres; a marker for a day nobody asked to close is added to `poison` instead.
+   */
+  async #closeOf(received: readonly Received[], batch: readonly Delivery[], poison: PoisonRecord[]): Promise<{ businessDate: string; streamSeq: bigint } | undefined> {
+    const index = received.findIndex((r) => r.kind === 'close');
+    const marker = received[index];
+    if (marker?.kind !== 'close') return undefined;
+    if (index !== received.length - 1) throw new Error(`partition ${this.partition}: a close marker inside a batch, not at its end`);
+    if (await closeRequested(this.#ctx.pool, marker.businessDate)) return { businessDate: marker.businessDate, streamSeq: marker.streamSeq };
+    const message = batch[index]?.message;
+    if (message !== undefined) poison.push(poisonOf(message, PoisonCode.closeMarker, `a close marker for ${marker.businessDate}, whose close was never requested`));
+    return undefined;
   }
 
   async #loadSystemAccounts(): Promise<void> {

@@ -2,9 +2,9 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
-import { closeBusinessDay } from '../../src/journal/end-of-day.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
-import { bearer, json, startApiStack, type ApiStack } from '../support/api.js';
+import { bearer, json, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
+import { closeDay } from '../support/close-day.js';
 
 let stack: ApiStack;
 let memberKey: CreatedKey;
@@ -24,7 +24,7 @@ beforeAll(async () => {
     const deposited = await post('/commands/cash.deposit?wait=true', { memberId: `M-${who}`, potId: `P-${who}`, payload: { amount: '5.00', currency: 'GBP' }, effectiveDate: '2026-02-02' }, `dep-${who}`);
     movementOf[who] = (deposited.outcome as { movement: { movementId: string } }).movement.movementId;
   }
-  await closeBusinessDay(stack.db.service, '2026-02-02');
+  await closeDay(stack.db.service, stack.nats.nc, stack.nats.prefix, PARTITIONS, '2026-02-02');
   memberKey = await createApiKey(stack.db.service, { role: 'member', memberId: 'M-own' });
 });
 afterAll(async () => {

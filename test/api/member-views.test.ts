@@ -1,9 +1,9 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
-import { closeBusinessDay } from '../../src/journal/end-of-day.js';
 import { formatAmount, partitionOf } from '../../src/ledger/index.js';
 import { bearer, buildTestApp, json, type TestApp } from '../support/api.js';
+import { closeDay } from '../support/close-day.js';
 import { assets, DealingStack, PARTITIONS } from '../support/dealing.js';
 
 /**
@@ -71,7 +71,7 @@ beforeAll(async () => {
   await send('POST', '/holds', { holdId: 'hold-alder-birch', payer: alder, payee: birch, amount: '7.00', currency: 'GBP', expiresAt: '2026-06-30T00:00:00Z' });
   await send('POST', '/holds/hold-alder-birch/post', { paymentId: 'pay-hold-alder-birch', amount: '4.00' });
   await send('POST', '/holds', { holdId: 'hold-birch-alder', payer: birch, payee: alder, amount: '9.00', currency: 'GBP', expiresAt: '2026-06-30T00:00:00Z' });
-  await closeBusinessDay(stack.db.service, SETTLEMENT_DAY);
+  await closeDay(stack.db.service, stack.nats.nc, stack.nats.prefix, PARTITIONS, SETTLEMENT_DAY);
 });
 afterAll(async () => {
   await api?.app.close();

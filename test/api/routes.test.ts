@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/api/keys.js';
-import { closeBusinessDay } from '../../src/journal/end-of-day.js';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
-import { bearer, json, startApiStack, type ApiStack } from '../support/api.js';
+import { bearer, json, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
+import { closeDay } from '../support/close-day.js';
 
 let stack: ApiStack;
 beforeAll(async () => {
@@ -161,7 +161,7 @@ describe('reads', () => {
     await createMember('M-read');
     await openPot('M-read', 'P-read');
     for (const [amount, date] of [['1.00', '2026-01-05'], ['2.00', '2026-01-05'], ['3.00', '2026-01-06']] as const) await deposit('M-read', 'P-read', amount, date);
-    await closeBusinessDay(stack.db.service, '2026-01-05');
+    await closeDay(stack.db.service, stack.nats.nc, stack.nats.prefix, PARTITIONS, '2026-01-05');
     await deposit('M-read', 'P-read', '4.00', '2026-01-06');
     const operator = bearer(stack.keys.operator);
     const then = json(await stack.app.inject({ method: 'GET', url: '/pots/P-read/balances?asOf=2026-01-05', headers: operator }));

@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
-import { closeBusinessDay } from '../../src/journal/end-of-day.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
+import { closeDay } from '../support/close-day.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import { WorkerProcess, workerEnvironment } from '../support/workers.js';
@@ -74,7 +74,7 @@ describe('the running service', () => {
     expect((await call('GET', `/commands/${commandId}`, serviceKey)).body).toMatchObject({ status: 'applied' });
     const movementId = String((deposit.body?.outcome as { movement: { movementId: string } }).movement.movementId);
     expect((await call('GET', `/movements/${movementId}`, operator)).body).toMatchObject({ movement: { movementId } });
-    await closeBusinessDay(db.service, '2026-03-02');
+    await closeDay(db.service, nats.nc, nats.prefix, 4, '2026-03-02');
     expect((await call('GET', '/pots/P-svc/balances?asOf=2026-03-02', operator)).body).toMatchObject({ balances: [{ balance: '7.50' }] });
     expect((await call('GET', '/pots/P-svc/statement?from=2026-03-01&to=2026-03-31', operator)).body).toMatchObject({ lines: [{ movement: { movementId } }] });
     expect((await call('GET', '/balance-sheet', operator)).body).toMatchObject({ netByAsset: { GBP: '0.00' } });

@@ -595,7 +595,7 @@ async function replayWithTrades(owner: pg.Pool, commands: readonly Command[], ro
   return { reference, basisMismatches };
 }
 
-/** Every message of the command stream, in stream order, read as a worker reads it. */
+/** Every message of the command stream, in stream order, read as a worker reads it (close markers skipped). */
 async function streamCommands(nc: NatsConnection, names: Names, partitionCount: number): Promise<{ commands: Command[]; ids: Set<string>; poison: number }> {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(names.commandStream);
@@ -612,7 +612,8 @@ async function streamCommands(nc: NatsConnection, names: Names, partitionCount: 
       if (received.kind === 'command') {
         commands.push(received.command);
         ids.add(received.command.commandId);
-      } else poison += 1;
+      } else if (received.kind === 'poison') poison += 1;
+      // A close marker (the day's close, one per partition) is neither a command nor poison.
       if (message.seq >= info.state.last_seq) break;
     }
   } finally {
