@@ -2,14 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
-import { HOLD_ID, PAYMENT_ID, type AssetCatalog } from '../../ledger/index.js';
+import { HOLD_ID, PAYMENT_ID, type AssetCatalog, type WireOutcome } from '../../ledger/index.js';
 import { PaymentConflictError, PaymentNotFoundError, PaymentNotInReviewError, PaymentRequestError, PaymentsDesk, PAYMENT_STATUSES, type PaymentSettings } from '../../payments/desk.js';
 import { readHold } from '../../payments/holds.js';
 import type { LedgerPublisher } from '../../sdk/publisher.js';
 import type { Log } from '../../shards/log.js';
 import { principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
-import { memberIdSchema, potIdSchema } from '../schemas.js';
+import { memberIdSchema, outcomeOfWire, potIdSchema } from '../schemas.js';
 
 const SENDERS = ['service', 'operator'] as const;
 const paymentId = z.string().regex(PAYMENT_ID, 'letters, digits, _ . : and - only, 1 to 128 characters');
@@ -83,7 +83,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['payments'],
+        operationId: 'sendPayment', tags: ['payments'],
         summary: 'Pay from one pot to another',
         description:
           "The payer is debited into its partition's clearing, then the payee credited out of its own (or, when the payee refuses, the payer refunded). With fromCurrency the payer pays in that currency at the latest recorded rate of the pair (amount ÷ rate, rounded up against the payer), both currencies moving in the debit's one movement; 422 when no rate is recorded. A payment a review rule flags is debited and waits in `review` for an operator. The paymentId makes it idempotent: the same request again is the same payment; another request under the same id is 409. 200 once it has finished (completed, refunded or rejected), 202 while it is in flight or in review (GET it later).",
@@ -113,7 +113,7 @@ export function paymentRoutes(
 
   typed.get(
     '/payments/:paymentId',
-    { config: { roles: SENDERS }, schema: { tags: ['payments'], summary: "A payment's state", params: z.strictObject({ paymentId }), response: { 200: paymentSchema, 400: problemSchema, 404: problemSchema } } },
+    { config: { roles: SENDERS }, schema: { operationId: 'getPayment', description: "The payment's parties, amount, status, review and, for a cross-currency payment, the rate used.", tags: ['payments'], summary: "A payment's state", params: z.strictObject({ paymentId }), response: { 200: paymentSchema, 400: problemSchema, 404: problemSchema } } },
     async (request) => {
       const payment = await reader().read(request.params.paymentId);
       if (payment === undefined) throw notFound(`payment ${request.params.paymentId}`);
@@ -126,7 +126,7 @@ export function paymentRoutes(
     {
       config: { roles: ['operator'] as const },
       schema: {
-        tags: ['payments'],
+        operationId: 'listUnfinishedPayments', description: 'Payments still moving or waiting for an operator, oldest first, at most `limit`; ?status narrows to one state.', tags: ['payments'],
         summary: 'Payments not yet finished (requested, in flight, in review or refunding), oldest first; ?status=review for those waiting for an operator',
         querystring: z.strictObject({
           limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -138,15 +138,16 @@ export function paymentRoutes(
     async (request) => ({ payments: await reader().inFlight(request.query.limit, request.query.status) }),
   );
 
-  for (const [path, decision, summary] of [
-    ['release', 'released', "Release a payment held for review: the payee is credited"],
-    ['rejection', 'rejected', 'Reject a payment held for review: the payer is refunded'],
+  for (const [path, decision, summary, operationId] of [
+    ['release', 'released', "Release a payment held for review: the payee is credited", 'releasePayment'],
+    ['rejection', 'rejected', 'Reject a payment held for review: the payer is refunded', 'rejectPayment'],
   ] as const) {
     typed.post(
       `/payments/:paymentId/${path}`,
       {
         config: { roles: ['operator'] as const },
         schema: {
+          operationId,
           tags: ['payments'],
           summary,
           description: 'Recorded with the operator\'s key id and note. The same decision again answers the payment; the other decision, or a payment not in review, is 409.',
@@ -187,8 +188,8 @@ export function paymentRoutes(
     const sent = await publisher().submit(process, { commandId, ...pot, payload, principal: `key:${keyId}`, source: 'api' });
     const notice = await sent.outcome(deps.waitTimeoutMs);
     if (notice.status === 'conflict') throw new ProblemError(409, ProblemCode.commandIdConflict, `${commandId} was used by another request`);
-    const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
-    if (outcome.kind === 'rejected') throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code ?? ''}`, { detail: outcome.reason ?? '', commandId, outcome });
+    const outcome = notice.outcome as WireOutcome;
+    if (outcome.kind === 'rejected') throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code}`, { detail: outcome.reason, commandId, outcome: outcomeOfWire(outcome) });
   };
 
   typed.post(
@@ -196,7 +197,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['holds'],
+        operationId: 'placeHold', tags: ['holds'],
         summary: "Hold a buyer's cash for a payee until it is posted, voided or expires",
         description: 'Idempotent by holdId (the same request again is the same hold). 201 with the open hold; 422 when the ledger refuses it (insufficient funds, an expiry in the past).',
         body: z.strictObject({ holdId, payer: party, payee: party, amount: z.string().max(40), currency: z.string().regex(/^[A-Z]{3}$/, 'a currency code'), expiresAt: z.iso.datetime({ offset: true }) }),
@@ -215,7 +216,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['holds'],
+        operationId: 'postHold', tags: ['holds'],
         summary: 'Post an open hold, in full or in part, as a payment to its payee (the rest returns to the buyer)',
         description: 'Idempotent by paymentId. A hold posts once: posting a hold that is no longer open is 409.',
         params: z.strictObject({ holdId }),
@@ -246,7 +247,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['holds'],
+        operationId: 'voidHold', description: 'Publishes hold.void and waits for its outcome: the reserved cash returns to the buyer. A hold no longer open is 409; a ledger rejection is 422.', tags: ['holds'],
         summary: "Void an open hold: the buyer's cash is released",
         params: z.strictObject({ holdId }),
         response: { 200: holdSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
@@ -264,7 +265,7 @@ export function paymentRoutes(
 
   typed.get(
     '/holds/:holdId',
-    { config: { roles: SENDERS }, schema: { tags: ['holds'], summary: "A hold's state", params: z.strictObject({ holdId }), response: { 200: holdSchema, 400: problemSchema, 404: problemSchema } } },
+    { config: { roles: SENDERS }, schema: { operationId: 'getHold', description: "The hold's status and, while it is open, what it holds and until when; once posted, the payment that posted it.", tags: ['holds'], summary: "A hold's state", params: z.strictObject({ holdId }), response: { 200: holdSchema, 400: problemSchema, 404: problemSchema } } },
     async (request) => {
       const hold = await holds.read(request.params.holdId);
       if (hold === undefined) throw notFound(`hold ${request.params.holdId}`);

@@ -41,7 +41,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
       config: { roles: OPERATOR },
       bodyLimit: 8 * 1024 * 1024,
       schema: {
-        tags: ['reconciliation'],
+        operationId: 'runReconciliation', tags: ['reconciliation'],
         summary: 'Reconcile a close against the custodian and bank statements (JSON)',
         description: 'Zero tolerance: every difference is a break with its size, its value at the latest price and a classification. Formats: docs/RECONCILIATION.md.',
         body: z.strictObject({ custodian: custodianStatementJson, bank: bankStatementJson }),
@@ -68,7 +68,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
 
   typed.get(
     '/recon/:runId',
-    { config: { roles: OPERATOR }, schema: { tags: ['reconciliation'], summary: 'A reconciliation run and its breaks', params: runParams, response: { 200: runSchema, 404: problemSchema } } },
+    { config: { roles: OPERATOR }, schema: { operationId: 'getReconciliationRun', description: "The run's inputs as given, what it checked, and every break with its size, value, classification, explanation and resolution.", tags: ['reconciliation'], summary: 'A reconciliation run and its breaks', params: runParams, response: { 200: runSchema, 404: problemSchema } } },
     async (request) => {
       const run = await readRun(deps.reports, request.params.runId, deps.assets);
       if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
@@ -78,7 +78,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
 
   typed.get(
     '/recon/:runId/breaks.csv',
-    { config: { roles: OPERATOR }, schema: { tags: ['reconciliation'], summary: "A run's breaks as CSV", params: runParams, response: { 200: z.string(), 404: problemSchema } } },
+    { config: { roles: OPERATOR }, schema: { operationId: 'getReconciliationBreaksCsv', description: "The run's breaks as a CSV file with a header line, one break per line, for a spreadsheet.", tags: ['reconciliation'], summary: "A run's breaks as CSV", produces: ['text/csv'], params: runParams, response: { 200: z.string().describe('The breaks as CSV: a header line, then one break per line'), 404: problemSchema } } },
     async (request, reply) => {
       const run = await readRun(deps.reports, request.params.runId, deps.assets);
       if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
@@ -91,7 +91,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     {
       config: { roles: OPERATOR },
       schema: {
-        tags: ['reconciliation'],
+        operationId: 'resolveReconciliationBreak', description: "Records an operator's note on how the break was resolved; the break stays in the run as it was found.", tags: ['reconciliation'],
         summary: 'Record how a break was resolved',
         params: runParams.extend({ seq: z.coerce.number().int().min(1).max(1_000_000_000) }),
         body: z.strictObject({ note: text(2000) }),
