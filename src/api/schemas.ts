@@ -196,7 +196,14 @@ export const rejectedOutcomeSchema = z
 /** A command's recorded outcome, by `kind`: what the ledger did with it. */
 export const outcomeSchema = z
   .discriminatedUnion('kind', [appliedOutcomeSchema, correctedOutcomeSchema, rejectedOutcomeSchema])
-  .meta({ id: 'Outcome', description: 'applied or corrected (with the movement), or rejected (with a code and a reason)' });
+  .meta({
+    id: 'Outcome',
+    description: 'applied or corrected (with the movement), or rejected (with a code and a reason)',
+    discriminator: {
+      propertyName: 'kind',
+      mapping: { applied: '#/components/schemas/AppliedOutcome', corrected: '#/components/schemas/CorrectedOutcome', rejected: '#/components/schemas/RejectedOutcome' },
+    },
+  });
 export type ApiOutcome = z.output<typeof outcomeSchema>;
 
 /**

@@ -9,7 +9,7 @@ import { canonicalJson } from '../../ledger/index.js';
 import { assertMayRead, principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import { idempotencyHeaders, idParams, memberCreateSchema, memberIdSchema, memberSchema, memberUpdateSchema, potIdSchema, potSchema, waitQuerySchema, commandStateSchema } from '../schemas.js';
-import { publishCommand, type CommandDeps } from './commands.js';
+import { COMMAND_RESPONSES, publishCommand, type CommandDeps } from './commands.js';
 
 const MANAGE = ['service', 'operator'] as const;
 const READ = ['service', 'operator', 'member'] as const;
@@ -140,7 +140,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
   typed.post(
     '/members/:memberId/pots',
     {
-      config: { roles: MANAGE },
+      config: { roles: MANAGE, responseDescriptions: COMMAND_RESPONSES },
       schema: {
         operationId: 'openPot', description: 'Publishes the pot.open command for the member. Idempotent by Idempotency-Key (the pot id is derived from the key when not given). 202 once JetStream stored it; with ?wait=true, 200 with the outcome, 422 if the ledger rejects it.', tags: ['pots'],
         summary: 'Open a pot for the member (the pot.open command)',
@@ -185,7 +185,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
   typed.post(
     '/pots/:potId/close',
     {
-      config: { roles: MANAGE },
+      config: { roles: MANAGE, responseDescriptions: COMMAND_RESPONSES },
       schema: {
         operationId: 'closePot', description: 'Publishes the pot.close command; the ledger rejects it (422 with ?wait=true) while any balance is not zero. Idempotent by Idempotency-Key.', tags: ['pots'],
         summary: 'Close a pot (the pot.close command); every balance must be zero',

@@ -39,6 +39,14 @@ const storedCommandSchema = z.object({ commandId: z.string(), effectiveDate: z.s
 
 const ROUTE_ROLES = ['service', 'operator'] as const;
 
+/** What a command route's answers mean (the document's wording; publishCommand decides which). */
+export const COMMAND_RESPONSES = {
+  200: 'Committed (?wait=true): the outcome, applied or corrected, with its movement',
+  202: 'Accepted: JetStream stored the command (status accepted), or with ?wait=true no outcome came within the wait (status pending); GET /commands/{commandId} (the Location header) answers later',
+  409: 'The Idempotency-Key was used for another request (API_ERR_IDEMPOTENCY_KEY_REUSED), or the ledger holds another command under this commandId (API_ERR_COMMAND_ID_CONFLICT)',
+  422: 'The ledger rejected the command (?wait=true): `outcome` is the recorded rejection with its code (API_ERR_REJECTED_BY_LEDGER)',
+} as const;
+
 /**
  * Publishes a command for an HTTP request, once per Idempotency-Key: the first request claims the key
  * (with the fingerprint of what it asked) and gets a new commandId; a retry with the same request
@@ -138,7 +146,7 @@ export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
     typed.post(
       route,
       {
-        config: { roles: ROUTE_ROLES },
+        config: { roles: ROUTE_ROLES, responseDescriptions: COMMAND_RESPONSES },
         schema: {
           operationId: operationIdOf(process.name),
           tags: ['commands'],

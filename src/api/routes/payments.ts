@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
 import { HOLD_ID, PAYMENT_ID, type AssetCatalog, type WireOutcome } from '../../ledger/index.js';
-import { PaymentConflictError, PaymentNotFoundError, PaymentNotInReviewError, PaymentRequestError, PaymentsDesk, PAYMENT_STATUSES, type PaymentSettings } from '../../payments/desk.js';
+import { PaymentConflictError, PaymentNotFoundError, PaymentNotInReviewError, PaymentRequestError, PaymentsDesk, PAYMENT_STATUSES, type Payment, type PaymentSettings } from '../../payments/desk.js';
 import { readHold } from '../../payments/holds.js';
 import type { LedgerPublisher } from '../../sdk/publisher.js';
 import type { Log } from '../../shards/log.js';
@@ -38,7 +38,7 @@ export const paymentSchema = z
     amount: z.string(),
     currency: z.string(),
     kind: z.string().describe('payment, hold (a hold\'s post), or a kind built on payments (pools)'),
-    detail: z.record(z.string(), z.unknown()).describe("What the payment's kind records beyond the parties and the amount"),
+    detail: z.record(z.string(), z.string()).describe("What the payment's kind records beyond the parties and the amount (a pool's id, the distribution it pays)"),
     holdId: z.string().optional().describe('The hold this payment posts, if it is a hold\'s post'),
     exchange: z
       .object({
@@ -65,6 +65,14 @@ export const paymentSchema = z
     updatedAt: z.string(),
   })
   .meta({ id: 'Payment' });
+
+/**
+ * A payment as the API declares it. The desk types a kind's detail as any JSON; every kind records
+ * strings (src/payments/sagas.ts), and anything else would be written as its JSON text.
+ */
+export function paymentOf(payment: Payment): z.output<typeof paymentSchema> {
+  return { ...payment, detail: Object.fromEntries(Object.entries(payment.detail).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])) };
+}
 
 /** Payments between pots: send one (a saga the payments desk drives), read its state, list those in flight. */
 export function paymentRoutes(
@@ -107,7 +115,7 @@ export function paymentRoutes(
           throw unavailable(error, deps.log);
         });
       const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
-      return reply.code(finished ? 200 : 202).send(payment);
+      return reply.code(finished ? 200 : 202).send(paymentOf(payment));
     },
   );
 
@@ -117,7 +125,7 @@ export function paymentRoutes(
     async (request) => {
       const payment = await reader().read(request.params.paymentId);
       if (payment === undefined) throw notFound(`payment ${request.params.paymentId}`);
-      return payment;
+      return paymentOf(payment);
     },
   );
 
@@ -135,7 +143,7 @@ export function paymentRoutes(
         response: { 200: z.object({ payments: z.array(paymentSchema).readonly() }), 400: problemSchema },
       },
     },
-    async (request) => ({ payments: await reader().inFlight(request.query.limit, request.query.status) }),
+    async (request) => ({ payments: (await reader().inFlight(request.query.limit, request.query.status)).map(paymentOf) }),
   );
 
   for (const [path, decision, summary, operationId] of [
@@ -165,7 +173,7 @@ export function paymentRoutes(
             throw unavailable(error, deps.log);
           });
         const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
-        return reply.code(finished ? 200 : 202).send(payment);
+        return reply.code(finished ? 200 : 202).send(paymentOf(payment));
       },
     );
   }
@@ -238,7 +246,7 @@ export function paymentRoutes(
         throw new ProblemError(409, ProblemCode.holdNotOpen, `hold ${request.params.holdId} is ${hold.status}, not open`);
       }
       const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
-      return reply.code(finished ? 200 : 202).send(payment);
+      return reply.code(finished ? 200 : 202).send(paymentOf(payment));
     },
   );
 

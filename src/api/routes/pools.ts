@@ -10,7 +10,7 @@ import type { Log } from '../../shards/log.js';
 import { principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import { memberIdSchema, potIdSchema } from '../schemas.js';
-import { paymentSchema } from './payments.js';
+import { paymentOf, paymentSchema } from './payments.js';
 
 const poolId = z.string().regex(POOL_ID, 'upper-case letters and digits, 1 to 27 characters');
 const requestId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . and - only, 1 to 64 characters');
@@ -131,7 +131,7 @@ export function poolRoutes(
       },
       async (request, reply) => {
         const payment = await act(pools(), { ...request.body, poolId: request.params.poolId }).catch(problem);
-        return reply.code(finished(payment.status) ? 200 : 202).send(payment);
+        return reply.code(finished(payment.status) ? 200 : 202).send(paymentOf(payment));
       },
     );
   }

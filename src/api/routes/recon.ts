@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { AssetCatalog } from '../../ledger/index.js';
 import { runReconciliation } from '../../recon/reconcile.js';
-import { breaksCsv, readRun, resolveBreak } from '../../recon/runs.js';
+import { breaksCsv, readRun, resolveBreak, type StoredRun } from '../../recon/runs.js';
 import { bankStatementJson, bankStatementOf, custodianStatementJson, custodianStatementOf, StatementError } from '../../recon/statements.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import { text } from '../schemas.js';
@@ -28,9 +28,36 @@ const breakSchema = z.object({
   resolvedAt: z.string().optional(),
 });
 
+/** A statement as a file was read by `potledger recon run`: its name and its text. */
+const statementFileSchema = z.object({ file: z.string(), text: z.string() });
+
+/** What the run was given, as given: the JSON statements of POST /recon, or the files of the CLI. */
+const runInputsSchema = z
+  .object({
+    custodian: z.union([custodianStatementJson, statementFileSchema]).describe("The custodian's holdings statement"),
+    bank: z.union([bankStatementJson, statementFileSchema]).describe("The bank's cash statement"),
+  })
+  .describe('The statements the run was given, as given');
+
+const runCheckedSchema = z
+  .object({ funds: z.number().int(), openTrades: z.number().int(), currencies: z.number().int() })
+  .describe('How many funds, open trades and currencies were compared');
+
 const runSchema = z
-  .object({ runId: z.string(), asOf: z.string(), startedAt: z.string(), inputs: z.unknown(), checked: z.unknown(), breaks: z.array(breakSchema).readonly() })
-  .meta({ id: 'ReconciliationRun' });
+  .object({
+    runId: z.string(),
+    asOf: z.string().describe('The closed business day reconciled'),
+    startedAt: z.string(),
+    inputs: runInputsSchema,
+    checked: runCheckedSchema,
+    breaks: z.array(breakSchema).readonly(),
+  })
+  .meta({ id: 'ReconciliationRun', description: 'A reconciliation run: its inputs, what it checked, and every break' });
+
+/** A stored run as the API declares it: its inputs and counts are JSON the service wrote itself, read back by their schemas. */
+function runOf(run: StoredRun): z.output<typeof runSchema> {
+  return { ...run, inputs: runInputsSchema.parse(run.inputs), checked: runCheckedSchema.parse(run.checked) };
+}
 
 /** Reconciliation for operators: run one from statements, read it, export it as CSV, note resolutions. */
 export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool; readonly reports: pg.Pool; readonly assets: AssetCatalog }): void {
@@ -62,7 +89,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
       });
       const stored = await readRun(deps.pool, run.runId, deps.assets);
       if (stored === undefined) throw new Error('the run was stored and cannot be read back');
-      return stored;
+      return runOf(stored);
     },
   );
 
@@ -72,7 +99,7 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     async (request) => {
       const run = await readRun(deps.reports, request.params.runId, deps.assets);
       if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
-      return run;
+      return runOf(run);
     },
   );
 
