@@ -8,7 +8,8 @@ import { problemSchema } from './problems.js';
 /**
  * The OpenAPI document, generated from the routes' zod schemas by @fastify/swagger and made true here:
  * what every route can answer is derived from how it is configured (roles → 401/403, a validated
- * request → 400, a body → 413/415, the rate limit → 429, authentication's Postgres look-up → 503), every
+ * request → 400, a body → 413/415, the rate limit → 429, authentication's Postgres look-up → 503, a
+ * fault of ours → 500), every
  * error is declared as `application/problem+json` with the one Problem schema, the headers every answer
  * carries are declared once as components, and components nothing references are left out.
  */
@@ -57,6 +58,7 @@ const RESPONSE_MEANINGS: Readonly<Record<number, string>> = {
   415: 'The body is not of a media type this operation reads (API_ERR_UNSUPPORTED_MEDIA_TYPE)',
   422: 'Understood but refused: `code` says why; a ledger rejection carries its recorded `outcome`',
   429: 'Too many requests from this client: retry after Retry-After seconds (API_ERR_RATE_LIMITED)',
+  500: "A fault of the service, never the caller's mistake (API_ERR_INTERNAL): quote the requestId when reporting it",
   503: 'A dependency (Postgres or NATS) is unavailable: the same request is safe to send again later (API_ERR_UNAVAILABLE)',
 };
 
@@ -104,6 +106,8 @@ function derivedStatuses(schema: FastifySchema, route: RouteOptions): number[] {
     if (!ROLES.every((role) => roles.includes(role))) statuses.push(403);
   }
   if (route.config?.rateLimit !== false) statuses.push(429);
+  // Any route can meet a fault of ours (a bug, a database role without a grant): a 500 problem.
+  statuses.push(500);
   return statuses;
 }
 

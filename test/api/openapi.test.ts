@@ -98,6 +98,7 @@ describe('the OpenAPI document', () => {
       needs('400', operation.requestBody !== undefined || (operation.parameters?.length ?? 0) > 0);
       needs('413', operation.requestBody !== undefined);
       needs('429', true);
+      needs('500', true);
       for (const response of Object.values(operation.responses)) {
         if (response.headers?.['x-request-id'] === undefined || response.headers['x-ratelimit-remaining'] === undefined) missing.push(`${method} ${path}: headers`);
       }
