@@ -33,7 +33,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
         summary: 'Create a member',
         headers: idempotencyHeaders,
         body: memberCreateSchema,
-        response: { 201: memberSchema, 400: problemSchema, 409: problemSchema },
+        response: { 201: memberSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema },
       },
     },
     async (request, reply) => {
