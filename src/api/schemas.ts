@@ -212,7 +212,8 @@ export type ApiOutcome = z.output<typeof outcomeSchema>;
  * as its JSON text, so the promise holds.
  */
 export function outcomeOfWire(outcome: WireOutcome): ApiOutcome {
-  if (outcome.kind !== 'rejected' || outcome.details === undefined) return outcome as Exclude<ApiOutcome, { kind: 'rejected'; details: object }>;
+  if (outcome.kind !== 'rejected') return outcome;
+  if (outcome.details === undefined) return { kind: outcome.kind, code: outcome.code, reason: outcome.reason };
   const details: RejectionDetails = {};
   for (const [key, value] of Object.entries(outcome.details)) details[key] = isTextOrTexts(value) ? value : JSON.stringify(value);
   return { ...outcome, details };
