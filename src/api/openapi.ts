@@ -105,7 +105,8 @@ function derivedStatuses(schema: FastifySchema, route: RouteOptions): number[] {
     statuses.push(401, 503);
     if (!ROLES.every((role) => roles.includes(role))) statuses.push(403);
   }
-  if (route.config?.rateLimit !== false) statuses.push(429);
+  // The auth hook counts every request against its address or its verified key (src/api/limits.ts).
+  statuses.push(429);
   // Any route can meet a fault of ours (a bug, a database role without a grant): a 500 problem.
   statuses.push(500);
   return statuses;
