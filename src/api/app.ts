@@ -3,14 +3,16 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
+import { z } from 'zod';
 import { Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { AssetCatalog, ProcessRegistry } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import { installAuth } from './auth.js';
 import { createRequestLimits } from './limits.js';
+import { swaggerOptions } from './openapi.js';
 import { problem, ProblemCode, ProblemError } from './problems.js';
 import { accountRoutes } from './routes/accounts.js';
 import { commandRoutes } from './routes/commands.js';
@@ -94,20 +96,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       .send(problem(404, ProblemCode.routeNotFound, `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200) ?? ''}`, { requestId: request.id })),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'potledger',
-        version: '1',
-        description: 'The ledger of a pension Master Trust. Every change goes through a command; errors are RFC 9457 problem details with a stable code.',
-      },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key from `potledger api-key create`' } } },
-      security: [{ bearerAuth: [] }],
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
+  await app.register(swagger, swaggerOptions());
   await app.register(swaggerUi, { routePrefix: '/docs' });
   // Counted by the auth hook, which knows whether a key was verified (src/api/auth.ts, src/api/limits.ts).
   await app.register(rateLimit, { global: false });
@@ -119,16 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const publicRoute = { schema: { hide: true } };
   app.get('/openapi.json', publicRoute, async () => app.swagger());
-  app.get('/health/live', { schema: { tags: ['health'], summary: 'The process is running', security: [] } }, async () => ({ status: 'live' }));
-  app.get('/health/ready', { schema: { tags: ['health'], summary: 'Postgres and NATS answer and migrations are applied', security: [] } }, async (_request, reply) => {
-    const dependencies = await options.readiness.check();
-    const ready = Object.values(dependencies).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', dependencies });
-  });
-  const metrics = options.metrics;
-  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics', security: [] } }, async (_request, reply) =>
-    reply.type(metrics.contentType).send(await metrics.metrics()),
-  );
+  healthRoutes(app, options);
 
   const deps = { pool: options.pool, reports: options.reports ?? options.pool, publisher: options.publisher, registry: options.registry, assets: options.assets, waitTimeoutMs: options.config.API_WAIT_TIMEOUT_MS };
   accountRoutes(app, deps);
@@ -141,6 +121,64 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   poolRoutes(app, { ...deps, settings: options.payments ?? {}, log: app.log.child({ component: 'pools' }) });
   await app.register(dealingRoutes, deps);
   return app;
+}
+
+const readinessSchema = z
+  .object({
+    status: z.enum(['ready', 'not-ready']),
+    dependencies: z.record(z.string(), z.boolean()).describe('Each dependency (postgres, jetstream, migrations): true when it answers'),
+  })
+  .meta({ id: 'Readiness', description: 'Whether the service can take requests, and each dependency\'s state' });
+
+/** Liveness, readiness and metrics: open to anyone (no key), for the platform that runs the service. */
+function healthRoutes(app: FastifyInstance, options: Pick<AppOptions, 'readiness' | 'metrics'>): void {
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+  typed.get(
+    '/health/live',
+    {
+      schema: {
+        operationId: 'getLiveness', description: 'Answers 200 while the process runs, whatever its dependencies; for a liveness probe.',
+        tags: ['health'],
+        summary: 'The process is running',
+        security: [],
+        response: { 200: z.object({ status: z.literal('live') }).describe('The process is running') },
+      },
+    },
+    async () => ({ status: 'live' as const }),
+  );
+  typed.get(
+    '/health/ready',
+    {
+      config: { responseDescriptions: { 200: 'Ready: every dependency answers', 503: 'Not ready: a dependency does not answer (see which)' } },
+      schema: {
+        operationId: 'getReadiness', description: '200 when Postgres and NATS answer and the migrations are applied, 503 otherwise, each with the state of every dependency; for a readiness probe.',
+        tags: ['health'],
+        summary: 'Postgres and NATS answer and migrations are applied',
+        security: [],
+        response: { 200: readinessSchema, 503: readinessSchema },
+      },
+    },
+    async (_request, reply) => {
+      const dependencies = await options.readiness.check();
+      const ready = Object.values(dependencies).every(Boolean);
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', dependencies });
+    },
+  );
+  const metrics = options.metrics;
+  typed.get(
+    '/metrics',
+    {
+      schema: {
+        operationId: 'getMetrics', description: 'Counters, gauges and histograms in the Prometheus text format: HTTP requests, outcomes, the Nubank lags, owned partitions, consumer backlog, live actors.',
+        tags: ['health'],
+        summary: 'Prometheus metrics',
+        security: [],
+        produces: ['text/plain'],
+        response: { 200: z.string().describe('The Prometheus text exposition format (version 0.0.4)') },
+      },
+    },
+    async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()),
+  );
 }
 
 /** Maps anything a handler or fastify throws to a problem; only a fault of ours is a 500. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { outcomeSchema } from './schemas.js';
 
 /**
  * RFC 9457 problem details. Every error the API answers is one of these, with a stable `code` that
@@ -42,7 +43,7 @@ export const problemSchema = z
     code: z.string().describe('Stable machine-readable code'),
     requestId: z.string().optional(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional().describe('For a validation failure: each field path and what is wrong'),
-    outcome: z.unknown().optional().describe('For a ledger rejection: the recorded outcome'),
+    outcome: outcomeSchema.optional().describe('For a ledger rejection: the recorded outcome'),
     commandId: z.string().optional(),
   })
   .meta({ id: 'Problem' });

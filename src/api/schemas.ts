@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COMMAND_ID, isoDate, MEMBER_ID, POT_ID } from '../ledger/index.js';
+import { COMMAND_ID, isoDate, MEMBER_ID, POT_ID, RejectionCode, type WireOutcome } from '../ledger/index.js';
 
 /**
  * The API's zod schemas: the single source of its request and response types and of the OpenAPI
@@ -91,7 +91,67 @@ export const statementQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(STATEMENT_LIMIT_MAX).default(100),
 });
 
-export const wireEntrySchema = z.object({ debit: z.string(), credit: z.string(), asset: z.string(), amount: z.string() });
+export const wireEntrySchema = z
+  .object({ debit: z.string(), credit: z.string(), asset: z.string(), amount: z.string().describe("Decimal string in the asset's units") })
+  .meta({ id: 'Entry', description: 'One debit and one credit of the same amount of one asset between two accounts' });
+
+const partySchema = z.object({ memberId: z.string(), potId: z.string() });
+
+const rebalanceLegSchema = z
+  .discriminatedUnion('side', [
+    z.object({ side: z.literal('sell'), fund: z.string(), units: z.string(), value: z.string() }),
+    z.object({ side: z.literal('buy'), fund: z.string(), amount: z.string(), funding: z.literal('proceeds').optional().describe('Bought out of the proceeds of the sales (a switch)') }),
+  ])
+  .meta({ id: 'RebalanceLeg', description: 'One order a re-balance places' });
+
+/** The change of a pot's lifecycle a movement carries (src/ledger/movement.ts `PotChange`), by `type`. */
+export const potChangeSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('open'), memberId: z.string(), profile: z.string().optional() }),
+    z.object({ type: z.literal('close') }),
+    z.object({ type: z.literal('profile'), profile: z.string() }),
+    z.object({ type: z.literal('rebalance'), date: z.string(), legs: z.array(rebalanceLegSchema).readonly() }),
+    z.object({
+      type: z.literal('hold'),
+      holdId: z.string(),
+      payee: partySchema.optional().describe('Whose pot the cash is held for; left out for a member key'),
+      currency: z.string(),
+      amountMinor: z.string(),
+      expiresAt: z.string(),
+    }),
+    z.object({ type: z.literal('hold-end'), holdId: z.string(), ending: z.enum(['posted', 'voided', 'expired']) }),
+  ])
+  .meta({ id: 'PotChange', description: "What the movement changed of the pot besides balances, by type; for a member key, a hold's payee is left out" });
+
+/** The change to one of the pot's orders a movement carries (src/ledger/orders.ts `OrderChange`), by `type`. */
+export const orderChangeSchema = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('place'),
+      orderId: z.string(),
+      fund: z.string(),
+      currency: z.string(),
+      side: z.enum(['buy', 'sell']),
+      amountMinor: z.string(),
+      dealingDate: z.string(),
+      funding: z.literal('proceeds').optional(),
+    }),
+    z.object({ type: z.literal('cancel'), orderId: z.string() }),
+    z.object({ type: z.literal('allocate'), orderId: z.string(), tradeId: z.string(), filledMinor: z.string(), unitsMinor: z.string(), cashMinor: z.string() }),
+    z.object({ type: z.literal('settle'), orderId: z.string(), tradeId: z.string() }),
+  ])
+  .meta({ id: 'OrderChange', description: "The change to one of the pot's orders the movement carries, by type" });
+
+const movementDraftFields = {
+  entries: z.array(wireEntrySchema).readonly(),
+  potChange: potChangeSchema.optional(),
+  orderChange: orderChangeSchema.optional(),
+  reverses: z.string().optional().describe('The movement this one undoes'),
+};
+
+export const movementDraftSchema = z
+  .object(movementDraftFields)
+  .meta({ id: 'MovementDraft', description: 'What a process planned, before the ledger corrected it' });
 
 export const wireMovementSchema = z
   .object({
@@ -103,11 +163,65 @@ export const wireMovementSchema = z
     potId: z.string(),
     partition: z.number().int(),
     effectiveDate: z.string(),
-    entries: z.array(wireEntrySchema).readonly(),
-    potChange: z.unknown().optional().describe("What the movement changed of the pot besides balances; for a member key, a hold's payee is left out"),
-    reverses: z.string().optional(),
+    ...movementDraftFields,
   })
-  .meta({ id: 'Movement' });
+  .meta({ id: 'Movement', description: 'The entries of one command, committed atomically' });
+
+/** Machine-readable detail of a rejection: field paths, the asset or amount concerned, the problems found. */
+const rejectionDetailsSchema = z.record(z.string(), z.union([z.string(), z.array(z.string()).readonly()]));
+export type RejectionDetails = z.output<typeof rejectionDetailsSchema>;
+
+export const appliedOutcomeSchema = z
+  .object({ kind: z.literal('applied'), movement: wireMovementSchema })
+  .meta({ id: 'AppliedOutcome', description: 'The command was applied as planned' });
+
+export const correctedOutcomeSchema = z
+  .object({
+    kind: z.literal('corrected'),
+    movement: wireMovementSchema,
+    original: movementDraftSchema,
+    violations: z.array(z.string()).readonly().describe('The invariants the original would have broken'),
+  })
+  .meta({ id: 'CorrectedOutcome', description: "The process's own correction rewrote the movement so every invariant holds" });
+
+export const rejectedOutcomeSchema = z
+  .object({
+    kind: z.literal('rejected'),
+    code: z.enum(RejectionCode).describe('Stable machine-readable code'),
+    reason: z.string(),
+    details: rejectionDetailsSchema.optional(),
+  })
+  .meta({ id: 'RejectedOutcome', description: 'The ledger refused the command; nothing changed' });
+
+/** A command's recorded outcome, by `kind`: what the ledger did with it. */
+export const outcomeSchema = z
+  .discriminatedUnion('kind', [appliedOutcomeSchema, correctedOutcomeSchema, rejectedOutcomeSchema])
+  .meta({
+    id: 'Outcome',
+    description: 'applied or corrected (with the movement), or rejected (with a code and a reason)',
+    discriminator: {
+      propertyName: 'kind',
+      mapping: { applied: '#/components/schemas/AppliedOutcome', corrected: '#/components/schemas/CorrectedOutcome', rejected: '#/components/schemas/RejectedOutcome' },
+    },
+  });
+export type ApiOutcome = z.output<typeof outcomeSchema>;
+
+/**
+ * The ledger's wire outcome as the API declares it. The ledger types a rejection's details as any JSON;
+ * the API promises strings and lists of strings (all the ledger writes today): anything else is written
+ * as its JSON text, so the promise holds.
+ */
+export function outcomeOfWire(outcome: WireOutcome): ApiOutcome {
+  if (outcome.kind !== 'rejected') return outcome;
+  if (outcome.details === undefined) return { kind: outcome.kind, code: outcome.code, reason: outcome.reason };
+  const details: RejectionDetails = {};
+  for (const [key, value] of Object.entries(outcome.details)) details[key] = isTextOrTexts(value) ? value : JSON.stringify(value);
+  return { ...outcome, details };
+}
+
+function isTextOrTexts(value: unknown): value is string | readonly string[] {
+  return typeof value === 'string' || (Array.isArray(value) && value.every((item) => typeof item === 'string'));
+}
 
 export const statementSchema = z
   .object({
@@ -146,8 +260,6 @@ export const balanceSheetSchema = z
     netByAsset: z.record(z.string(), z.string()).describe('Per asset, the sum over every kind: zero when the books balance'),
   })
   .meta({ id: 'BalanceSheet' });
-
-export const outcomeSchema = z.unknown().describe('applied | corrected (with the movement) or rejected (with code and reason)');
 
 export const commandStateSchema = z
   .object({

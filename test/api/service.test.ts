@@ -6,6 +6,7 @@ import { createApiKey, type CreatedKey } from '../../src/api/keys.js';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { closeDay } from '../support/close-day.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { answerChecker, type Answer, type OpenApiDocument } from '../support/api.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import { WorkerProcess, workerEnvironment } from '../support/workers.js';
 
@@ -19,6 +20,8 @@ let service: WorkerProcess;
 let base: string;
 let operator: CreatedKey;
 let serviceKey: CreatedKey;
+/** Every answer is checked against the service's own /openapi.json (status, media type, headers, body). */
+let checkAnswer: (answer: Answer) => string[];
 
 beforeAll(async () => {
   db = await createTestDatabase('apiservice');
@@ -29,6 +32,7 @@ beforeAll(async () => {
   expect(base).toMatch(/^http:\/\//);
   operator = await createApiKey(db.service, { role: 'operator' });
   serviceKey = await createApiKey(db.service, { role: 'service' });
+  checkAnswer = answerChecker((await (await fetch(`${base}/openapi.json`)).json()) as OpenApiDocument);
 });
 afterAll(async () => {
   await service?.stop();
@@ -43,6 +47,7 @@ async function call(method: string, path: string, key: CreatedKey | undefined, b
   if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
   const response = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const text = await response.text();
+  expect(checkAnswer({ method, path, status: response.status, header: (name) => response.headers.get(name) ?? undefined, text })).toEqual([]);
   return { status: response.status, type: response.headers.get('content-type') ?? '', body: text === '' ? undefined : (JSON.parse(text.startsWith('{') || text.startsWith('[') ? text : 'null') as Record<string, unknown> | null), text };
 }
 

@@ -9,7 +9,7 @@ import { canonicalJson } from '../../ledger/index.js';
 import { assertMayRead, principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import { idempotencyHeaders, idParams, memberCreateSchema, memberIdSchema, memberSchema, memberUpdateSchema, potIdSchema, potSchema, waitQuerySchema, commandStateSchema } from '../schemas.js';
-import { publishCommand, type CommandDeps } from './commands.js';
+import { COMMAND_RESPONSES, publishCommand, type CommandDeps } from './commands.js';
 
 const MANAGE = ['service', 'operator'] as const;
 const READ = ['service', 'operator', 'member'] as const;
@@ -29,11 +29,11 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: MANAGE },
       schema: {
-        tags: ['members'],
+        operationId: 'createMember', description: "Stores the member's personal data (apart from the ledger, which knows the member only by id). Idempotent by Idempotency-Key: the same request again answers the same member; another request under the key is 409.", tags: ['members'],
         summary: 'Create a member',
         headers: idempotencyHeaders,
         body: memberCreateSchema,
-        response: { 201: memberSchema, 400: problemSchema, 409: problemSchema },
+        response: { 201: memberSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema },
       },
     },
     async (request, reply) => {
@@ -65,7 +65,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     '/members/:memberId',
     {
       config: { roles: READ },
-      schema: { tags: ['members'], summary: 'Read a member', params: memberParams, response: { 200: memberSchema, 404: problemSchema } },
+      schema: { operationId: 'getMember', description: 'A member key reads its own member only (another answers 404). After erasure, name, email and address are absent and erasedAt is set.', tags: ['members'], summary: 'Read a member', params: memberParams, response: { 200: memberSchema, 404: problemSchema } },
     },
     async (request) => {
       const { memberId } = request.params;
@@ -81,7 +81,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: MANAGE },
       schema: {
-        tags: ['members'],
+        operationId: 'updateMember', description: 'Changes the fields given, at least one; the version goes up by one. A member whose personal data was erased cannot be changed (409).', tags: ['members'],
         summary: "Change a member's name, email, address or risk profile",
         params: memberParams,
         body: memberUpdateSchema,
@@ -108,7 +108,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: ['operator'] },
       schema: {
-        tags: ['members'],
+        operationId: 'eraseMemberPersonalData', tags: ['members'],
         summary: "Erase a member's personal data",
         description: 'Clears name, email and address. Every ledger record stays intact and consistent: the journal knows the member only by id.',
         params: memberParams,
@@ -127,7 +127,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     '/members/:memberId/pots',
     {
       config: { roles: READ },
-      schema: { tags: ['pots'], summary: "A member's pots", params: memberParams, response: { 200: z.object({ pots: z.array(potSchema) }), 404: problemSchema } },
+      schema: { operationId: 'listMemberPots', description: "Every pot of the member, open or closed, with its partition. A member key reads its own member's pots only.", tags: ['pots'], summary: "A member's pots", params: memberParams, response: { 200: z.object({ pots: z.array(potSchema) }), 404: problemSchema } },
     },
     async (request) => {
       const { memberId } = request.params;
@@ -140,9 +140,9 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
   typed.post(
     '/members/:memberId/pots',
     {
-      config: { roles: MANAGE },
+      config: { roles: MANAGE, responseDescriptions: COMMAND_RESPONSES },
       schema: {
-        tags: ['pots'],
+        operationId: 'openPot', description: 'Publishes the pot.open command for the member. Idempotent by Idempotency-Key (the pot id is derived from the key when not given). 202 once JetStream stored it; with ?wait=true, 200 with the outcome, 422 if the ledger rejects it.', tags: ['pots'],
         summary: 'Open a pot for the member (the pot.open command)',
         params: memberParams,
         headers: idempotencyHeaders,
@@ -171,7 +171,7 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     '/pots/:potId',
     {
       config: { roles: READ },
-      schema: { tags: ['pots'], summary: 'Read a pot', params: potParams, response: { 200: potSchema, 404: problemSchema } },
+      schema: { operationId: 'getPot', description: "The pot's member, partition and status. A member key reads its own pots only.", tags: ['pots'], summary: 'Read a pot', params: potParams, response: { 200: potSchema, 404: problemSchema } },
     },
     async (request) => {
       const { potId } = request.params;
@@ -185,9 +185,9 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
   typed.post(
     '/pots/:potId/close',
     {
-      config: { roles: MANAGE },
+      config: { roles: MANAGE, responseDescriptions: COMMAND_RESPONSES },
       schema: {
-        tags: ['pots'],
+        operationId: 'closePot', description: 'Publishes the pot.close command; the ledger rejects it (422 with ?wait=true) while any balance is not zero. Idempotent by Idempotency-Key.', tags: ['pots'],
         summary: 'Close a pot (the pot.close command); every balance must be zero',
         params: potParams,
         headers: idempotencyHeaders,

@@ -41,7 +41,7 @@ export function alertRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     {
       config: { roles: OPERATOR },
       schema: {
-        tags: ['alerts'],
+        operationId: 'listAlerts', description: 'Open alerts (or all with ?all=true), oldest first, a page at a time: pass `next` as `after` for the following page.', tags: ['alerts'],
         summary: 'Alerts in the order they were raised: the open ones, or all',
         querystring: z.strictObject({
           all: z.enum(['true', 'false']).default('false').describe('Include acknowledged alerts'),
@@ -61,7 +61,7 @@ export function alertRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
 
   typed.get(
     '/alerts/:alertId',
-    { config: { roles: OPERATOR }, schema: { tags: ['alerts'], summary: 'One alert', params: alertParams, response: { 200: alertSchema, 400: problemSchema, 404: problemSchema } } },
+    { config: { roles: OPERATOR }, schema: { operationId: 'getAlert', description: 'The alert with what raised it and, once acknowledged, who acknowledged it and the note.', tags: ['alerts'], summary: 'One alert', params: alertParams, response: { 200: alertSchema, 400: problemSchema, 404: problemSchema } } },
     async (request) => {
       const alert = await readAlert(deps.pool, deps.assets, request.params.alertId);
       if (alert === undefined) throw notFound(`alert ${request.params.alertId}`);
@@ -74,7 +74,7 @@ export function alertRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     {
       config: { roles: OPERATOR },
       schema: {
-        tags: ['alerts'],
+        operationId: 'acknowledgeAlert', description: "An alert is acknowledged once, recorded with the operator's key id and an optional note; a second acknowledgement is 409.", tags: ['alerts'],
         summary: 'Acknowledge an alert, once, with a note',
         params: alertParams,
         body: z.strictObject({ note: text(2000).optional() }),

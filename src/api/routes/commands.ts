@@ -9,7 +9,7 @@ import { canonicalJson, isoDate, outcomeToWire, type AssetCatalog, type ProcessR
 import { OutcomeTimeoutError, PublishValidationError, type LedgerPublisher } from '../../sdk/publisher.js';
 import { principalOf } from '../auth.js';
 import { ProblemCode, ProblemError, problemSchema } from '../problems.js';
-import { commandIdSchema, commandStateSchema, idempotencyHeaders, idParams, memberIdSchema, potIdSchema, waitQuerySchema } from '../schemas.js';
+import { commandIdSchema, commandStateSchema, idempotencyHeaders, idParams, memberIdSchema, outcomeOfWire, potIdSchema, waitQuerySchema, type ApiOutcome } from '../schemas.js';
 
 export interface CommandDeps {
   readonly pool: pg.Pool;
@@ -31,13 +31,21 @@ export interface CommandAsk {
 /** A command's answer when it was not refused: 202 accepted (or pending), 200 with the outcome. */
 export interface CommandAnswer {
   readonly statusCode: 200 | 202;
-  readonly body: { commandId: string; process: string; status: 'accepted' | 'pending' | 'applied' | 'corrected'; outcome?: unknown };
+  readonly body: { commandId: string; process: string; status: 'accepted' | 'pending' | 'applied' | 'corrected'; outcome?: ApiOutcome };
 }
 
 /** What the stored idempotency record keeps of a command: enough to re-send exactly the same one. */
 const storedCommandSchema = z.object({ commandId: z.string(), effectiveDate: z.string() });
 
 const ROUTE_ROLES = ['service', 'operator'] as const;
+
+/** What a command route's answers mean (the document's wording; publishCommand decides which). */
+export const COMMAND_RESPONSES = {
+  200: 'Committed (?wait=true): the outcome, applied or corrected, with its movement',
+  202: 'Accepted: JetStream stored the command (status accepted), or with ?wait=true no outcome came within the wait (status pending); GET /commands/{commandId} (the Location header) answers later',
+  409: 'The Idempotency-Key was used for another request (API_ERR_IDEMPOTENCY_KEY_REUSED), or the ledger holds another command under this commandId (API_ERR_COMMAND_ID_CONFLICT)',
+  422: 'The ledger rejected the command (?wait=true): `outcome` is the recorded rejection with its code (API_ERR_REJECTED_BY_LEDGER)',
+} as const;
 
 /**
  * Publishes a command for an HTTP request, once per Idempotency-Key: the first request claims the key
@@ -105,7 +113,7 @@ export async function publishCommand(
     throw error;
   }
   if (notice.status === 'conflict') {
-    throw new ProblemError(409, ProblemCode.commandIdConflict, 'the ledger holds another command under this commandId', { commandId: command.commandId, outcome: notice.outcome });
+    throw new ProblemError(409, ProblemCode.commandIdConflict, 'the ledger holds another command under this commandId', { commandId: command.commandId, outcome: outcomeOfWire(notice.outcome as WireOutcome) });
   }
   return answerWith(command.commandId, ask.process, notice.outcome as WireOutcome);
 }
@@ -113,9 +121,9 @@ export async function publishCommand(
 /** 200 with an applied or corrected outcome; a rejection is a 422 problem carrying the outcome. */
 function answerWith(commandId: string, process: string, outcome: WireOutcome): CommandAnswer {
   if (outcome.kind === 'rejected') {
-    throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code}`, { detail: outcome.reason, commandId, outcome });
+    throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code}`, { detail: outcome.reason, commandId, outcome: outcomeOfWire(outcome) });
   }
-  return { statusCode: 200, body: { commandId, process, status: outcome.kind, outcome } };
+  return { statusCode: 200, body: { commandId, process, status: outcome.kind, outcome: outcomeOfWire(outcome) } };
 }
 
 const commandBodyBase = z.object({
@@ -123,6 +131,11 @@ const commandBodyBase = z.object({
   potId: potIdSchema,
   effectiveDate: isoDate.optional().describe('The business date (YYYY-MM-DD); today (UTC) when absent'),
 });
+
+/** A process's operation: `submit` and its name in words, e.g. cash.deposit → submitCashDeposit. */
+export function operationIdOf(processName: string): string {
+  return `submit${processName.split(/[.-]/).map((word) => `${word.slice(0, 1).toUpperCase()}${word.slice(1)}`).join('')}`;
+}
 
 /** One route per registered process, generated from the registry, and the outcome look-up. */
 export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
@@ -133,8 +146,9 @@ export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
     typed.post(
       route,
       {
-        config: { roles: ROUTE_ROLES },
+        config: { roles: ROUTE_ROLES, responseDescriptions: COMMAND_RESPONSES },
         schema: {
+          operationId: operationIdOf(process.name),
           tags: ['commands'],
           summary: process.name,
           description: `${process.describe}\n\nAnswers 202 once JetStream has stored the command; with ?wait=true, 200 with the outcome once committed (422 if the ledger rejects it, 202 "pending" if no outcome within the wait limit).`,
@@ -166,7 +180,7 @@ export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: ROUTE_ROLES },
       schema: {
-        tags: ['commands'],
+        operationId: 'getCommand', tags: ['commands'],
         summary: "A command's outcome",
         description: 'applied, corrected or rejected once committed; pending while the API accepted it and no outcome is committed yet.',
         params: idParams('commandId', commandIdSchema),
@@ -177,7 +191,7 @@ export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
       const { commandId } = request.params;
       const stored = (await findOutcomes(deps.pool, [commandId], deps.assets)).get(commandId);
       if (stored !== undefined) {
-        return { commandId, status: stored.outcome.kind, outcome: outcomeToWire(stored.outcome, deps.assets), recordedAt: stored.recordedAt };
+        return { commandId, status: stored.outcome.kind, outcome: outcomeOfWire(outcomeToWire(stored.outcome, deps.assets)), recordedAt: stored.recordedAt };
       }
       if (await commandAccepted(deps.pool, commandId)) return { commandId, status: 'pending' as const };
       throw new ProblemError(404, ProblemCode.notFound, `command ${commandId} is not known`);

@@ -61,7 +61,7 @@ function priceRoutes(app: FastifyInstance, deps: DealingDeps): void {
       config: { roles: ['operator'] },
       bodyLimit: PRICES_BODY_LIMIT_BYTES,
       schema: {
-        tags: ['dealing'],
+        operationId: 'loadPrices', tags: ['dealing'],
         summary: 'Loads closing prices, all or nothing',
         description: 'A price once loaded is never changed: the same price again is counted as unchanged, a different one is refused.',
         body: pricesLoadSchema,
@@ -79,7 +79,7 @@ function priceRoutes(app: FastifyInstance, deps: DealingDeps): void {
     {
       config: { roles: READ },
       schema: {
-        tags: ['dealing'],
+        operationId: 'getPrices', description: 'The closing price of every fund loaded for the date; an empty list when none is loaded.', tags: ['dealing'],
         summary: "Every fund's closing price of a day",
         params: z.strictObject({ date: isoDate }),
         response: { 200: pricesOnSchema },
@@ -107,7 +107,7 @@ const csvPriceRoute: FastifyPluginAsync<DealingDeps> = async (app, deps) => {
       config: { roles: ['operator'] },
       bodyLimit: PRICES_BODY_LIMIT_BYTES,
       schema: {
-        tags: ['dealing'],
+        operationId: 'loadPricesCsv', tags: ['dealing'],
         summary: 'Loads closing prices from a CSV file, all or nothing',
         description: 'The header fund,date,price, then one price per line; comma, semicolon or tab separated (detected from the header), quoted fields, LF or CRLF, a BOM. Every problem is listed by line, and by column when it is one field\'s (docs/DEALING.md); nothing is loaded when there is any.',
         consumes: ['text/csv'],
@@ -177,7 +177,7 @@ function traceRoutes(app: FastifyInstance, deps: DealingDeps): void {
     {
       config: { roles: ['service', 'operator', 'member'] },
       schema: {
-        tags: ['dealing'],
+        operationId: 'getOrder', tags: ['dealing'],
         summary: 'An order with every movement that changed it, its trade and the closing price it was dealt at',
         description: "A member key reads the orders of its own pots (another's answers 404), without the trade's totals.",
         params: idParams('orderId', commandIdSchema),
@@ -198,7 +198,7 @@ function traceRoutes(app: FastifyInstance, deps: DealingDeps): void {
     {
       config: { roles: READ },
       schema: {
-        tags: ['dealing'],
+        operationId: 'getTrade', tags: ['dealing'],
         summary: 'An external trade with its allocation basis, each order, the residue and the totals',
         description: 'The orders come a page at a time; the totals (allocated + residue = executed, per leg) cover every order.',
         params: idParams('tradeId', tradeIdSchema),

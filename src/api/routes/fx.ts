@@ -40,7 +40,7 @@ export function fxRoutes(
     {
       config: { roles: ['operator'] as const },
       schema: {
-        tags: ['fx'],
+        operationId: 'recordFxRate', tags: ['fx'],
         summary: "Record a day's FX rate: `rate` units of quote per one base",
         description: 'Recorded once per day and pair: the same rate again is 200, another rate for that day is 409 (payments have used it). A pair is quoted one way; the inverse is not derived.',
         params: z.strictObject({ day: isoDate, base: currencyCode, quote: currencyCode }),
@@ -66,7 +66,7 @@ export function fxRoutes(
     '/fx-rates/:day',
     {
       config: { roles: ['service', 'operator'] as const },
-      schema: { tags: ['fx'], summary: 'The FX rates recorded for a day', params: z.strictObject({ day: isoDate }), response: { 200: z.object({ rates: z.array(rateSchema).readonly() }), 400: problemSchema } },
+      schema: { operationId: 'listFxRates', description: 'Every FX rate recorded for the day, each quoted one way (quote per one base), with who recorded it and when.', tags: ['fx'], summary: 'The FX rates recorded for a day', params: z.strictObject({ day: isoDate }), response: { 200: z.object({ rates: z.array(rateSchema).readonly() }), 400: problemSchema } },
     },
     async (request) => ({ rates: await ratesOf(deps.pool, request.params.day) }),
   );
@@ -76,7 +76,7 @@ export function fxRoutes(
     {
       config: { roles: ['service', 'operator'] as const },
       schema: {
-        tags: ['fx'],
+        operationId: 'convertCurrency', tags: ['fx'],
         summary: "Convert a pot's cash from one currency into another at the latest recorded rate",
         description:
           'The pot buys `amount` of `currency` and pays amount ÷ rate of `fromCurrency`, rounded up (against the pot); both currencies move through the partition\'s fx.liquidity accounts in one movement. Idempotent by conversionId (the rate is fixed when first asked). 200 applied; 422 when the ledger refuses it (insufficient funds) or no rate is recorded; 202 pending when no outcome came within the wait.',

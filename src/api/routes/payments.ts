@@ -2,14 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
-import { HOLD_ID, PAYMENT_ID, type AssetCatalog } from '../../ledger/index.js';
-import { PaymentConflictError, PaymentNotFoundError, PaymentNotInReviewError, PaymentRequestError, PaymentsDesk, PAYMENT_STATUSES, type PaymentSettings } from '../../payments/desk.js';
+import { HOLD_ID, PAYMENT_ID, type AssetCatalog, type WireOutcome } from '../../ledger/index.js';
+import { PaymentConflictError, PaymentNotFoundError, PaymentNotInReviewError, PaymentRequestError, PaymentsDesk, PAYMENT_STATUSES, type Payment, type PaymentSettings } from '../../payments/desk.js';
 import { readHold } from '../../payments/holds.js';
 import type { LedgerPublisher } from '../../sdk/publisher.js';
 import type { Log } from '../../shards/log.js';
 import { principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
-import { memberIdSchema, potIdSchema } from '../schemas.js';
+import { memberIdSchema, outcomeOfWire, potIdSchema } from '../schemas.js';
 
 const SENDERS = ['service', 'operator'] as const;
 const paymentId = z.string().regex(PAYMENT_ID, 'letters, digits, _ . : and - only, 1 to 128 characters');
@@ -38,7 +38,7 @@ export const paymentSchema = z
     amount: z.string(),
     currency: z.string(),
     kind: z.string().describe('payment, hold (a hold\'s post), or a kind built on payments (pools)'),
-    detail: z.record(z.string(), z.unknown()).describe("What the payment's kind records beyond the parties and the amount"),
+    detail: z.record(z.string(), z.string()).describe("What the payment's kind records beyond the parties and the amount (a pool's id, the distribution it pays)"),
     holdId: z.string().optional().describe('The hold this payment posts, if it is a hold\'s post'),
     exchange: z
       .object({
@@ -66,6 +66,14 @@ export const paymentSchema = z
   })
   .meta({ id: 'Payment' });
 
+/**
+ * A payment as the API declares it. The desk types a kind's detail as any JSON; every kind records
+ * strings (src/payments/sagas.ts), and anything else would be written as its JSON text.
+ */
+export function paymentOf(payment: Payment): z.output<typeof paymentSchema> {
+  return { ...payment, detail: Object.fromEntries(Object.entries(payment.detail).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)])) };
+}
+
 /** Payments between pots: send one (a saga the payments desk drives), read its state, list those in flight. */
 export function paymentRoutes(
   app: FastifyInstance,
@@ -83,7 +91,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['payments'],
+        operationId: 'sendPayment', tags: ['payments'],
         summary: 'Pay from one pot to another',
         description:
           "The payer is debited into its partition's clearing, then the payee credited out of its own (or, when the payee refuses, the payer refunded). With fromCurrency the payer pays in that currency at the latest recorded rate of the pair (amount ÷ rate, rounded up against the payer), both currencies moving in the debit's one movement; 422 when no rate is recorded. A payment a review rule flags is debited and waits in `review` for an operator. The paymentId makes it idempotent: the same request again is the same payment; another request under the same id is 409. 200 once it has finished (completed, refunded or rejected), 202 while it is in flight or in review (GET it later).",
@@ -107,17 +115,17 @@ export function paymentRoutes(
           throw unavailable(error, deps.log);
         });
       const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
-      return reply.code(finished ? 200 : 202).send(payment);
+      return reply.code(finished ? 200 : 202).send(paymentOf(payment));
     },
   );
 
   typed.get(
     '/payments/:paymentId',
-    { config: { roles: SENDERS }, schema: { tags: ['payments'], summary: "A payment's state", params: z.strictObject({ paymentId }), response: { 200: paymentSchema, 400: problemSchema, 404: problemSchema } } },
+    { config: { roles: SENDERS }, schema: { operationId: 'getPayment', description: "The payment's parties, amount, status, review and, for a cross-currency payment, the rate used.", tags: ['payments'], summary: "A payment's state", params: z.strictObject({ paymentId }), response: { 200: paymentSchema, 400: problemSchema, 404: problemSchema } } },
     async (request) => {
       const payment = await reader().read(request.params.paymentId);
       if (payment === undefined) throw notFound(`payment ${request.params.paymentId}`);
-      return payment;
+      return paymentOf(payment);
     },
   );
 
@@ -126,7 +134,7 @@ export function paymentRoutes(
     {
       config: { roles: ['operator'] as const },
       schema: {
-        tags: ['payments'],
+        operationId: 'listUnfinishedPayments', description: 'Payments still moving or waiting for an operator, oldest first, at most `limit`; ?status narrows to one state.', tags: ['payments'],
         summary: 'Payments not yet finished (requested, in flight, in review or refunding), oldest first; ?status=review for those waiting for an operator',
         querystring: z.strictObject({
           limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -135,18 +143,19 @@ export function paymentRoutes(
         response: { 200: z.object({ payments: z.array(paymentSchema).readonly() }), 400: problemSchema },
       },
     },
-    async (request) => ({ payments: await reader().inFlight(request.query.limit, request.query.status) }),
+    async (request) => ({ payments: (await reader().inFlight(request.query.limit, request.query.status)).map(paymentOf) }),
   );
 
-  for (const [path, decision, summary] of [
-    ['release', 'released', "Release a payment held for review: the payee is credited"],
-    ['rejection', 'rejected', 'Reject a payment held for review: the payer is refunded'],
+  for (const [path, decision, summary, operationId] of [
+    ['release', 'released', "Release a payment held for review: the payee is credited", 'releasePayment'],
+    ['rejection', 'rejected', 'Reject a payment held for review: the payer is refunded', 'rejectPayment'],
   ] as const) {
     typed.post(
       `/payments/:paymentId/${path}`,
       {
         config: { roles: ['operator'] as const },
         schema: {
+          operationId,
           tags: ['payments'],
           summary,
           description: 'Recorded with the operator\'s key id and note. The same decision again answers the payment; the other decision, or a payment not in review, is 409.',
@@ -164,7 +173,7 @@ export function paymentRoutes(
             throw unavailable(error, deps.log);
           });
         const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
-        return reply.code(finished ? 200 : 202).send(payment);
+        return reply.code(finished ? 200 : 202).send(paymentOf(payment));
       },
     );
   }
@@ -187,8 +196,8 @@ export function paymentRoutes(
     const sent = await publisher().submit(process, { commandId, ...pot, payload, principal: `key:${keyId}`, source: 'api' });
     const notice = await sent.outcome(deps.waitTimeoutMs);
     if (notice.status === 'conflict') throw new ProblemError(409, ProblemCode.commandIdConflict, `${commandId} was used by another request`);
-    const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
-    if (outcome.kind === 'rejected') throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code ?? ''}`, { detail: outcome.reason ?? '', commandId, outcome });
+    const outcome = notice.outcome as WireOutcome;
+    if (outcome.kind === 'rejected') throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code}`, { detail: outcome.reason, commandId, outcome: outcomeOfWire(outcome) });
   };
 
   typed.post(
@@ -196,7 +205,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['holds'],
+        operationId: 'placeHold', tags: ['holds'],
         summary: "Hold a buyer's cash for a payee until it is posted, voided or expires",
         description: 'Idempotent by holdId (the same request again is the same hold). 201 with the open hold; 422 when the ledger refuses it (insufficient funds, an expiry in the past).',
         body: z.strictObject({ holdId, payer: party, payee: party, amount: z.string().max(40), currency: z.string().regex(/^[A-Z]{3}$/, 'a currency code'), expiresAt: z.iso.datetime({ offset: true }) }),
@@ -215,7 +224,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['holds'],
+        operationId: 'postHold', tags: ['holds'],
         summary: 'Post an open hold, in full or in part, as a payment to its payee (the rest returns to the buyer)',
         description: 'Idempotent by paymentId. A hold posts once: posting a hold that is no longer open is 409.',
         params: z.strictObject({ holdId }),
@@ -237,7 +246,7 @@ export function paymentRoutes(
         throw new ProblemError(409, ProblemCode.holdNotOpen, `hold ${request.params.holdId} is ${hold.status}, not open`);
       }
       const finished = payment.status === 'completed' || payment.status === 'refunded' || payment.status === 'rejected';
-      return reply.code(finished ? 200 : 202).send(payment);
+      return reply.code(finished ? 200 : 202).send(paymentOf(payment));
     },
   );
 
@@ -246,7 +255,7 @@ export function paymentRoutes(
     {
       config: { roles: SENDERS },
       schema: {
-        tags: ['holds'],
+        operationId: 'voidHold', description: 'Publishes hold.void and waits for its outcome: the reserved cash returns to the buyer. A hold no longer open is 409; a ledger rejection is 422.', tags: ['holds'],
         summary: "Void an open hold: the buyer's cash is released",
         params: z.strictObject({ holdId }),
         response: { 200: holdSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema, 422: problemSchema, 503: problemSchema },
@@ -264,7 +273,7 @@ export function paymentRoutes(
 
   typed.get(
     '/holds/:holdId',
-    { config: { roles: SENDERS }, schema: { tags: ['holds'], summary: "A hold's state", params: z.strictObject({ holdId }), response: { 200: holdSchema, 400: problemSchema, 404: problemSchema } } },
+    { config: { roles: SENDERS }, schema: { operationId: 'getHold', description: "The hold's status and, while it is open, what it holds and until when; once posted, the payment that posted it.", tags: ['holds'], summary: "A hold's state", params: z.strictObject({ holdId }), response: { 200: holdSchema, 400: problemSchema, 404: problemSchema } } },
     async (request) => {
       const hold = await holds.read(request.params.holdId);
       if (hold === undefined) throw notFound(`hold ${request.params.holdId}`);

@@ -10,7 +10,7 @@ import type { Log } from '../../shards/log.js';
 import { principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
 import { memberIdSchema, potIdSchema } from '../schemas.js';
-import { paymentSchema } from './payments.js';
+import { paymentOf, paymentSchema } from './payments.js';
 
 const poolId = z.string().regex(POOL_ID, 'upper-case letters and digits, 1 to 27 characters');
 const requestId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . and - only, 1 to 64 characters');
@@ -91,7 +91,7 @@ export function poolRoutes(
     {
       config: { roles: ['operator'] as const },
       schema: {
-        tags: ['pools'],
+        operationId: 'createPool', tags: ['pools'],
         summary: 'Create an investment pool (and open its pot)',
         description: 'Idempotent by poolId: the same pool again answers it; another currency or name under the same id is 409.',
         body: z.strictObject({ poolId, currency: z.string().regex(/^[A-Z]{3}$/, 'a currency code'), name: z.string().min(1).max(200) }),
@@ -103,7 +103,7 @@ export function poolRoutes(
 
   typed.get(
     '/pools/:poolId',
-    { config: { roles: ['service', 'operator'] as const }, schema: { tags: ['pools'], summary: 'A pool, with its investors and units issued', params: z.strictObject({ poolId }), response: { 200: poolSchema, 400: problemSchema, 404: problemSchema } } },
+    { config: { roles: ['service', 'operator'] as const }, schema: { operationId: 'getPool', description: "The pool's currency, name and pot, the number of investors holding its units and the units issued.", tags: ['pools'], summary: 'A pool, with its investors and units issued', params: z.strictObject({ poolId }), response: { 200: poolSchema, 400: problemSchema, 404: problemSchema } } },
     async (request) => {
       const pool = await pools().summary(request.params.poolId);
       if (pool === undefined) throw notFound(`pool ${request.params.poolId}`);
@@ -111,15 +111,16 @@ export function poolRoutes(
     },
   );
 
-  for (const [path, summary, act] of [
-    ['subscriptions', "An investor subscribes: its cash buys the pool's units at par", (s: PoolsService, body: { id: string; poolId: string; investor: { memberId: string; potId: string }; amount: string }) => s.subscribe({ poolId: body.poolId, subscriptionId: body.id, investor: body.investor, amount: body.amount })],
-    ['redemptions', 'An investor redeems units at par: the pool pays it', (s: PoolsService, body: { id: string; poolId: string; investor: { memberId: string; potId: string }; amount: string }) => s.redeem({ poolId: body.poolId, redemptionId: body.id, investor: body.investor, amount: body.amount })],
+  for (const [path, operationId, summary, act] of [
+    ['subscriptions', 'subscribeToPool', "An investor subscribes: its cash buys the pool's units at par", (s: PoolsService, body: { id: string; poolId: string; investor: { memberId: string; potId: string }; amount: string }) => s.subscribe({ poolId: body.poolId, subscriptionId: body.id, investor: body.investor, amount: body.amount })],
+    ['redemptions', 'redeemFromPool', 'An investor redeems units at par: the pool pays it', (s: PoolsService, body: { id: string; poolId: string; investor: { memberId: string; potId: string }; amount: string }) => s.redeem({ poolId: body.poolId, redemptionId: body.id, investor: body.investor, amount: body.amount })],
   ] as const) {
     typed.post(
       `/pools/:poolId/${path}`,
       {
         config: { roles: ['service', 'operator'] as const },
         schema: {
+          operationId,
           tags: ['pools'],
           summary,
           description: 'A payment of its own kind between the investor\'s pot and the pool\'s, driven by the payments desk; idempotent by id. 200 once finished, 202 while in flight.',
@@ -130,7 +131,7 @@ export function poolRoutes(
       },
       async (request, reply) => {
         const payment = await act(pools(), { ...request.body, poolId: request.params.poolId }).catch(problem);
-        return reply.code(finished(payment.status) ? 200 : 202).send(payment);
+        return reply.code(finished(payment.status) ? 200 : 202).send(paymentOf(payment));
       },
     );
   }
@@ -140,7 +141,7 @@ export function poolRoutes(
     {
       config: { roles: ['operator'] as const },
       schema: {
-        tags: ['pools'],
+        operationId: 'distributePool', tags: ['pools'],
         summary: "Distribute the pool's cash to its investors pro rata to their holdings",
         description:
           'The holdings are read once (the record point) and every share is stored before money moves (largest remainder, ties to the lowest pot id); the whole amount leaves the pool pot in one movement, then each investor is paid. Idempotent by distributionId. 422 when the pool has no investors or not enough cash.',
@@ -160,7 +161,7 @@ export function poolRoutes(
     '/pools/:poolId/distributions/:distributionId',
     {
       config: { roles: ['service', 'operator'] as const },
-      schema: { tags: ['pools'], summary: 'A distribution with every share and its payment', params: z.strictObject({ poolId, distributionId }), response: { 200: distributionSchema, 400: problemSchema, 404: problemSchema } },
+      schema: { operationId: 'getDistribution', description: "The distribution's status and every share: the holding at the record point, the share and the payment that paid it.", tags: ['pools'], summary: 'A distribution with every share and its payment', params: z.strictObject({ poolId, distributionId }), response: { 200: distributionSchema, 400: problemSchema, 404: problemSchema } },
     },
     async (request) => {
       const distribution = await pools().distribution(request.params.distributionId);
@@ -174,7 +175,7 @@ export function poolRoutes(
     {
       config: { roles: ['operator'] as const },
       schema: {
-        tags: ['pools'],
+        operationId: 'listTopInvestors', description: 'From the read-only reports pool: the investor pots holding units of the most distinct pools, with their investment per currency.', tags: ['pools'],
         summary: 'The top N investor pots by the number of distinct pools they hold units of, with what they invested per currency',
         querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(10) }),
         response: {

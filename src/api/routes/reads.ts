@@ -42,7 +42,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     {
       config: { roles: READ },
       schema: {
-        tags: ['reads'],
+        operationId: 'getPotBalances', tags: ['reads'],
         summary: "A pot's balances, now or at the close of a business day",
         description: 'With asOf, from the end-of-day snapshots of that closed business day (never a replay).',
         params: potParams,
@@ -69,7 +69,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     {
       config: { roles: READ },
       schema: {
-        tags: ['reads'],
+        operationId: 'getPotStatement', description: "The pot's committed movements with effective dates from `from` to `to` inclusive, in commit order, at most `limit` per page; pass nextCursor as cursor for the next page.", tags: ['reads'],
         summary: "A pot's movements over a range of effective dates, a page at a time",
         params: potParams,
         querystring: statementQuerySchema,
@@ -92,7 +92,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     {
       config: { roles: READ },
       schema: {
-        tags: ['reads'],
+        operationId: 'getMovement', tags: ['reads'],
         summary: 'One movement with its entries and the balances after them',
         description:
           "A member key reads its own movements only, and sees the balance after each posting and the account's version for its own pot's accounts only: a posting on a system account (shared by every member of the partition) shows the account and the amount. A hold's payee is left out for a member key.",
@@ -116,7 +116,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     {
       config: { roles: ['operator'] },
       schema: {
-        tags: ['reads'],
+        operationId: 'getBalanceSheet', tags: ['reads'],
         summary: "The Trust's real-time balance sheet: totals per account kind and asset",
         description: 'From the partition totals every commit keeps in the same transaction; verify proves them equal to the balances.',
         response: { 200: balanceSheetSchema },
@@ -130,7 +130,7 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     {
       config: { roles: ['operator'] },
       schema: {
-        tags: ['reads'],
+        operationId: 'getPotAudit', tags: ['reads'],
         summary: "Who did what to a pot: its commands, newest first, with who asked, through what and when",
         description:
           'From the append-only record of every command\'s outcome: the principal (an API key as key:<id>) and source (api, payments-desk, dealing-desk, rebalancer, pools, sdk) its publisher declared, when it was produced and recorded, and its movement or rejection. Page with ?before=<seq of the last line>.',
