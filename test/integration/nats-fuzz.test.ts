@@ -7,7 +7,7 @@ import { COMMAND_ID, ledgerProcesses, partitionOf } from '../../src/ledger/index
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import { HEADER, names } from '../../src/shards/names.js';
 import { PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
-import { checkProperty } from '../support/fast-check.js';
+import { checkProperty, propertyTestTimeoutMs } from '../support/fast-check.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -137,7 +137,7 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
     global.gc?.();
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
     expect((await verifyLedger(stack.db.owner)).checks.filter((check) => !check.ok)).toEqual([]);
-  }, 300_000);
+  }, propertyTestTimeoutMs(300_000));
 
   it("publishes an outcome notice only to a publisher's reply subject, never to one a forged header names", async () => {
     const js = jetstream(stack.nats.nc);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { bearer, json, startApiStack, type ApiStack } from '../support/api.js';
-import { checkProperty } from '../support/fast-check.js';
+import { checkProperty, propertyTestTimeoutMs } from '../support/fast-check.js';
 
 /**
  * Random interleavings of payments (some cross-currency), holds and conversions across pots in several
@@ -13,7 +13,7 @@ import { checkProperty } from '../support/fast-check.js';
  * `verify` passes.
  */
 const POTS = 5;
-/** Each run costs real commands; FC_NUM_RUNS overrides. */
+/** Each run costs real commands; FC_NUM_RUNS overrides, and `npm run test:long` runs it 1,000 times. */
 const RUNS = 10;
 
 let stack: ApiStack;
@@ -150,5 +150,5 @@ describe('payments, holds and conversions, randomly interleaved', () => {
       }),
       { numRuns: RUNS },
     );
-  }, 240_000);
+  }, propertyTestTimeoutMs(240_000));
 });
