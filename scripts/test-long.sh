@@ -9,6 +9,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mapfile -t files < <(grep -rl --include='*.test.ts' 'checkProperty(' test | sort)
 started=$(date +%s)
 status=0
-env PROPERTY_RUNS_MIN="${PROPERTY_RUNS_MIN:-1000}" npx vitest run --testTimeout=3600000 "${files[@]}" "$@" || status=$?
+env PROPERTY_RUNS_MIN="${PROPERTY_RUNS_MIN:-1000}" npx vitest run --testTimeout=10800000 "${files[@]}" "$@" || status=$?
 echo "test:long: ${#files[@]} files, $(( $(date +%s) - started )) s, exit ${status}"
 exit "$status"

@@ -14,7 +14,12 @@ import { assets, DealingStack } from '../support/dealing.js';
  * the custodian simulator, Postgres): at every close, reconciliation against the statements derived
  * from the simulator (and the known cash flows for the bank) finds zero breaks; then any single
  * difference injected into a statement is found, as exactly one break of the right kind.
+ *
+ * Runs share one ledger, custodian and bank, and their business days follow each other, so trades priced
+ * in one run settle in a later one: a run is one or two days (not more, so that `npm run test:long` can
+ * afford 1,000 runs) and the multi-day history builds up over the runs.
  */
+/** Each run costs two business days at most through the whole system; `npm run test:long` runs 1,000. */
 const RUNS = 8;
 const FUNDS = ['FUND-A', 'FUND-B', 'FUND-C'] as const;
 
@@ -37,8 +42,8 @@ const pot = fc.record({
   units: fc.tuple(...FUNDS.map(() => fc.oneof(fc.constant(0n), fc.bigInt(1n, 2_000_000_000n)))),
   profile: fc.constantFrom(...DEFAULT_PROFILES.map((p) => p.id)),
 });
-/** A price per fund and day, 0.5000 to 3.0000 in ten-thousandths. */
-const prices = fc.array(fc.tuple(...FUNDS.map(() => fc.integer({ min: 5_000, max: 30_000 }))), { minLength: 2, maxLength: 3 });
+/** A price per fund and day, 0.5000 to 3.0000 in ten-thousandths; one or two days per run. */
+const prices = fc.array(fc.tuple(...FUNDS.map(() => fc.integer({ min: 5_000, max: 30_000 }))), { minLength: 1, maxLength: 2 });
 const injection = fc.oneof(
   fc.record({ kind: fc.constant('units' as const), fund: fc.constantFrom(...FUNDS), delta: fc.bigInt(1n, 10_000_000n), sign: fc.boolean() }),
   fc.record({ kind: fc.constant('cash' as const), delta: fc.bigInt(1n, 100_000n), sign: fc.boolean() }),
@@ -62,23 +67,27 @@ describe('reconciliation after random multi-day runs with re-balancing', () => {
       'recon: zero breaks, and every injected break found',
       fc.asyncProperty(fc.array(pot, { minLength: 1, maxLength: 4 }), prices, injection, async (pots, days, inject) => {
         run += 1;
+        if (run % 100 === 0) console.log(`[recon-property] run ${run}: ${orders} re-balancing orders so far`);
         const dates = days.map((_, index) => addBusinessDays(UK_CALENDAR, firstDay, index));
         const eve = previousBusinessDay(firstDay);
         firstDay = addBusinessDays(UK_CALENDAR, firstDay, days.length + 4);
         stack.now = new Date(`${eve}T07:00:00Z`);
-        for (const [i, holding] of pots.entries()) {
-          const member = `R${run}-M${i}`;
-          const potId = `R${run}-P${i}`;
-          await stack.send('pot.open', member, potId, {});
-          const units = FUNDS.flatMap((fund, f) => ((holding.units[f] ?? 0n) > 0n ? [{ fund, units: formatAmount(holding.units[f] ?? 0n, 6) }] : []));
-          const cash = holding.cashPence > 0n ? [{ amount: formatAmount(holding.cashPence, 2), currency: 'GBP' }] : [];
-          if (units.length + cash.length > 0) {
-            expect(await stack.send('pot.import', member, potId, { cash, units })).toMatchObject({ kind: 'applied' });
-            importedCash += holding.cashPence;
-            for (const [f, fund] of FUNDS.entries()) opening.set(fund, (opening.get(fund) ?? 0n) + (holding.units[f] ?? 0n));
-          }
-          await stack.send('pot.set-profile', member, potId, { profile: holding.profile });
-        }
+        // The pots are set up side by side (each pot's own commands in order).
+        await Promise.all(
+          pots.map(async (holding, i) => {
+            const member = `R${run}-M${i}`;
+            const potId = `R${run}-P${i}`;
+            await stack.send('pot.open', member, potId, {});
+            const units = FUNDS.flatMap((fund, f) => ((holding.units[f] ?? 0n) > 0n ? [{ fund, units: formatAmount(holding.units[f] ?? 0n, 6) }] : []));
+            const cash = holding.cashPence > 0n ? [{ amount: formatAmount(holding.cashPence, 2), currency: 'GBP' }] : [];
+            if (units.length + cash.length > 0) {
+              expect(await stack.send('pot.import', member, potId, { cash, units })).toMatchObject({ kind: 'applied' });
+              importedCash += holding.cashPence;
+              for (const [f, fund] of FUNDS.entries()) opening.set(fund, (opening.get(fund) ?? 0n) + (holding.units[f] ?? 0n));
+            }
+            await stack.send('pot.set-profile', member, potId, { profile: holding.profile });
+          }),
+        );
         // Each day: re-balance at the previous close's prices (orders deal today), then the whole business day.
         let previous = eve;
         for (const [d, date] of dates.entries()) {

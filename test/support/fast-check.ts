@@ -49,11 +49,14 @@ export function propertyRunsMin(environment: NodeJS.ProcessEnv = process.env): n
   return runsMin;
 }
 
-/** How long the long run gives one property test (the whole long run is meant to stay under an hour). */
-const LONG_RUN_TEST_TIMEOUT_MS = 60 * 60 * 1000;
+/**
+ * How long the long run gives one property test. The whole long run takes well under this on a quiet
+ * machine (docs/RELIABILITY.md); the margin is for a machine shared with other work.
+ */
+const LONG_RUN_TEST_TIMEOUT_MS = 3 * 60 * 60 * 1000;
 
 /**
- * The vitest timeout of a test that checks a property: `timeoutMs` in the ordinary suite, an hour when
+ * The vitest timeout of a test that checks a property: `timeoutMs` in the ordinary suite, three hours when
  * PROPERTY_RUNS_MIN raises its runs (a database-backed property at 1,000 runs takes minutes).
  */
 export function propertyTestTimeoutMs(timeoutMs: number, environment: NodeJS.ProcessEnv = process.env): number {
