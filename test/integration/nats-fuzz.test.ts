@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import fc from 'fast-check';
@@ -163,11 +164,23 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
       const { rows } = await stack.db.owner.query<{ n: string }>('SELECT count(*)::text AS n FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
       return rows[0]?.n === String(ids.length) ? true : undefined;
     }, { timeoutMs: 20_000 });
+    // A sentinel: one more command of the same partition, with a reply subject of its own on this
+    // connection. The worker notifies in stream order on one connection, so once the sentinel's notice is
+    // here, any notice sent to a forged subject before it would be here too.
+    const sentinelReply = `_INBOX.sentinel-${randomUUID()}`;
+    const sentinelNotices: unknown[] = [];
+    const sentinelWatch = stack.nats.nc.subscribe(sentinelReply, { callback: (_error, message) => { sentinelNotices.push(message.json()); } });
     await stack.nats.nc.flush();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sentinel = { commandId: 'forged-reply-sentinel', process: 'pot.open', memberId: member, potId: `${member}-pot-sentinel`, payload: {}, effectiveDate: '2026-11-23', producedAt: '2026-11-23T09:00:00Z' };
+    const sentinelHeaders = natsHeaders();
+    sentinelHeaders.set(HEADER.reply, sentinelReply);
+    await js.publish(subjects.commandSubject(home), text(JSON.stringify(sentinel)), { headers: sentinelHeaders, msgID: sentinel.commandId });
+    await waitFor('the outcome notice of the sentinel command', () => sentinelNotices.length > 0, { timeoutMs: 20_000 });
+    sentinelWatch.unsubscribe();
     for (const watch of watches) watch.unsubscribe();
+    expect(sentinelNotices).toMatchObject([{ commandId: sentinel.commandId, status: 'answered' }]);
     expect(seen).toEqual([]);
-    // The command stream holds the five commands and nothing the worker added.
-    expect((await jsm.streams.info(subjects.commandStream)).state.messages).toBe(before + forged.length);
+    // The command stream holds the five commands and the sentinel, and nothing the worker added.
+    expect((await jsm.streams.info(subjects.commandStream)).state.messages).toBe(before + forged.length + 1);
   });
 });
