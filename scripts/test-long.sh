@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long run of the properties (docs/RELIABILITY.md): every test file that checks a property, with every
 # property raised to at least PROPERTY_RUNS_MIN runs (1,000 unless set), database-backed ones included.
-# Needs DATABASE_URL and NATS_URL like `npm test`; `./dev test-long` sets them.
+# Needs DATABASE_URL and NATS_URL like `npm test`: run `eval "$(./dev services)"` first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Every property goes through checkProperty (test/unit/property-settings.test.ts checks that), so these
