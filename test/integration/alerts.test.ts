@@ -93,12 +93,14 @@ describe('the alert consumer', () => {
     await consumer.start();
     // It replays the events it saw (from two histories before its checkpoint), finds the same alerts, stores none.
     await waitFor('the replay', () => seen > 0);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(await stored()).toEqual(before);
-    expect(consumer.published).toBe(0);
     expect(events).toBeGreaterThan(0n);
-    await deposit('P-1', '20000.00', 'd-after-restart');
-    await waitFor('the alert after the restart', async () => (await stored()).length === before.length + 1);
+    // A sentinel: a deposit after the restart, whose event follows every replayed one in the stream. The
+    // consumer reads the stream in order, so once the sentinel's alert is stored the replay is over, and
+    // the sentinel's alert must be the only one added.
+    const sentinel = await deposit('P-1', '20000.00', 'd-after-restart');
+    const sentinelAlert = `threshold:${sentinel}:GBP`;
+    await waitFor('the alert of the deposit after the restart', async () => (await stored()).includes(sentinelAlert), { describe: async () => JSON.stringify(await stored()) });
+    expect(await stored()).toEqual([...before, sentinelAlert]);
     expect(consumer.published).toBe(1);
   });
 

@@ -67,11 +67,15 @@ async function potBalances(prefix: string): Promise<Map<string, bigint>> {
 describe('random sequences through the Postgres journal', () => {
   it('answer as the reference ledger does, leave pot balances equal to it, and keep verify passing', async () => {
     let run = 0;
+    // One reference for every run, as the database is one for every run: the partitions' system accounts
+    // carry the balances of all earlier runs in both, so a run near a system account's limit (found at
+    // run 570 of the long run: a deposit the database refused as LEDGER_ERR_BALANCE_OVERFLOW on
+    // system:p0:external.bank:GBP, which a fresh reference applied) is answered alike.
+    const reference = new ReferenceLedger(ledgerProcesses, ASSETS, PARTITION_COUNT);
     await checkProperty(
       'journal equals reference',
       fc.asyncProperty(ledgerSequence(), repeatPlans, async (steps, plans) => {
         run += 1;
-        const reference = new ReferenceLedger(ledgerProcesses, ASSETS, PARTITION_COUNT);
         const executor = createExecutor(db.service, {
           registry: ledgerProcesses,
           assets: ASSETS,

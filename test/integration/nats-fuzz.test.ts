@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import fc from 'fast-check';
@@ -7,7 +8,7 @@ import { COMMAND_ID, ledgerProcesses, partitionOf } from '../../src/ledger/index
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import { HEADER, names } from '../../src/shards/names.js';
 import { PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
-import { checkProperty } from '../support/fast-check.js';
+import { checkProperty, propertyTestTimeoutMs } from '../support/fast-check.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -137,7 +138,7 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
     global.gc?.();
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(200 * 1024 * 1024);
     expect((await verifyLedger(stack.db.owner)).checks.filter((check) => !check.ok)).toEqual([]);
-  }, 300_000);
+  }, propertyTestTimeoutMs(300_000));
 
   it("publishes an outcome notice only to a publisher's reply subject, never to one a forged header names", async () => {
     const js = jetstream(stack.nats.nc);
@@ -163,11 +164,23 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
       const { rows } = await stack.db.owner.query<{ n: string }>('SELECT count(*)::text AS n FROM command_outcomes WHERE command_id = ANY($1::text[])', [ids]);
       return rows[0]?.n === String(ids.length) ? true : undefined;
     }, { timeoutMs: 20_000 });
+    // A sentinel: one more command of the same partition, with a reply subject of its own on this
+    // connection. The worker notifies in stream order on one connection, so once the sentinel's notice is
+    // here, any notice sent to a forged subject before it would be here too.
+    const sentinelReply = `_INBOX.sentinel-${randomUUID()}`;
+    const sentinelNotices: unknown[] = [];
+    const sentinelWatch = stack.nats.nc.subscribe(sentinelReply, { callback: (_error, message) => { sentinelNotices.push(message.json()); } });
     await stack.nats.nc.flush();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sentinel = { commandId: 'forged-reply-sentinel', process: 'pot.open', memberId: member, potId: `${member}-pot-sentinel`, payload: {}, effectiveDate: '2026-11-23', producedAt: '2026-11-23T09:00:00Z' };
+    const sentinelHeaders = natsHeaders();
+    sentinelHeaders.set(HEADER.reply, sentinelReply);
+    await js.publish(subjects.commandSubject(home), text(JSON.stringify(sentinel)), { headers: sentinelHeaders, msgID: sentinel.commandId });
+    await waitFor('the outcome notice of the sentinel command', () => sentinelNotices.length > 0, { timeoutMs: 20_000 });
+    sentinelWatch.unsubscribe();
     for (const watch of watches) watch.unsubscribe();
+    expect(sentinelNotices).toMatchObject([{ commandId: sentinel.commandId, status: 'answered' }]);
     expect(seen).toEqual([]);
-    // The command stream holds the five commands and nothing the worker added.
-    expect((await jsm.streams.info(subjects.commandStream)).state.messages).toBe(before + forged.length);
+    // The command stream holds the five commands and the sentinel, and nothing the worker added.
+    expect((await jsm.streams.info(subjects.commandStream)).state.messages).toBe(before + forged.length + 1);
   });
 });
