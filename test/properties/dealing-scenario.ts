@@ -70,7 +70,11 @@ export const dealingScenario: fc.Arbitrary<DealingScenario> = fc.record({
   days: fc.array(
     fc.record({
       actions: fc.array(action, { maxLength: 12 }),
-      prices: fc.tuple(...FUNDS.map(() => fc.record({ mantissa: fc.integer({ min: 1, max: 99_999_999 }), scale: fc.integer({ min: 0, max: 8 }) }))),
+      // Prices from 0.0001 to 9,999.9999 (up to 8 places). Wider, a buy at 0.00000001 sold days later at
+      // 76,277,651 owes more than AMOUNT_MINOR_MAX in proceeds, which the ledger rightly refuses as
+      // malformed (seed 1098536500): a move of 10^16 between days is outside any fund's life, not a
+      // dealing defect. Within this range no holding of a scenario's pots can reach that bound.
+      prices: fc.tuple(...FUNDS.map(() => fc.record({ mantissa: fc.integer({ min: 1, max: 99_999_999 }), scale: fc.integer({ min: 4, max: 8 }) }))),
       fills: fc.tuple(...FUNDS.map(() => fill)),
     }),
     { minLength: 1, maxLength: 3 },
