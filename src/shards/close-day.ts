@@ -1,5 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { finishClose, partitionsNotClosed, requestClose, type CloseResult } from '../journal/end-of-day.js';
 import { CloseTimeoutError } from '../journal/errors.js';
@@ -67,8 +68,4 @@ async function publishMarkers(options: CloseDayOptions, businessDate: string, pa
       return js.publish(options.names.commandSubject(partition), JSON.stringify({ close: businessDate, partition }), { msgID: closeMarkerId(businessDate, partition), headers });
     }),
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
