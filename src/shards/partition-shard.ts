@@ -15,6 +15,7 @@ import {
   type Answer,
   type AssetCatalog,
   type Command,
+  type WireOutcome,
   type LoadedMovement,
   type OrderState,
   type Outcome,
@@ -135,7 +136,7 @@ export interface LedgerEvent {
   readonly commandId: string;
   readonly partition: number;
   readonly outcomeSeq: string;
-  readonly outcome: unknown;
+  readonly outcome: WireOutcome;
 }
 
 /** What the publisher learns about its command once the outcome is known. */
@@ -143,7 +144,7 @@ export interface OutcomeNotice {
   readonly commandId: string;
   readonly status: 'answered' | 'conflict';
   readonly replayed: boolean;
-  readonly outcome: unknown;
+  readonly outcome: WireOutcome;
 }
 
 interface Delivery {

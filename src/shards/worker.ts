@@ -3,7 +3,7 @@ import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type pg from 'pg';
 import type { Log } from './log.js';
-import { outcomeToWire, type AssetCatalog, type ProcessRegistry } from '../ledger/index.js';
+import { outcomeToWire, type AssetCatalog, type ProcessRegistry, type WireOutcome } from '../ledger/index.js';
 import { findOutcomes } from '../journal/store.js';
 import { claimPartition } from './fence.js';
 import { EventBatcher } from './event-batcher.js';
@@ -37,7 +37,7 @@ export interface WorkerOptions {
  * another command under the same id (a conflict).
  */
 export type OutcomeLookupReply =
-  | { readonly commandId: string; readonly known: true; readonly outcome: unknown; readonly sameCommand?: boolean }
+  | { readonly commandId: string; readonly known: true; readonly outcome: WireOutcome; readonly sameCommand?: boolean }
   | { readonly commandId: string; readonly known: false };
 
 /**

@@ -77,9 +77,9 @@ export class DealingStack {
   }
 
   /** Sends a command at the business clock's time and returns its outcome. */
-  async send(process: string, memberId: string, potId: string, payload: unknown, commandId?: string): Promise<OutcomeNotice['outcome'] & { kind: string; code?: string }> {
+  async send(process: string, memberId: string, potId: string, payload: unknown, commandId?: string): Promise<OutcomeNotice['outcome']> {
     const sent = await this.publisher.submit(process, { memberId, potId, payload, ...(commandId === undefined ? {} : { commandId }) });
-    return (await sent.outcome(30_000)).outcome as { kind: string; code?: string };
+    return (await sent.outcome(30_000)).outcome;
   }
 
   async openPotWithCash(memberId: string, potId: string, cash: string): Promise<void> {
