@@ -50,7 +50,10 @@ export interface TopInvestor {
   readonly invested: Readonly<Record<string, string>>;
 }
 
-/** Bad input or a state that refuses the request: the caller's to fix (4xx); a 409 is an id reused for another request. */
+/** The code a pool request error answers with, by its status: a 409 is an id reused for another request. */
+const POOL_REQUEST_CODES = { 404: ErrorCode.notFound, 409: ErrorCode.idempotencyKeyReused, 422: ErrorCode.validationFailed } as const;
+
+/** Bad input or a state that refuses the request: the caller's to fix (4xx). */
 export class PoolRequestError extends DomainError {
   readonly code: ErrorCode;
   constructor(
@@ -59,7 +62,7 @@ export class PoolRequestError extends DomainError {
   ) {
     // A 404's message is "no <what>"; its title says "<what> was not found", as every 404 does.
     super(message, status === 404 ? { title: `${message.replace(/^no /, '')} was not found` } : status === 422 ? bodyProblem(message) : {});
-    this.code = status === 404 ? ErrorCode.notFound : status === 409 ? ErrorCode.idempotencyKeyReused : ErrorCode.validationFailed;
+    this.code = POOL_REQUEST_CODES[status];
     this.name = 'PoolRequestError';
   }
 }
