@@ -1,13 +1,17 @@
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { problemOf } from '../../src/api/problems.js';
 import { ErrorCode } from '../../src/errors.js';
+import { ledgerProcesses } from '../../src/ledger/index.js';
 import { ConversionConflictError } from '../../src/payments/conversions.js';
 import { PaymentConflictError, PaymentNotFoundError, PaymentNotInReviewError, PaymentRequestError } from '../../src/payments/desk.js';
 import { ExchangeRequestError } from '../../src/payments/rates.js';
 import { PoolRequestError } from '../../src/pools/pools.js';
 import { StatementError } from '../../src/recon/statements.js';
-import { bearer, buildTestApp, json, type TestApp } from '../support/api.js';
+import { LedgerPublisher } from '../../src/sdk/publisher.js';
+import { bearer, buildTestApp, json, PARTITIONS, type TestApp } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestNats, natsUrl, type TestNats } from '../support/nats.js';
 
 /**
  * The desks' domain errors answer exactly what the routes' own re-mapping answered before there was
@@ -56,7 +60,7 @@ describe('a read-only API', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('read_only_api');
-    api = await buildTestApp(db.service, undefined);
+    api = await buildTestApp(db.service, undefined, { config: { LOG_LEVEL: 'silent' } });
   }, 60_000);
   afterAll(async () => {
     await api?.app.close();
@@ -91,5 +95,56 @@ describe('a read-only API', () => {
     expect(json(read)).toMatchObject({ code: 'API_ERR_NOT_FOUND', title: 'hold H-1 was not found' });
     const voided = await api.app.inject({ method: 'POST', url: '/holds/H-1/void', headers: bearer(api.keys.operator) });
     expect(voided.statusCode).toBe(404);
+  });
+});
+
+/**
+ * NATS breaks while a desk drives a request: the route answers its own 503 (the same request is safe to
+ * send again), as each route's own re-mapping did before the one mapper.
+ */
+describe('a desk that meets a broken NATS', () => {
+  let db: TestDatabase;
+  let nats: TestNats;
+  let api: TestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('broken_nats_api');
+    nats = await createTestNats('brokennats');
+    // A connection of the publisher's own, closed below; `nats` keeps one to clean the streams up.
+    const nc = await connect({ servers: natsUrl(), name: 'potledger-test-broken' });
+    const publisher = await LedgerPublisher.connect({ nc, prefix: nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });
+    api = await buildTestApp(db.service, publisher, { config: { LOG_LEVEL: 'silent' } });
+    await nc.close();
+  }, 60_000);
+  afterAll(async () => {
+    await api?.app.close();
+    await nats?.cleanup();
+    await db?.drop();
+  });
+
+  const payer = { memberId: 'M-1', potId: 'M-1-pot' };
+  const payee = { memberId: 'M-2', potId: 'M-2-pot' };
+
+  it('POST /payments is 503 with the payments title', async () => {
+    const payload = { paymentId: 'P-1', payer, payee, amount: '1.00', currency: 'GBP' };
+    const response = await api.app.inject({ method: 'POST', url: '/payments', headers: bearer(api.keys.service), payload });
+    expect(response.statusCode, response.body).toBe(503);
+    expect(json(response)).toMatchObject({ code: 'API_ERR_UNAVAILABLE', title: 'the payment could not be driven now; send the same request again, or GET it later' });
+  });
+
+  it('POST /pools is 503 with the pools title', async () => {
+    const response = await api.app.inject({ method: 'POST', url: '/pools', headers: bearer(api.keys.operator), payload: { poolId: 'PA', currency: 'GBP', name: 'Pool A' } });
+    expect(response.statusCode, response.body).toBe(503);
+    expect(json(response)).toMatchObject({ code: 'API_ERR_UNAVAILABLE', title: 'the request could not be carried out now; send the same request again' });
+  });
+
+  it('POST /conversions is 503 with the conversions title', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const rate = await api.app.inject({ method: 'PUT', url: `/fx-rates/${today}/GBP/EUR`, headers: bearer(api.keys.operator), payload: { rate: '1.17000000' } });
+    expect(rate.statusCode, rate.body).toBe(201);
+    const payload = { conversionId: 'C-1', ...payer, amount: '1.00', currency: 'EUR', fromCurrency: 'GBP' };
+    const response = await api.app.inject({ method: 'POST', url: '/conversions', headers: bearer(api.keys.service), payload });
+    expect(response.statusCode, response.body).toBe(503);
+    expect(json(response)).toMatchObject({ code: 'API_ERR_UNAVAILABLE', title: 'the conversion could not be sent now; send the same request again' });
   });
 });
