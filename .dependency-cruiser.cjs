@@ -18,6 +18,16 @@ module.exports = {
       to: { circular: true },
     },
     {
+      name: 'routes-do-not-build-services',
+      comment:
+        'src/api/services.ts builds each desk once per process and hands it to the routes (fastify decorate): ' +
+        'a route file imports a desk for its types only, never to build one of its own. ' +
+        '(src/pools/pools.ts is left out: the top-investors report route calls its query function.)',
+      severity: 'error',
+      from: { path: '^src/api/routes/' },
+      to: { path: '^src/(payments/(desk|conversions)|dealing/(desk|rebalancer))\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'src-does-not-import-tests',
       severity: 'error',
       from: { path: '^src/' },

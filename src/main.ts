@@ -4,7 +4,6 @@ import { collectDefaultMetrics } from 'prom-client';
 import { AlertConsumer } from './alerts/consumer.js';
 import { alertRules } from './alerts/rules.js';
 import { buildApp } from './api/app.js';
-import { PaymentsDesk } from './payments/desk.js';
 import { reviewRules } from './payments/review.js';
 import { runCli } from './cli/run-cli.js';
 import { loadConfig, redactUrl } from './config/config.js';
@@ -105,8 +104,9 @@ await runCli(async () => {
     ? new AlertConsumer({ pool: service, nc: nats, prefix: config.NATS_PREFIX, assets, rules: alertRules(config, assets), log: app.log.child({ component: 'alerts' }) })
     : undefined;
   await alerts?.start();
-  // Payments whose step came late, or whose process died, are taken up again (every step applies once).
-  const payments = new PaymentsDesk({ ...paymentSettings, pool: service, publisher, assets, log: app.log.child({ component: 'payments' }) });
+  // Payments whose step came late, or whose process died, are taken up again (every step applies once):
+  // by the one payments desk of this process, the one the payment routes call (src/api/services.ts).
+  const payments = app.paymentsDesk;
   payments.start(PAYMENTS_RESUME_EVERY_MS);
   const http = await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
   app.log.info(

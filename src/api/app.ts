@@ -2,34 +2,34 @@ import { randomUUID } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type pg from 'pg';
-import { z } from 'zod';
 import { Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
+import { DomainError } from '../errors.js';
 import type { AssetCatalog, ProcessRegistry } from '../ledger/index.js';
+import type { PaymentSettings } from '../payments/desk.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import { installAuth } from './auth.js';
 import { createRequestLimits } from './limits.js';
 import { swaggerOptions } from './openapi.js';
-import { problem, ProblemCode, ProblemError } from './problems.js';
+import { problem, ProblemCode, problemOf, type Problem } from './problems.js';
 import { accountRoutes } from './routes/accounts.js';
 import { commandRoutes } from './routes/commands.js';
 import { dealingRoutes } from './routes/dealing.js';
 import { readRoutes } from './routes/reads.js';
 import { alertRoutes } from './routes/alerts.js';
-import type { PaymentSettings } from '../payments/desk.js';
 import { fxRoutes } from './routes/fx.js';
 import { paymentRoutes } from './routes/payments.js';
+import { holdRoutes } from './routes/holds.js';
 import { poolRoutes } from './routes/pools.js';
 import { reconRoutes } from './routes/recon.js';
+import { buildServices, fxArea, paymentsArea, poolsArea } from './services.js';
+// Last: its Readiness schema is the last of the document's components, as it always was.
+import { healthRoutes, type Readiness } from './routes/health.js';
 
-/** What the HTTP layer asks of the rest of the service, in its own words. */
-export interface Readiness {
-  /** Each dependency's state: true when it answers. */
-  check(): Promise<Record<string, boolean>>;
-}
+export type { Readiness };
 
 export interface AppOptions {
   readonly config: Pick<Config, 'LOG_LEVEL' | 'API_RATE_LIMIT_MAX' | 'API_RATE_LIMIT_WINDOW_MS' | 'API_WAIT_TIMEOUT_MS'>;
@@ -81,7 +81,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, request, reply) => {
-    const answer = toProblem(error as FastifyError);
+    const answer = toProblem(error as FastifyError, request);
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     if (answer.status === 429 && reply.getHeader('retry-after') === undefined) void reply.header('retry-after', '1');
     return reply
@@ -107,83 +107,37 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installRequestMetrics(app, options.metrics);
 
   const publicRoute = { schema: { hide: true } };
-  app.get('/openapi.json', publicRoute, async () => app.swagger());
-  healthRoutes(app, options);
+  app.get('/openapi.json', publicRoute, () => Promise.resolve(app.swagger()));
+  await app.register(healthRoutes, { readiness: options.readiness, metrics: options.metrics });
 
-  const deps = { pool: options.pool, reports: options.reports ?? options.pool, publisher: options.publisher, registry: options.registry, assets: options.assets, waitTimeoutMs: options.config.API_WAIT_TIMEOUT_MS };
-  accountRoutes(app, deps);
-  commandRoutes(app, deps);
-  readRoutes(app, deps);
-  reconRoutes(app, deps);
-  alertRoutes(app, deps);
-  paymentRoutes(app, { ...deps, settings: options.payments ?? {}, log: app.log.child({ component: 'payments' }) });
-  fxRoutes(app, { ...deps, settings: options.payments ?? {} });
-  poolRoutes(app, { ...deps, settings: options.payments ?? {}, log: app.log.child({ component: 'pools' }) });
+  // Every service once, handed to the route plugins through one fastify-plugin per area (src/api/services.ts).
+  const waitTimeoutMs = options.config.API_WAIT_TIMEOUT_MS;
+  const services = buildServices({ pool: options.pool, publisher: options.publisher, assets: options.assets, waitTimeoutMs, settings: options.payments ?? {}, log: app.log });
+  await app.register(paymentsArea, { desk: services.payments, holds: services.holds });
+  await app.register(poolsArea, { service: services.pools });
+  await app.register(fxArea, { conversions: services.conversions });
+
+  const deps = { pool: options.pool, reports: options.reports ?? options.pool, publisher: options.publisher, registry: options.registry, assets: options.assets, waitTimeoutMs };
+  await app.register(accountRoutes, deps);
+  await app.register(commandRoutes, deps);
+  await app.register(readRoutes, deps);
+  await app.register(reconRoutes, deps);
+  await app.register(alertRoutes, deps);
+  await app.register(paymentRoutes);
+  await app.register(holdRoutes);
+  await app.register(fxRoutes, deps);
+  await app.register(poolRoutes, deps);
   await app.register(dealingRoutes, deps);
   return app;
 }
 
-const readinessSchema = z
-  .object({
-    status: z.enum(['ready', 'not-ready']),
-    dependencies: z.record(z.string(), z.boolean()).describe('Each dependency (postgres, jetstream, migrations): true when it answers'),
-  })
-  .meta({ id: 'Readiness', description: 'Whether the service can take requests, and each dependency\'s state' });
-
-/** Liveness, readiness and metrics: open to anyone (no key), for the platform that runs the service. */
-function healthRoutes(app: FastifyInstance, options: Pick<AppOptions, 'readiness' | 'metrics'>): void {
-  const typed = app.withTypeProvider<ZodTypeProvider>();
-  typed.get(
-    '/health/live',
-    {
-      schema: {
-        operationId: 'getLiveness', description: 'Answers 200 while the process runs, whatever its dependencies; for a liveness probe.',
-        tags: ['health'],
-        summary: 'The process is running',
-        security: [],
-        response: { 200: z.object({ status: z.literal('live') }).describe('The process is running') },
-      },
-    },
-    async () => ({ status: 'live' as const }),
-  );
-  typed.get(
-    '/health/ready',
-    {
-      config: { responseDescriptions: { 200: 'Ready: every dependency answers', 503: 'Not ready: a dependency does not answer (see which)' } },
-      schema: {
-        operationId: 'getReadiness', description: '200 when Postgres and NATS answer and the migrations are applied, 503 otherwise, each with the state of every dependency; for a readiness probe.',
-        tags: ['health'],
-        summary: 'Postgres and NATS answer and migrations are applied',
-        security: [],
-        response: { 200: readinessSchema, 503: readinessSchema },
-      },
-    },
-    async (_request, reply) => {
-      const dependencies = await options.readiness.check();
-      const ready = Object.values(dependencies).every(Boolean);
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', dependencies });
-    },
-  );
-  const metrics = options.metrics;
-  typed.get(
-    '/metrics',
-    {
-      schema: {
-        operationId: 'getMetrics', description: 'Counters, gauges and histograms in the Prometheus text format: HTTP requests, outcomes, the Nubank lags, owned partitions, consumer backlog, live actors.',
-        tags: ['health'],
-        summary: 'Prometheus metrics',
-        security: [],
-        produces: ['text/plain'],
-        response: { 200: z.string().describe('The Prometheus text exposition format (version 0.0.4)') },
-      },
-    },
-    async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()),
-  );
-}
-
-/** Maps anything a handler or fastify throws to a problem; only a fault of ours is a 500. */
-function toProblem(error: FastifyError): ReturnType<typeof problem> {
-  if (error instanceof ProblemError) return problem(error.status, error.code, error.title, error.extra);
+/**
+ * The one mapper: anything a handler or fastify throws becomes a problem. A domain error answers as it
+ * says (src/errors.ts); fastify's own errors by their status; any other failure is the route's
+ * `whenUnavailable` 503, or a 503 when a dependency does not answer; only a fault of ours is a 500.
+ */
+function toProblem(error: FastifyError, request: FastifyRequest): Problem {
+  if (error instanceof DomainError) return problemOf(error);
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = error.validationContext ?? 'request';
     return problem(400, ProblemCode.validationFailed, 'the request does not fit the schema', {
@@ -193,19 +147,30 @@ function toProblem(error: FastifyError): ReturnType<typeof problem> {
       })),
     });
   }
-  const status = error.statusCode;
+  if (error.statusCode !== undefined) {
+    const answer = fastifyProblem(error, error.statusCode);
+    if (answer !== undefined) return answer;
+  }
+  const failure = request.routeOptions.config.whenUnavailable;
+  if (failure !== undefined && error.statusCode === undefined) {
+    request.log.warn({ err: error, component: failure.component }, failure.log);
+    return problem(503, ProblemCode.unavailable, failure.title);
+  }
+  if (isUnavailable(error)) return problem(503, ProblemCode.unavailable, 'a dependency is unavailable; retry later');
+  return problem(500, ProblemCode.internal, 'internal error');
+}
+
+/** Fastify's own refusals, by status: the body, its media type, the rate limit, the method; undefined past 4xx. */
+function fastifyProblem(error: FastifyError, status: number): Problem | undefined {
   if (status === 413) return problem(413, ProblemCode.bodyTooLarge, `the body is larger than ${BODY_LIMIT_BYTES} bytes`);
   if (status === 415) return problem(415, ProblemCode.unsupportedMediaType, 'the body must be application/json');
   if (status === 429) return problem(429, ProblemCode.rateLimited, 'too many requests');
   if (status === 405) return problem(405, ProblemCode.methodNotAllowed, error.message);
-  if (status !== undefined && status >= 400 && status < 500) {
-    const malformed = error instanceof SyntaxError || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY';
-    return malformed
-      ? problem(400, ProblemCode.malformedBody, 'the body is not valid JSON', { detail: error.message })
-      : problem(status, ProblemCode.badRequest, error.message);
-  }
-  if (isUnavailable(error)) return problem(503, ProblemCode.unavailable, 'a dependency is unavailable; retry later');
-  return problem(500, ProblemCode.internal, 'internal error');
+  if (status < 400 || status >= 500) return undefined;
+  const malformed = error instanceof SyntaxError || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY';
+  return malformed
+    ? problem(400, ProblemCode.malformedBody, 'the body is not valid JSON', { detail: error.message })
+    : problem(status, ProblemCode.badRequest, error.message);
 }
 
 /** Postgres or NATS not answering: the caller should retry, not report a bug. */

@@ -236,7 +236,7 @@ const documentTransformObject: SwaggerTransformObject = (input) => {
   }
   document.components.headers = HEADERS;
   pruneSchemas(document);
-  return document as unknown as ReturnType<SwaggerTransformObject>;
+  return document;
 };
 
 /** The options of @fastify/swagger for this API. */
@@ -248,7 +248,8 @@ export function swaggerOptions(): FastifyDynamicSwaggerOptions {
         title: 'potledger',
         version: '1',
         description:
-          'The ledger of a pension Master Trust. Every change goes through a command; errors are RFC 9457 problem details (application/problem+json) with a stable `code`. Every answer carries X-Request-Id and the rate limit headers.',
+          'The ledger of a pension Master Trust. Every change goes through a command; ' +
+          'errors are RFC 9457 problem details (application/problem+json) with a stable `code`. Every answer carries X-Request-Id and the rate limit headers.',
         license: { name: 'Proprietary: internal to the Trust', identifier: 'LicenseRef-Proprietary' },
         contact: { name: 'potledger maintainers' },
       },

@@ -1,37 +1,14 @@
 import { z } from 'zod';
-import { outcomeSchema } from './schemas.js';
+import { DomainError, ErrorCode, type DomainStatus } from '../errors.js';
+import { outcomeSchema } from './schemas/index.js';
 
 /**
  * RFC 9457 problem details. Every error the API answers is one of these, with a stable `code` that
- * clients branch on (the title and detail are for people and may change).
+ * clients branch on (the title and detail are for people and may change). The codes are the domain
+ * errors' own (src/errors.ts), and the API's besides.
  */
-export const ProblemCode = {
-  validationFailed: 'API_ERR_VALIDATION_FAILED',
-  malformedBody: 'API_ERR_MALFORMED_BODY',
-  unsupportedMediaType: 'API_ERR_UNSUPPORTED_MEDIA_TYPE',
-  bodyTooLarge: 'API_ERR_BODY_TOO_LARGE',
-  unauthenticated: 'API_ERR_UNAUTHENTICATED',
-  forbidden: 'API_ERR_FORBIDDEN',
-  notFound: 'API_ERR_NOT_FOUND',
-  routeNotFound: 'API_ERR_ROUTE_NOT_FOUND',
-  methodNotAllowed: 'API_ERR_METHOD_NOT_ALLOWED',
-  idempotencyKeyReused: 'API_ERR_IDEMPOTENCY_KEY_REUSED',
-  memberExists: 'API_ERR_MEMBER_EXISTS',
-  memberErased: 'API_ERR_MEMBER_ERASED',
-  businessDayNotClosed: 'API_ERR_BUSINESS_DAY_NOT_CLOSED',
-  rejectedByLedger: 'API_ERR_REJECTED_BY_LEDGER',
-  pricesRejected: 'API_ERR_PRICES_REJECTED',
-  commandIdConflict: 'API_ERR_COMMAND_ID_CONFLICT',
-  rateLimited: 'API_ERR_RATE_LIMITED',
-  unavailable: 'API_ERR_UNAVAILABLE',
-  badRequest: 'API_ERR_BAD_REQUEST',
-  alertAcknowledged: 'API_ERR_ALERT_ACKNOWLEDGED',
-  holdNotOpen: 'API_ERR_HOLD_NOT_OPEN',
-  paymentNotInReview: 'API_ERR_PAYMENT_NOT_IN_REVIEW',
-  rateRecorded: 'API_ERR_RATE_RECORDED',
-  internal: 'API_ERR_INTERNAL',
-} as const;
-export type ProblemCode = (typeof ProblemCode)[keyof typeof ProblemCode];
+export const ProblemCode = ErrorCode;
+export type ProblemCode = ErrorCode;
 
 export const problemSchema = z
   .object({
@@ -49,15 +26,18 @@ export const problemSchema = z
   .meta({ id: 'Problem' });
 export type Problem = z.infer<typeof problemSchema>;
 
-/** An error the handlers throw to answer with a problem. */
-export class ProblemError extends Error {
+/** What a problem the API throws itself may carry besides its code, status and title. */
+export type ProblemExtra = Partial<Pick<Problem, 'detail' | 'errors' | 'outcome' | 'commandId'>>;
+
+/** A domain error of the API's own (authentication, a ledger rejection, a route's checks), answered as it says. */
+export class ProblemError extends DomainError {
   constructor(
-    readonly status: number,
+    readonly status: DomainStatus,
     readonly code: ProblemCode,
-    readonly title: string,
-    readonly extra: Partial<Pick<Problem, 'detail' | 'errors' | 'outcome' | 'commandId'>> = {},
+    title: string,
+    readonly extra: ProblemExtra = {},
   ) {
-    super(extra.detail ?? title);
+    super(extra.detail ?? title, { title });
     this.name = 'ProblemError';
   }
 }
@@ -69,6 +49,33 @@ export function problem(
   extra: Partial<Omit<Problem, 'type' | 'title' | 'status' | 'code'>> = {},
 ): Problem {
   return { type: `urn:potledger:problem:${code}`, title, status, code, ...extra };
+}
+
+/** The one mapping of a domain error to its problem document: its status, code and title, and what it carries. */
+export function problemOf(error: DomainError): Problem {
+  if (error instanceof ProblemError) return problem(error.status, error.code, error.title, error.extra);
+  return problem(error.status, error.code, error.title, {
+    ...(error.detail === undefined ? {} : { detail: error.detail }),
+    ...(error.errors === undefined ? {} : { errors: error.errors.map((item) => ({ path: item.path, message: item.message })) }),
+  });
+}
+
+/**
+ * What a route answers when its work stops on anything but a domain error (NATS or Postgres failed
+ * while a desk drove a request): a 503 with this title, the failure logged as a warning. The request's
+ * id makes the same request safe to send again. Routes without it answer such a failure 503 or 500.
+ */
+export interface RouteFailure {
+  readonly title: string;
+  /** The warning's message, and the component it is logged under. */
+  readonly log: string;
+  readonly component: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    whenUnavailable?: RouteFailure;
+  }
 }
 
 export const notFound = (what: string): ProblemError => new ProblemError(404, ProblemCode.notFound, `${what} was not found`);

@@ -12,7 +12,7 @@ export async function openApiDocument(): Promise<unknown> {
   const pool = new pg.Pool({ max: 1 });
   const app = await buildApp({
     config: { LOG_LEVEL: 'silent', API_RATE_LIMIT_MAX: 100, API_RATE_LIMIT_WINDOW_MS: 60_000, API_WAIT_TIMEOUT_MS: 1000 },
-    readiness: { check: async () => ({}) },
+    readiness: { check: () => Promise.resolve({}) },
     metrics: new Registry(),
     pool,
     publisher: undefined,

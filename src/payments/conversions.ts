@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DomainError, ErrorCode } from '../errors.js';
 import { formatAmount, parseAmount, type AssetCatalog } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import { ExchangeRequestError, priceExchange, RATE_MAX_AGE_DAYS_DEFAULT, type PricedExchange } from './rates.js';
@@ -25,7 +26,9 @@ export interface Conversion extends Omit<ConversionRequest, 'fromCurrency'> {
 }
 
 /** The same conversion id asked again with other details. */
-export class ConversionConflictError extends Error {
+export class ConversionConflictError extends DomainError {
+  readonly code = ErrorCode.idempotencyKeyReused;
+  readonly status = 409;
   constructor(readonly conversionId: string) {
     super(`conversion ${conversionId} exists with other details`);
     this.name = 'ConversionConflictError';

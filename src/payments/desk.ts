@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { bodyProblem, DomainError, ErrorCode } from '../errors.js';
 import { formatAmount, parseAmount, type AssetCatalog } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
@@ -11,32 +12,40 @@ import { sagaKind, type SagaStep } from './sagas.js';
 export { PAYMENT_STATUSES, type InFlightPayment, type Payment, type PaymentExchange, type PaymentRequest, type PaymentReview, type PaymentStatus };
 
 /** The same payment id asked again with another payment. */
-export class PaymentConflictError extends Error {
+export class PaymentConflictError extends DomainError {
+  readonly code = ErrorCode.idempotencyKeyReused;
+  readonly status = 409;
   constructor(readonly paymentId: string) {
     super(`payment ${paymentId} exists with other details`);
     this.name = 'PaymentConflictError';
   }
 }
 
-export class PaymentNotFoundError extends Error {
+export class PaymentNotFoundError extends DomainError {
+  readonly code = ErrorCode.notFound;
+  readonly status = 404;
   constructor(readonly paymentId: string) {
-    super(`no payment ${paymentId}`);
+    super(`no payment ${paymentId}`, { title: `payment ${paymentId} was not found` });
     this.name = 'PaymentNotFoundError';
   }
 }
 
 /** A review decision on a payment that is not waiting for one. */
-export class PaymentNotInReviewError extends Error {
-  constructor(readonly paymentId: string, readonly status: PaymentStatus) {
-    super(`payment ${paymentId} is ${status}, not waiting for review`);
+export class PaymentNotInReviewError extends DomainError {
+  readonly code = ErrorCode.paymentNotInReview;
+  readonly status = 409;
+  constructor(readonly paymentId: string, readonly paymentStatus: PaymentStatus) {
+    super(`payment ${paymentId} is ${paymentStatus}, not waiting for review`);
     this.name = 'PaymentNotInReviewError';
   }
 }
 
 /** An amount or currency the ledger cannot take (before anything is recorded). */
-export class PaymentRequestError extends Error {
+export class PaymentRequestError extends DomainError {
+  readonly code = ErrorCode.validationFailed;
+  readonly status = 422;
   constructor(message: string) {
-    super(message);
+    super(message, bodyProblem(message));
     this.name = 'PaymentRequestError';
   }
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { bodyProblem, DomainError, ErrorCode } from '../errors.js';
 import { costOf, formatAmount, parseRate, type AssetCatalog } from '../ledger/index.js';
 
 /**
@@ -18,9 +19,11 @@ export interface PricedExchange {
 }
 
 /** Bad input for an exchange (an unknown currency, no recent rate): the caller's to fix. */
-export class ExchangeRequestError extends Error {
+export class ExchangeRequestError extends DomainError {
+  readonly code = ErrorCode.validationFailed;
+  readonly status = 422;
   constructor(message: string) {
-    super(message);
+    super(message, bodyProblem(message));
     this.name = 'ExchangeRequestError';
   }
 }

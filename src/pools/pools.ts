@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { bodyProblem, DomainError, ErrorCode } from '../errors.js';
 import { allocateLargestRemainder, formatAmount, parseAmount, POOL_POT_PREFIX, poolUnits, type AssetCatalog } from '../ledger/index.js';
 import type { PaymentsDesk } from '../payments/desk.js';
 import type { Payment } from '../payments/payment.js';
@@ -49,13 +50,19 @@ export interface TopInvestor {
   readonly invested: Readonly<Record<string, string>>;
 }
 
+/** The code a pool request error answers with, by its status: a 409 is an id reused for another request. */
+const POOL_REQUEST_CODES = { 404: ErrorCode.notFound, 409: ErrorCode.idempotencyKeyReused, 422: ErrorCode.validationFailed } as const;
+
 /** Bad input or a state that refuses the request: the caller's to fix (4xx). */
-export class PoolRequestError extends Error {
+export class PoolRequestError extends DomainError {
+  readonly code: ErrorCode;
   constructor(
     readonly status: 404 | 409 | 422,
     message: string,
   ) {
-    super(message);
+    // A 404's message is "no <what>"; its title says "<what> was not found", as every 404 does.
+    super(message, status === 404 ? { title: `${message.replace(/^no /, '')} was not found` } : status === 422 ? bodyProblem(message) : {});
+    this.code = POOL_REQUEST_CODES[status];
     this.name = 'PoolRequestError';
   }
 }

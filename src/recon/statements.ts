@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CsvProblems, describeCsvProblem, readCsv, type CsvRow } from '../csv/index.js';
 import { isCalendarDate, parseAmount, type AssetCatalog } from '../ledger/index.js';
+import { DomainError, ErrorCode } from '../errors.js';
 
 /**
  * The statements reconciliation reads, in JSON or CSV (docs/RECONCILIATION.md has both formats):
@@ -20,9 +21,12 @@ export interface BankStatement {
   readonly balances: ReadonlyMap<string, bigint>;
 }
 
-export class StatementError extends Error {
+/** A statement that cannot be read: every problem found, each answered as a problem of the request's body. */
+export class StatementError extends DomainError {
+  readonly code = ErrorCode.validationFailed;
+  readonly status = 422;
   constructor(readonly problems: readonly string[]) {
-    super(`the statement cannot be read: ${problems.join('; ')}`);
+    super(`the statement cannot be read: ${problems.join('; ')}`, { title: 'a statement cannot be read', errors: problems.map((problem) => ({ path: 'body', message: problem })) });
     this.name = 'StatementError';
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { claimIdempotencyKey } from '../../journal/api-requests.js';
@@ -8,7 +8,18 @@ import { findPot, potsOfMember } from '../../journal/reads.js';
 import { canonicalJson } from '../../ledger/index.js';
 import { assertMayRead, principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
-import { idempotencyHeaders, idParams, memberCreateSchema, memberIdSchema, memberSchema, memberUpdateSchema, potIdSchema, potSchema, waitQuerySchema, commandStateSchema } from '../schemas.js';
+import {
+  commandStateSchema,
+  idempotencyHeaders,
+  idParams,
+  memberCreateSchema,
+  memberIdSchema,
+  memberSchema,
+  memberUpdateSchema,
+  potIdSchema,
+  potSchema,
+  waitQuerySchema,
+} from '../schemas/index.js';
 import { COMMAND_RESPONSES, publishCommand, type CommandDeps } from './commands.js';
 
 const MANAGE = ['service', 'operator'] as const;
@@ -21,7 +32,7 @@ const potParams = idParams('potId', potIdSchema);
  * Account management: members (personal data, apart from the ledger) and their pots (opened and
  * closed through the ledger's own commands, so the API is one publisher among others).
  */
-export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
+export const accountRoutes: FastifyPluginCallback<CommandDeps> = (app, deps, done) => {
   const typed = app.withTypeProvider<ZodTypeProvider>();
 
   typed.post(
@@ -29,7 +40,11 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: MANAGE },
       schema: {
-        operationId: 'createMember', description: "Stores the member's personal data (apart from the ledger, which knows the member only by id). Idempotent by Idempotency-Key: the same request again answers the same member; another request under the key is 409.", tags: ['members'],
+        operationId: 'createMember',
+        description:
+          "Stores the member's personal data (apart from the ledger, which knows the member only by id). " +
+          "Idempotent by Idempotency-Key: the same request again answers the same member; another request under the key is 409.",
+        tags: ['members'],
         summary: 'Create a member',
         headers: idempotencyHeaders,
         body: memberCreateSchema,
@@ -65,7 +80,14 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     '/members/:memberId',
     {
       config: { roles: READ },
-      schema: { operationId: 'getMember', description: 'A member key reads its own member only (another answers 404). After erasure, name, email and address are absent and erasedAt is set.', tags: ['members'], summary: 'Read a member', params: memberParams, response: { 200: memberSchema, 404: problemSchema } },
+      schema: {
+        operationId: 'getMember',
+        description: 'A member key reads its own member only (another answers 404). After erasure, name, email and address are absent and erasedAt is set.',
+        tags: ['members'],
+        summary: 'Read a member',
+        params: memberParams,
+        response: { 200: memberSchema, 404: problemSchema },
+      },
     },
     async (request) => {
       const { memberId } = request.params;
@@ -81,7 +103,9 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: MANAGE },
       schema: {
-        operationId: 'updateMember', description: 'Changes the fields given, at least one; the version goes up by one. A member whose personal data was erased cannot be changed (409).', tags: ['members'],
+        operationId: 'updateMember',
+        description: 'Changes the fields given, at least one; the version goes up by one. A member whose personal data was erased cannot be changed (409).',
+        tags: ['members'],
         summary: "Change a member's name, email, address or risk profile",
         params: memberParams,
         body: memberUpdateSchema,
@@ -127,7 +151,14 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     '/members/:memberId/pots',
     {
       config: { roles: READ },
-      schema: { operationId: 'listMemberPots', description: "Every pot of the member, open or closed, with its partition. A member key reads its own member's pots only.", tags: ['pots'], summary: "A member's pots", params: memberParams, response: { 200: z.object({ pots: z.array(potSchema) }), 404: problemSchema } },
+      schema: {
+        operationId: 'listMemberPots',
+        description: "Every pot of the member, open or closed, with its partition. A member key reads its own member's pots only.",
+        tags: ['pots'],
+        summary: "A member's pots",
+        params: memberParams,
+        response: { 200: z.object({ pots: z.array(potSchema) }), 404: problemSchema },
+      },
     },
     async (request) => {
       const { memberId } = request.params;
@@ -142,13 +173,23 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: MANAGE, responseDescriptions: COMMAND_RESPONSES },
       schema: {
-        operationId: 'openPot', description: 'Publishes the pot.open command for the member. Idempotent by Idempotency-Key (the pot id is derived from the key when not given). 202 once JetStream stored it; with ?wait=true, 200 with the outcome, 422 if the ledger rejects it.', tags: ['pots'],
+        operationId: 'openPot',
+        description:
+          'Publishes the pot.open command for the member. Idempotent by Idempotency-Key (the pot id is derived from the key when not given). ' +
+          '202 once JetStream stored it; with ?wait=true, 200 with the outcome, 422 if the ledger rejects it.',
+        tags: ['pots'],
         summary: 'Open a pot for the member (the pot.open command)',
         params: memberParams,
         headers: idempotencyHeaders,
         querystring: waitQuerySchema,
         body: z.strictObject({ potId: potIdSchema.optional().describe('Assigned when absent') }),
-        response: { 200: commandStateSchema.extend({ potId: z.string() }), 202: commandStateSchema.extend({ potId: z.string() }), 404: problemSchema, 409: problemSchema, 422: problemSchema },
+        response: {
+          200: commandStateSchema.extend({ potId: z.string() }),
+          202: commandStateSchema.extend({ potId: z.string() }),
+          404: problemSchema,
+          409: problemSchema,
+          422: problemSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -171,7 +212,14 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     '/pots/:potId',
     {
       config: { roles: READ },
-      schema: { operationId: 'getPot', description: "The pot's member, partition and status. A member key reads its own pots only.", tags: ['pots'], summary: 'Read a pot', params: potParams, response: { 200: potSchema, 404: problemSchema } },
+      schema: {
+        operationId: 'getPot',
+        description: "The pot's member, partition and status. A member key reads its own pots only.",
+        tags: ['pots'],
+        summary: 'Read a pot',
+        params: potParams,
+        response: { 200: potSchema, 404: problemSchema },
+      },
     },
     async (request) => {
       const { potId } = request.params;
@@ -187,7 +235,9 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
     {
       config: { roles: MANAGE, responseDescriptions: COMMAND_RESPONSES },
       schema: {
-        operationId: 'closePot', description: 'Publishes the pot.close command; the ledger rejects it (422 with ?wait=true) while any balance is not zero. Idempotent by Idempotency-Key.', tags: ['pots'],
+        operationId: 'closePot',
+        description: 'Publishes the pot.close command; the ledger rejects it (422 with ?wait=true) while any balance is not zero. Idempotent by Idempotency-Key.',
+        tags: ['pots'],
         summary: 'Close a pot (the pot.close command); every balance must be zero',
         params: potParams,
         headers: idempotencyHeaders,
@@ -207,4 +257,5 @@ export function accountRoutes(app: FastifyInstance, deps: CommandDeps): void {
       return reply.code(answer.statusCode).send(answer.body);
     },
   );
-}
+  done();
+};

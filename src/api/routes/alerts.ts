@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -6,7 +6,7 @@ import { acknowledgeAlert, listAlerts, readAlert } from '../../alerts/store.js';
 import type { AssetCatalog } from '../../ledger/index.js';
 import { principalOf } from '../auth.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
-import { text } from '../schemas.js';
+import { text } from '../schemas/index.js';
 
 const OPERATOR = ['operator'] as const;
 const alertParams = z.strictObject({ alertId: z.string().regex(/^(threshold|spike):[A-Za-z0-9_.:-]{1,250}$/, 'an alert id') });
@@ -34,14 +34,16 @@ const alertSchema = z
   .meta({ id: 'Alert' });
 
 /** Alerts for operators: list, read, acknowledge once. */
-export function alertRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool; readonly assets: AssetCatalog }): void {
+export const alertRoutes: FastifyPluginCallback<{ readonly pool: pg.Pool; readonly assets: AssetCatalog }> = (app, deps, done) => {
   const typed = app.withTypeProvider<ZodTypeProvider>();
   typed.get(
     '/alerts',
     {
       config: { roles: OPERATOR },
       schema: {
-        operationId: 'listAlerts', description: 'Open alerts (or all with ?all=true), oldest first, a page at a time: pass `next` as `after` for the following page.', tags: ['alerts'],
+        operationId: 'listAlerts',
+        description: 'Open alerts (or all with ?all=true), oldest first, a page at a time: pass `next` as `after` for the following page.',
+        tags: ['alerts'],
         summary: 'Alerts in the order they were raised: the open ones, or all',
         querystring: z.strictObject({
           all: z.enum(['true', 'false']).default('false').describe('Include acknowledged alerts'),
@@ -61,7 +63,17 @@ export function alertRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
 
   typed.get(
     '/alerts/:alertId',
-    { config: { roles: OPERATOR }, schema: { operationId: 'getAlert', description: 'The alert with what raised it and, once acknowledged, who acknowledged it and the note.', tags: ['alerts'], summary: 'One alert', params: alertParams, response: { 200: alertSchema, 400: problemSchema, 404: problemSchema } } },
+    {
+      config: { roles: OPERATOR },
+      schema: {
+        operationId: 'getAlert',
+        description: 'The alert with what raised it and, once acknowledged, who acknowledged it and the note.',
+        tags: ['alerts'],
+        summary: 'One alert',
+        params: alertParams,
+        response: { 200: alertSchema, 400: problemSchema, 404: problemSchema },
+      },
+    },
     async (request) => {
       const alert = await readAlert(deps.pool, deps.assets, request.params.alertId);
       if (alert === undefined) throw notFound(`alert ${request.params.alertId}`);
@@ -74,7 +86,9 @@ export function alertRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     {
       config: { roles: OPERATOR },
       schema: {
-        operationId: 'acknowledgeAlert', description: "An alert is acknowledged once, recorded with the operator's key id and an optional note; a second acknowledgement is 409.", tags: ['alerts'],
+        operationId: 'acknowledgeAlert',
+        description: "An alert is acknowledged once, recorded with the operator's key id and an optional note; a second acknowledgement is 409.",
+        tags: ['alerts'],
         summary: 'Acknowledge an alert, once, with a note',
         params: alertParams,
         body: z.strictObject({ note: text(2000).optional() }),
@@ -90,4 +104,5 @@ export function alertRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
       return alert;
     },
   );
-}
+  done();
+};

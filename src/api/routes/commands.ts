@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -9,7 +9,17 @@ import { canonicalJson, isoDate, outcomeToWire, type AssetCatalog, type ProcessR
 import { OutcomeTimeoutError, PublishValidationError, type LedgerPublisher } from '../../sdk/publisher.js';
 import { principalOf } from '../auth.js';
 import { ProblemCode, ProblemError, problemSchema } from '../problems.js';
-import { commandIdSchema, commandStateSchema, idempotencyHeaders, idParams, memberIdSchema, outcomeOfWire, potIdSchema, waitQuerySchema, type ApiOutcome } from '../schemas.js';
+import {
+  commandIdSchema,
+  commandStateSchema,
+  idempotencyHeaders,
+  idParams,
+  memberIdSchema,
+  outcomeOfWire,
+  potIdSchema,
+  waitQuerySchema,
+  type ApiOutcome,
+} from '../schemas/index.js';
 
 export interface CommandDeps {
   readonly pool: pg.Pool;
@@ -42,7 +52,9 @@ const ROUTE_ROLES = ['service', 'operator'] as const;
 /** What a command route's answers mean (the document's wording; publishCommand decides which). */
 export const COMMAND_RESPONSES = {
   200: 'Committed (?wait=true): the outcome, applied or corrected, with its movement',
-  202: 'Accepted: JetStream stored the command (status accepted), or with ?wait=true no outcome came within the wait (status pending); GET /commands/{commandId} (the Location header) answers later',
+  202:
+    'Accepted: JetStream stored the command (status accepted), or with ?wait=true no outcome came within the wait (status pending); ' +
+    'GET /commands/{commandId} (the Location header) answers later',
   409: 'The Idempotency-Key was used for another request (API_ERR_IDEMPOTENCY_KEY_REUSED), or the ledger holds another command under this commandId (API_ERR_COMMAND_ID_CONFLICT)',
   422: 'The ledger rejected the command (?wait=true): `outcome` is the recorded rejection with its code (API_ERR_REJECTED_BY_LEDGER)',
 } as const;
@@ -113,15 +125,17 @@ export async function publishCommand(
     throw error;
   }
   if (notice.status === 'conflict') {
-    throw new ProblemError(409, ProblemCode.commandIdConflict, 'the ledger holds another command under this commandId', { commandId: command.commandId, outcome: outcomeOfWire(notice.outcome as WireOutcome) });
+    const extra = { commandId: command.commandId, outcome: outcomeOfWire(notice.outcome) };
+    throw new ProblemError(409, ProblemCode.commandIdConflict, 'the ledger holds another command under this commandId', extra);
   }
-  return answerWith(command.commandId, ask.process, notice.outcome as WireOutcome);
+  return answerWith(command.commandId, ask.process, notice.outcome);
 }
 
 /** 200 with an applied or corrected outcome; a rejection is a 422 problem carrying the outcome. */
 function answerWith(commandId: string, process: string, outcome: WireOutcome): CommandAnswer {
   if (outcome.kind === 'rejected') {
-    throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code}`, { detail: outcome.reason, commandId, outcome: outcomeOfWire(outcome) });
+    const extra = { detail: outcome.reason, commandId, outcome: outcomeOfWire(outcome) };
+    throw new ProblemError(422, ProblemCode.rejectedByLedger, `the ledger rejected the command: ${outcome.code}`, extra);
   }
   return { statusCode: 200, body: { commandId, process, status: outcome.kind, outcome: outcomeOfWire(outcome) } };
 }
@@ -138,7 +152,7 @@ export function operationIdOf(processName: string): string {
 }
 
 /** One route per registered process, generated from the registry, and the outcome look-up. */
-export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
+export const commandRoutes: FastifyPluginCallback<CommandDeps> = (app, deps, done) => {
   const typed = app.withTypeProvider<ZodTypeProvider>();
   // A process a service drives (fixing a rate, an allocation) is not for callers to send directly.
   for (const process of deps.registry.list().filter((p) => p.drivenBy === undefined)) {
@@ -151,7 +165,9 @@ export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
           operationId: operationIdOf(process.name),
           tags: ['commands'],
           summary: process.name,
-          description: `${process.describe}\n\nAnswers 202 once JetStream has stored the command; with ?wait=true, 200 with the outcome once committed (422 if the ledger rejects it, 202 "pending" if no outcome within the wait limit).`,
+          description:
+            `${process.describe}\n\nAnswers 202 once JetStream has stored the command; ` +
+            'with ?wait=true, 200 with the outcome once committed (422 if the ledger rejects it, 202 "pending" if no outcome within the wait limit).',
           headers: idempotencyHeaders,
           querystring: waitQuerySchema,
           body: commandBodyBase.extend({ payload: process.payload }).strict(),
@@ -197,4 +213,5 @@ export function commandRoutes(app: FastifyInstance, deps: CommandDeps): void {
       throw new ProblemError(404, ProblemCode.notFound, `command ${commandId} is not known`);
     },
   );
-}
+  done();
+};

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyPluginCallback } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -18,7 +18,7 @@ import {
   pricesOnSchema,
   tradeIdSchema,
   tradeTraceSchema,
-} from '../schemas.js';
+} from '../schemas/index.js';
 
 export interface DealingDeps {
   readonly pool: pg.Pool;
@@ -94,7 +94,7 @@ function priceRoutes(app: FastifyInstance, deps: DealingDeps): void {
 }
 
 /** `POST /prices/csv` in a plugin of its own, so that text/csv is the one body it parses. */
-const csvPriceRoute: FastifyPluginAsync<DealingDeps> = async (app, deps) => {
+const csvPriceRoute: FastifyPluginCallback<DealingDeps> = (app, deps, done) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: PRICES_BODY_LIMIT_BYTES }, (_request, body, done) => done(null, body));
   app.setErrorHandler((error: FastifyError) => {
@@ -109,7 +109,9 @@ const csvPriceRoute: FastifyPluginAsync<DealingDeps> = async (app, deps) => {
       schema: {
         operationId: 'loadPricesCsv', tags: ['dealing'],
         summary: 'Loads closing prices from a CSV file, all or nothing',
-        description: 'The header fund,date,price, then one price per line; comma, semicolon or tab separated (detected from the header), quoted fields, LF or CRLF, a BOM. Every problem is listed by line, and by column when it is one field\'s (docs/DEALING.md); nothing is loaded when there is any.',
+        description:
+          'The header fund,date,price, then one price per line; comma, semicolon or tab separated (detected from the header), quoted fields, LF or CRLF, a BOM. ' +
+          'Every problem is listed by line, and by column when it is one field\'s (docs/DEALING.md); nothing is loaded when there is any.',
         consumes: ['text/csv'],
         body: pricesCsvSchema,
         response: { 200: pricesLoadedSchema, 413: problemSchema, 415: problemSchema, 422: problemSchema },
@@ -127,6 +129,7 @@ const csvPriceRoute: FastifyPluginAsync<DealingDeps> = async (app, deps) => {
       return answer(await load(deps, parsed.rows, lineOf), toErrors);
     },
   );
+  done();
 };
 
 /** Loads the rows all or nothing. */
@@ -220,7 +223,9 @@ function traceRoutes(app: FastifyInstance, deps: DealingDeps): void {
 }
 
 /** A trade's totals are every member's orders together: a member sees its price, status and dates only. */
-function forMember(trace: OrderTrace): OrderTrace | (Omit<OrderTrace, 'trade'> & { trade?: Pick<TradeView, 'tradeId' | 'fund' | 'currency' | 'dealingDate' | 'settlementDate' | 'status' | 'price'> }) {
+type MemberTradeView = Pick<TradeView, 'tradeId' | 'fund' | 'currency' | 'dealingDate' | 'settlementDate' | 'status' | 'price'>;
+
+function forMember(trace: OrderTrace): OrderTrace | (Omit<OrderTrace, 'trade'> & { trade?: MemberTradeView }) {
   const { trade, ...rest } = trace;
   if (trade === undefined) return rest;
   const { tradeId, fund, currency, dealingDate, settlementDate, status, price } = trade;

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type pg from 'pg';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -16,7 +16,7 @@ import {
   potIdSchema,
   statementQuerySchema,
   statementSchema,
-} from '../schemas.js';
+} from '../schemas/index.js';
 import type { CommandDeps } from './commands.js';
 
 const READ = ['service', 'operator', 'member'] as const;
@@ -26,7 +26,7 @@ const potParams = idParams('potId', potIdSchema);
  * Reads of the ledger: balances, statements, movements and the Trust's balance sheet. `reports` is the
  * read-only pool the balance sheet and the audit trail read through (the service pool when there is none).
  */
-export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' | 'assets'> & { readonly reports: pg.Pool }): void {
+export const readRoutes: FastifyPluginCallback<Pick<CommandDeps, 'pool' | 'assets'> & { readonly reports: pg.Pool }> = (app, deps, done) => {
   const typed = app.withTypeProvider<ZodTypeProvider>();
 
   /** The pot, if the caller may read it (someone else's pot answers 404, like a missing one). */
@@ -69,7 +69,11 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     {
       config: { roles: READ },
       schema: {
-        operationId: 'getPotStatement', description: "The pot's committed movements with effective dates from `from` to `to` inclusive, in commit order, at most `limit` per page; pass nextCursor as cursor for the next page.", tags: ['reads'],
+        operationId: 'getPotStatement',
+        description:
+          "The pot's committed movements with effective dates from `from` to `to` inclusive, in commit order, at most `limit` per page; " +
+          'pass nextCursor as cursor for the next page.',
+        tags: ['reads'],
         summary: "A pot's movements over a range of effective dates, a page at a time",
         params: potParams,
         querystring: statementQuerySchema,
@@ -79,7 +83,9 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
     async (request) => {
       const { potId } = request.params;
       const { from, to, cursor, limit } = request.query;
-      if (from > to) throw new ProblemError(400, ProblemCode.validationFailed, 'from is after to', { errors: [{ path: 'querystring.from', message: 'must not be after to' }] });
+      if (from > to) {
+        throw new ProblemError(400, ProblemCode.validationFailed, 'from is after to', { errors: [{ path: 'querystring.from', message: 'must not be after to' }] });
+      }
       await readablePot(request, potId);
       const page = await potStatement(deps.pool, { potId, from, to, afterSeq: BigInt(cursor ?? '0'), limit }, deps.assets);
       if (principalOf(request).role === 'member') return { potId, from, to, ...page, lines: page.lines.map(statementLineForMember) };
@@ -95,7 +101,9 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
         operationId: 'getMovement', tags: ['reads'],
         summary: 'One movement with its entries and the balances after them',
         description:
-          "A member key reads its own movements only, and sees the balance after each posting and the account's version for its own pot's accounts only: a posting on a system account (shared by every member of the partition) shows the account and the amount. A hold's payee is left out for a member key.",
+          "A member key reads its own movements only, and sees the balance after each posting and the account's version for its own pot's accounts only: " +
+          'a posting on a system account (shared by every member of the partition) shows the account and the amount. ' +
+          "A hold's payee is left out for a member key.",
         params: idParams('movementId', movementIdSchema),
         response: { 200: movementDetailSchema, 404: problemSchema },
       },
@@ -133,7 +141,8 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
         operationId: 'getPotAudit', tags: ['reads'],
         summary: "Who did what to a pot: its commands, newest first, with who asked, through what and when",
         description:
-          'From the append-only record of every command\'s outcome: the principal (an API key as key:<id>) and source (api, payments-desk, dealing-desk, rebalancer, pools, sdk) its publisher declared, when it was produced and recorded, and its movement or rejection. Page with ?before=<seq of the last line>.',
+          'From the append-only record of every command\'s outcome: the principal (an API key as key:<id>) and source (api, payments-desk, dealing-desk, rebalancer, pools, sdk) ' +
+          'its publisher declared, when it was produced and recorded, and its movement or rejection. Page with ?before=<seq of the last line>.',
         params: z.strictObject({ potId: potIdSchema }),
         querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.string().regex(/^[1-9][0-9]{0,18}$/, 'a sequence number').optional() }),
         response: {
@@ -165,4 +174,5 @@ export function readRoutes(app: FastifyInstance, deps: Pick<CommandDeps, 'pool' 
       lines: await potAudit(deps.reports, request.params.potId, request.query.limit, request.query.before === undefined ? undefined : BigInt(request.query.before)),
     }),
   );
-}
+  done();
+};

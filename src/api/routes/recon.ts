@@ -1,13 +1,13 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { AssetCatalog } from '../../ledger/index.js';
 import { runReconciliation } from '../../recon/reconcile.js';
 import { breaksCsv, readRun, resolveBreak, type StoredRun } from '../../recon/runs.js';
-import { bankStatementJson, bankStatementOf, custodianStatementJson, custodianStatementOf, StatementError } from '../../recon/statements.js';
+import { bankStatementJson, bankStatementOf, custodianStatementJson, custodianStatementOf } from '../../recon/statements.js';
 import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
-import { text } from '../schemas.js';
+import { text } from '../schemas/index.js';
 
 const OPERATOR = ['operator'] as const;
 const runParams = z.strictObject({ runId: z.string().regex(/^R-[0-9-]{10}-[0-9a-f]{8}$/, 'a reconciliation run id') });
@@ -60,7 +60,7 @@ function runOf(run: StoredRun): z.output<typeof runSchema> {
 }
 
 /** Reconciliation for operators: run one from statements, read it, export it as CSV, note resolutions. */
-export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool; readonly reports: pg.Pool; readonly assets: AssetCatalog }): void {
+export const reconRoutes: FastifyPluginCallback<{ readonly pool: pg.Pool; readonly reports: pg.Pool; readonly assets: AssetCatalog }> = (app, deps, done) => {
   const typed = app.withTypeProvider<ZodTypeProvider>();
   typed.post(
     '/recon',
@@ -68,7 +68,8 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
       config: { roles: OPERATOR },
       bodyLimit: 8 * 1024 * 1024,
       schema: {
-        operationId: 'runReconciliation', tags: ['reconciliation'],
+        operationId: 'runReconciliation',
+        tags: ['reconciliation'],
         summary: 'Reconcile a close against the custodian and bank statements (JSON)',
         description: 'Zero tolerance: every difference is a break with its size, its value at the latest price and a classification. Formats: docs/RECONCILIATION.md.',
         body: z.strictObject({ custodian: custodianStatementJson, bank: bankStatementJson }),
@@ -76,13 +77,10 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
       },
     },
     async (request) => {
-      let statements;
-      try {
-        statements = { custodian: custodianStatementOf(request.body.custodian, deps.assets), bank: bankStatementOf(request.body.bank, deps.assets) };
-      } catch (error) {
-        if (!(error instanceof StatementError)) throw error;
-        throw new ProblemError(422, ProblemCode.validationFailed, 'a statement cannot be read', { errors: error.problems.map((problem) => ({ path: 'body', message: problem })) });
-      }
+      // A statement that cannot be read is a StatementError, a domain error (422 with every problem).
+      const statements = { custodian: custodianStatementOf(request.body.custodian, deps.assets), bank: bankStatementOf(request.body.bank, deps.assets) };
+      // src/recon/reconcile.ts refuses a day that is not closed, or statements of another day, with a
+      // RangeError (not a domain error of its own yet): answered 409 here.
       const run = await runReconciliation(deps.pool, { ...statements, inputs: request.body }, deps.assets).catch((error: unknown) => {
         if (error instanceof RangeError) throw new ProblemError(409, ProblemCode.businessDayNotClosed, error.message);
         throw error;
@@ -95,7 +93,17 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
 
   typed.get(
     '/recon/:runId',
-    { config: { roles: OPERATOR }, schema: { operationId: 'getReconciliationRun', description: "The run's inputs as given, what it checked, and every break with its size, value, classification, explanation and resolution.", tags: ['reconciliation'], summary: 'A reconciliation run and its breaks', params: runParams, response: { 200: runSchema, 404: problemSchema } } },
+    {
+      config: { roles: OPERATOR },
+      schema: {
+        operationId: 'getReconciliationRun',
+        description: "The run's inputs as given, what it checked, and every break with its size, value, classification, explanation and resolution.",
+        tags: ['reconciliation'],
+        summary: 'A reconciliation run and its breaks',
+        params: runParams,
+        response: { 200: runSchema, 404: problemSchema },
+      },
+    },
     async (request) => {
       const run = await readRun(deps.reports, request.params.runId, deps.assets);
       if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
@@ -105,7 +113,18 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
 
   typed.get(
     '/recon/:runId/breaks.csv',
-    { config: { roles: OPERATOR }, schema: { operationId: 'getReconciliationBreaksCsv', description: "The run's breaks as a CSV file with a header line, one break per line, for a spreadsheet.", tags: ['reconciliation'], summary: "A run's breaks as CSV", produces: ['text/csv'], params: runParams, response: { 200: z.string().describe('The breaks as CSV: a header line, then one break per line'), 404: problemSchema } } },
+    {
+      config: { roles: OPERATOR },
+      schema: {
+        operationId: 'getReconciliationBreaksCsv',
+        description: "The run's breaks as a CSV file with a header line, one break per line, for a spreadsheet.",
+        tags: ['reconciliation'],
+        summary: "A run's breaks as CSV",
+        produces: ['text/csv'],
+        params: runParams,
+        response: { 200: z.string().describe('The breaks as CSV: a header line, then one break per line'), 404: problemSchema },
+      },
+    },
     async (request, reply) => {
       const run = await readRun(deps.reports, request.params.runId, deps.assets);
       if (run === undefined) throw notFound(`reconciliation run ${request.params.runId}`);
@@ -118,7 +137,9 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
     {
       config: { roles: OPERATOR },
       schema: {
-        operationId: 'resolveReconciliationBreak', description: "Records an operator's note on how the break was resolved; the break stays in the run as it was found.", tags: ['reconciliation'],
+        operationId: 'resolveReconciliationBreak',
+        description: "Records an operator's note on how the break was resolved; the break stays in the run as it was found.",
+        tags: ['reconciliation'],
         summary: 'Record how a break was resolved',
         params: runParams.extend({ seq: z.coerce.number().int().min(1).max(1_000_000_000) }),
         body: z.strictObject({ note: text(2000) }),
@@ -126,8 +147,10 @@ export function reconRoutes(app: FastifyInstance, deps: { readonly pool: pg.Pool
       },
     },
     async (request) => {
-      if (!(await resolveBreak(deps.pool, request.params.runId, request.params.seq, request.body.note))) throw notFound(`break ${request.params.seq} of run ${request.params.runId}`);
+      const { runId, seq } = request.params;
+      if (!(await resolveBreak(deps.pool, runId, seq, request.body.note))) throw notFound(`break ${seq} of run ${runId}`);
       return { resolved: true as const };
     },
   );
-}
+  done();
+};
