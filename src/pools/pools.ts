@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import { allocateLargestRemainder, formatAmount, parseAmount, POOL_POT_PREFIX, poolUnits, type AssetCatalog } from '../ledger/index.js';
 import type { PaymentsDesk } from '../payments/desk.js';
-import type { Payment } from '../payments/payment.js';
-import type { LedgerPublisher } from '../sdk/publisher.js';
+import { scaleOf } from '../payments/payment.js';
+import type { Payment } from '../payments/sagas.js';
+import { refusalReason, SagaEngine, type IdentifiedCommand } from '../sagas/index.js';
+import { OutcomeTimeoutError, type LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
 
 /**
@@ -78,8 +80,15 @@ interface PoolRow {
   created_at: Date;
 }
 
+/** How many share payments of a distribution are credited at once (the rest queue behind them; the desk's sweep takes up any left). */
+const DISTRIBUTION_LANES = 16;
+
 export class PoolsService {
-  constructor(private readonly options: PoolsOptions) {}
+  readonly #engine: SagaEngine;
+
+  constructor(private readonly options: PoolsOptions) {
+    this.#engine = new SagaEngine({ pool: options.pool, publisher: options.publisher, log: options.log, source: 'pools', stepTimeoutMs: options.waitMs });
+  }
 
   /** Creates a pool and opens its pot; the same pool asked again is the same pool, another under its id is 409. */
   async create(request: { readonly poolId: string; readonly currency: string; readonly name: string; readonly by: string }): Promise<Pool> {
@@ -92,7 +101,7 @@ export class PoolsService {
     const pool = await this.read(request.poolId);
     if (pool === undefined) throw new Error(`pool ${request.poolId} was recorded and cannot be read back`);
     if (pool.currency !== request.currency || pool.name !== request.name) throw new PoolRequestError(409, `pool ${request.poolId} exists with another currency or name`);
-    const outcome = await this.#command('pot.open', `pool:${request.poolId}:open`, pool.pot, {});
+    const outcome = await this.#command({ process: 'pot.open', commandId: `pool:${request.poolId}:open`, pot: pool.pot, payload: {} });
     // Open already (by an earlier attempt under another command id): it is the pool's pot all the same.
     if (outcome.kind === 'rejected' && !outcome.reason.startsWith('LEDGER_ERR_POT_EXISTS')) throw new Error(`the pot of pool ${request.poolId} could not be opened: ${outcome.reason}`);
     return pool;
@@ -149,8 +158,11 @@ export class PoolsService {
       throw new PoolRequestError(409, `distribution ${request.distributionId} exists with another pool or amount`);
     }
     if (recorded.status === 'recorded') {
-      const outcome = await this.#command('pool.distribute', `pool:${pool.poolId}:dist:${request.distributionId}`, pool.pot, {
-        distributionId: request.distributionId, poolId: pool.poolId, amount: recorded.amount, currency: pool.currency,
+      const outcome = await this.#command({
+        process: 'pool.distribute',
+        commandId: `pool:${pool.poolId}:dist:${request.distributionId}`,
+        pot: pool.pot,
+        payload: { distributionId: request.distributionId, poolId: pool.poolId, amount: recorded.amount, currency: pool.currency },
       });
       if (outcome.kind === 'rejected') {
         await this.#setStatus(request.distributionId, 'recorded', 'rejected', outcome.reason);
@@ -184,7 +196,7 @@ export class PoolsService {
           if (id !== undefined && (await this.options.desk.read(id)) !== undefined) await this.options.desk.drive(id);
         }
       };
-      await Promise.all(Array.from({ length: 16 }, lane));
+      await Promise.all(Array.from({ length: DISTRIBUTION_LANES }, lane));
     }
     return (await this.distribution(request.distributionId)) ?? recorded;
   }
@@ -273,17 +285,14 @@ export class PoolsService {
   }
 
   #scale(currency: string): number {
-    const scale = this.options.assets.find(currency)?.scale;
-    if (scale === undefined) throw new Error(`unknown currency ${currency}`);
-    return scale;
+    return scaleOf(this.options.assets, currency, 'pools');
   }
 
-  async #command(process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<{ kind: 'applied' } | { kind: 'rejected'; reason: string }> {
-    const sent = await this.options.publisher.submit(process, { commandId, ...pot, payload, source: 'pools' });
-    const notice = await sent.outcome(this.options.waitMs);
-    if (notice.status === 'conflict') return { kind: 'rejected', reason: `${commandId} was used by another command` };
-    const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
-    return outcome.kind === 'rejected' ? { kind: 'rejected', reason: `${outcome.code ?? 'rejected'}: ${outcome.reason ?? ''}` } : { kind: 'applied' };
+  /** Sends one command and waits for its outcome (an OutcomeTimeoutError when none comes in time, as the caller has always had). */
+  async #command(command: IdentifiedCommand): Promise<{ kind: 'applied' } | { kind: 'rejected'; reason: string }> {
+    const outcome = await this.#engine.send(command);
+    if (outcome === undefined) throw new OutcomeTimeoutError(command.commandId, this.options.waitMs);
+    return outcome.kind === 'applied' ? outcome : { kind: 'rejected', reason: refusalReason(outcome) };
   }
 }
 
