@@ -64,8 +64,7 @@ export const conversionSaga = defineSaga<ConversionData>()({
     },
     applied: final,
     rejected: final,
-    /** The id was used by another command: the caller is told (409), nothing of this conversion applied. */
-    conflict: final,
+    conflict: { final: true, describe: 'its id was used by another command first: nothing of it applied (409)' },
   },
   examples: [{ memberId: 'member', potId: 'member-pot', amount: '10.00', currency: 'EUR', fromCurrency: 'GBP', rate: '1.25' }],
 });

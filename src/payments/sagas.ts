@@ -55,7 +55,7 @@ const review = {
     reason: (decision: { readonly decision: string; readonly by: string; readonly note?: string | undefined }) =>
       decision.decision === 'rejected' ? `rejected in review by ${decision.by}${decision.note === undefined ? '' : `: ${decision.note}`}` : undefined,
   },
-  describe: 'A review rule flagged it: debited, its money in clearing, until an operator releases or rejects it',
+  describe: 'a review rule flagged it; debited, its money waits in clearing until an operator releases or rejects it',
 } as const;
 
 const final = { final: true } as const;
@@ -147,7 +147,7 @@ export const subscriptionSaga = defineSaga<PaymentData>()({
     refunded: final,
     rejected: final,
   },
-  examples: [{ ...example, kind: 'subscription', detail: { poolId: 'FUND1' }, payee: { memberId: 'pool:FUND1', potId: 'pool:FUND1' } }],
+  examples: [{ ...example, kind: 'subscription', detail: { poolId: 'FUND1' }, payee: { memberId: 'pool-FUND1', potId: 'pool-FUND1' } }],
 });
 
 export const redemptionSaga = defineSaga<PaymentData>()({
@@ -171,7 +171,7 @@ export const redemptionSaga = defineSaga<PaymentData>()({
     refunded: final,
     rejected: final,
   },
-  examples: [{ ...example, kind: 'redemption', detail: { poolId: 'FUND1' }, payer: { memberId: 'pool:FUND1', potId: 'pool:FUND1' } }],
+  examples: [{ ...example, kind: 'redemption', detail: { poolId: 'FUND1' }, payer: { memberId: 'pool-FUND1', potId: 'pool-FUND1' } }],
 });
 
 export const distributionSaga = defineSaga<PaymentData>()({
@@ -180,7 +180,7 @@ export const distributionSaga = defineSaga<PaymentData>()({
   commandId,
   states: {
     // Never recorded here: the payments of a distribution start in flight (PaymentsDesk.recordInFlight).
-    requested: { ...sendDebit, command: () => undefined },
+    requested: { ...sendDebit, command: () => undefined, describe: 'sends nothing: the shares are recorded in flight, debited together by pool.distribute' },
     'in-flight': credit,
     review,
     completed: final,
@@ -189,7 +189,7 @@ export const distributionSaga = defineSaga<PaymentData>()({
     rejected: final,
   },
   startsIn: () => 'in-flight',
-  examples: [{ ...example, kind: 'distribution', detail: { poolId: 'FUND1', distributionId: 'D1' }, payer: { memberId: 'pool:FUND1', potId: 'pool:FUND1' } }],
+  examples: [{ ...example, kind: 'distribution', detail: { poolId: 'FUND1', distributionId: 'D1' }, payer: { memberId: 'pool-FUND1', potId: 'pool-FUND1' } }],
 });
 
 /** A payment's status: the state of its saga, as the payment saga declares them (every kind has the same). */

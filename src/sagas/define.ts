@@ -86,6 +86,8 @@ interface StepBase<S extends string> {
   readonly step: string;
   /** The states its outcomes may lead to (the catalogue shows them; the engine asserts them). */
   readonly to: readonly S[];
+  /** What the step is for, in the catalogue. */
+  readonly describe?: string;
 }
 
 /** A step that sends one command: `command` gives it (or undefined: nothing to send, the saga waits). */
