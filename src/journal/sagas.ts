@@ -215,7 +215,8 @@ export async function insertPaymentsInFlight(db: Queryable, payments: readonly O
   await db.query(
     `INSERT INTO payments (payment_id, kind, detail, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status)
      SELECT p.payment_id, p.kind, p.detail, p.payer_member, p.payer_pot, p.payee_member, p.payee_pot, p.amount_minor, p.currency, 'in-flight'
-       FROM jsonb_to_recordset($1::jsonb) AS p(payment_id text, kind text, detail jsonb, payer_member text, payer_pot text, payee_member text, payee_pot text, amount_minor bigint, currency text)
+       FROM jsonb_to_recordset($1::jsonb)
+            AS p(payment_id text, kind text, detail jsonb, payer_member text, payer_pot text, payee_member text, payee_pot text, amount_minor bigint, currency text)
      ON CONFLICT (payment_id) DO NOTHING`,
     [
       JSON.stringify(
@@ -249,7 +250,8 @@ export async function listPaymentRows(db: Queryable, statuses: readonly string[]
 export function paymentSagaStore<S extends string, D>(db: Queryable, saga: SagaShape<S>, toData: (row: PaymentRow) => D): SagaStore<S, D> {
   const record = (row: PaymentRow): SagaRecord<S, D> => {
     if (row.kind !== saga.name) throw new Error(`payment ${row.payment_id} is a ${row.kind}, not a ${saga.name}`);
-    return { id: row.payment_id, state: checkedState(saga, row.payment_id, row.status), data: toData(row), attempts: row.attempts, ...(row.error === null ? {} : { error: row.error }) };
+    const state = checkedState(saga, row.payment_id, row.status);
+    return { id: row.payment_id, state, data: toData(row), attempts: row.attempts, ...(row.error === null ? {} : { error: row.error }) };
   };
   return {
     async load(id) {

@@ -103,13 +103,17 @@ export async function convert(
     maxAgeDays: deps.rateMaxAgeDays ?? RATE_MAX_AGE_DAYS_DEFAULT,
   });
   const row = await recordConversion(deps.pool, request, amount.value, priced);
-  if (row.member_id !== request.memberId || row.pot_id !== request.potId || row.amount_minor !== amount.value || row.currency !== request.currency || row.from_currency !== request.fromCurrency) {
+  const same = row.member_id === request.memberId && row.pot_id === request.potId && row.amount_minor === amount.value && row.currency === request.currency;
+  if (!same || row.from_currency !== request.fromCurrency) {
     throw new ConversionConflictError(request.conversionId);
   }
-  const exchange = { fromCurrency: row.from_currency, rate: row.rate, rateDay: row.rate_day, cost: formatAmount(row.cost_minor, scaleOf(deps.assets, row.from_currency, `conversion ${request.conversionId}`)) };
-  const answer = { conversionId: request.conversionId, memberId: row.member_id, potId: row.pot_id, amount: formatAmount(row.amount_minor, bought.scale), currency: row.currency, exchange };
+  const cost = formatAmount(row.cost_minor, scaleOf(deps.assets, row.from_currency, `conversion ${request.conversionId}`));
+  const exchange = { fromCurrency: row.from_currency, rate: row.rate, rateDay: row.rate_day, cost };
+  const amountText = formatAmount(row.amount_minor, bought.scale);
+  const answer = { conversionId: request.conversionId, memberId: row.member_id, potId: row.pot_id, amount: amountText, currency: row.currency, exchange };
   const store = genericSagaStore(deps.pool, conversionSaga, (data) => conversionData.parse(data));
-  await store.start(request.conversionId, 'requested', { memberId: row.member_id, potId: row.pot_id, amount: answer.amount, currency: row.currency, fromCurrency: row.from_currency, rate: row.rate });
+  const data = { memberId: row.member_id, potId: row.pot_id, amount: amountText, currency: row.currency, fromCurrency: row.from_currency, rate: row.rate };
+  await store.start(request.conversionId, 'requested', data);
   const engine = new SagaEngine({ pool: deps.pool, publisher: deps.publisher, log: deps.log ?? quiet, source: 'api' });
   const driven = await engine.drive(conversionSaga, store, request.conversionId, { timeoutMs: deps.waitMs, ...(principal === undefined ? {} : { principal }) });
   switch (driven?.state) {

@@ -153,15 +153,11 @@ export class PaymentsDesk {
    */
   async sendAs(request: PaymentRequest, as: PaymentKind): Promise<Payment> {
     sagaKind(as.kind);
-    const scale = this.options.assets.find(request.currency);
-    if (scale?.kind !== 'currency') throw new PaymentRequestError(`${request.currency} is not a currency`);
-    const amount = parseAmount(request.amount, scale.scale);
-    if (!amount.ok) throw new PaymentRequestError(`amount: ${amount.reason}`);
-    if (amount.value === 0n) throw new PaymentRequestError('amount: a payment moves more than zero');
-    if (request.payer.potId === request.payee.potId) throw new PaymentRequestError('a payment goes to another pot');
+    const amount = this.#amount(request);
     const exchange = await this.#price(request, amount.value);
     if (exchange !== undefined && as.holdId !== undefined) throw new PaymentRequestError('a hold is posted in its own currency');
-    const review = await reviewReason(this.options.pool, this.options.assets, this.options.review, { payer: request.payer, currency: request.currency, amountMinor: amount.value, ...(exchange === undefined ? {} : { cost: exchange }) });
+    const reviewed = { payer: request.payer, currency: request.currency, amountMinor: amount.value, ...(exchange === undefined ? {} : { cost: exchange }) };
+    const review = await reviewReason(this.options.pool, this.options.assets, this.options.review, reviewed);
     const inserted = await insertPayment(this.options.pool, {
       paymentId: request.paymentId, kind: as.kind, detail: as.detail, payer: request.payer, payee: request.payee, amountMinor: amount.value, currency: request.currency,
       holdId: as.holdId, exchange, reviewReason: review,
@@ -169,13 +165,7 @@ export class PaymentsDesk {
     const row = inserted ?? (await readPaymentRow(this.options.pool, request.paymentId));
     if (row === undefined) throw new Error(`payment ${request.paymentId} was recorded and cannot be read back`);
     const recorded = this.#payment(row);
-    const same =
-      recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
-      recorded.payee.memberId === request.payee.memberId && recorded.payee.potId === request.payee.potId &&
-      recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale) && recorded.holdId === as.holdId &&
-      recorded.exchange?.fromCurrency === request.fromCurrency && recorded.kind === as.kind &&
-      Object.entries(as.detail).every(([key, value]) => recorded.detail[key] === value);
-    if (!same) throw new PaymentConflictError(request.paymentId);
+    if (!sameRequest(recorded, request, formatAmount(amount.value, amount.scale), as)) throw new PaymentConflictError(request.paymentId);
     return this.#drive(row);
   }
 
@@ -259,6 +249,17 @@ export class PaymentsDesk {
     return paymentOf(record);
   }
 
+  /** The request's amount in minor units, with its currency's scale; a PaymentRequestError for what the ledger cannot take. */
+  #amount(request: PaymentRequest): { readonly value: bigint; readonly scale: number } {
+    const currency = this.options.assets.find(request.currency);
+    if (currency?.kind !== 'currency') throw new PaymentRequestError(`${request.currency} is not a currency`);
+    const amount = parseAmount(request.amount, currency.scale);
+    if (!amount.ok) throw new PaymentRequestError(`amount: ${amount.reason}`);
+    if (amount.value === 0n) throw new PaymentRequestError('amount: a payment moves more than zero');
+    if (request.payer.potId === request.payee.potId) throw new PaymentRequestError('a payment goes to another pot');
+    return { value: amount.value, scale: currency.scale };
+  }
+
   async #price(request: PaymentRequest, amountMinor: bigint) {
     if (request.fromCurrency === undefined) return undefined;
     return priceExchange(this.options.pool, this.options.assets, {
@@ -283,6 +284,17 @@ export class PaymentsDesk {
     if (!saga.has(row.status)) throw new Error(`payment ${row.payment_id} is in ${row.status}, which is not a payment status`);
     return paymentOf({ id: row.payment_id, state: row.status, data: paymentDataOf(row, this.options.assets), attempts: row.attempts });
   }
+}
+
+/** Whether the payment recorded under the request's id is the one asked (else the id was used for another). */
+function sameRequest(recorded: Payment, request: PaymentRequest, amount: string, as: PaymentKind): boolean {
+  return (
+    recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
+    recorded.payee.memberId === request.payee.memberId && recorded.payee.potId === request.payee.potId &&
+    recorded.currency === request.currency && recorded.amount === amount && recorded.holdId === as.holdId &&
+    recorded.exchange?.fromCurrency === request.fromCurrency && recorded.kind === as.kind &&
+    Object.entries(as.detail).every(([key, value]) => recorded.detail[key] === value)
+  );
 }
 
 /** A payment as the API answers it: the saga's data with its state as the status (in the order the API has always given). */

@@ -26,13 +26,15 @@ export interface HoldView {
 
 /** The open hold `id`, found through the pots' open holds (an index over the pots that hold any). */
 export async function findOpenHold(db: Queryable, id: string): Promise<OpenHold | undefined> {
-  const { rows } = await db.query<{ pot_id: string; member_id: string; hold: { payee: { memberId: string; potId: string }; currency: string; amountMinor: string; expiresAt: string } }>(
+  type StoredHold = { payee: { memberId: string; potId: string }; currency: string; amountMinor: string; expiresAt: string };
+  const { rows } = await db.query<{ pot_id: string; member_id: string; hold: StoredHold }>(
     "SELECT pot_id, member_id, holds -> $1::text AS hold FROM pots WHERE holds <> '{}'::jsonb AND holds ? $1::text",
     [id],
   );
   const row = rows[0];
   if (row === undefined) return undefined;
-  return { payer: { memberId: row.member_id, potId: row.pot_id }, payee: row.hold.payee, currency: row.hold.currency, amountMinor: BigInt(row.hold.amountMinor), expiresAt: row.hold.expiresAt };
+  const { payee, currency, amountMinor, expiresAt } = row.hold;
+  return { payer: { memberId: row.member_id, potId: row.pot_id }, payee, currency, amountMinor: BigInt(amountMinor), expiresAt };
 }
 
 /** A hold's state: open from its pot, ended from the outcomes of the commands that ended it. */

@@ -43,7 +43,8 @@ function afterDebit(outcome: CommandOutcome, payment: PaymentData): Next<'review
   return { to: payment.review !== undefined && payment.review.decision === undefined ? 'review' : 'in-flight' };
 }
 
-const afterCredit = (outcome: CommandOutcome): Next<'completed' | 'refunding'> => (outcome.kind === 'applied' ? { to: 'completed' } : { to: 'refunding', reason: refusalReason(outcome) });
+const afterCredit = (outcome: CommandOutcome): Next<'completed' | 'refunding'> =>
+  outcome.kind === 'applied' ? { to: 'completed' } : { to: 'refunding', reason: refusalReason(outcome) };
 
 /** The payer's pot refused its own money back (closed since): the payment stays `refunding`, the amount in clearing. */
 const afterRefund = (outcome: CommandOutcome): Next<'refunded'> =>
@@ -71,7 +72,9 @@ const credit = {
 const refund = {
   step: 'refund',
   process: 'payment.refund',
-  command: (payment: PaymentData) => ({ pot: payer(payment), payload: { paymentId: payment.paymentId, ...money(payment), reason: payment.reason ?? 'the payee refused the payment' } }),
+  command: (payment: PaymentData) => ({
+    pot: payer(payment), payload: { paymentId: payment.paymentId, ...money(payment), reason: payment.reason ?? 'the payee refused the payment' },
+  }),
   to: ['refunded'],
   on: afterRefund,
 } as const;
@@ -99,7 +102,11 @@ export const paymentSaga = defineSaga<PaymentData>()({
   describe: 'A payment from one pot to another (POST /payments), in one currency or converted at the day\'s rate',
   commandId,
   states: { requested: sendDebit, 'in-flight': credit, review, completed: final, refunding: refund, refunded: final, rejected: final },
-  examples: [example, reviewed, { ...example, paymentId: 'example-3', amount: '10.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.25', rateDay: '2026-01-05', cost: '8.00' } }],
+  examples: [
+    example,
+    reviewed,
+    { ...example, paymentId: 'example-3', amount: '10.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.25', rateDay: '2026-01-05', cost: '8.00' } },
+  ],
 });
 
 export const holdSaga = defineSaga<PaymentData>()({
@@ -127,7 +134,9 @@ export const subscriptionSaga = defineSaga<PaymentData>()({
     requested: {
       step: 'debit',
       process: 'pool.subscribe',
-      command: (payment: PaymentData) => ({ pot: payer(payment), payload: { paymentId: payment.paymentId, poolId: poolOf(payment), amount: payment.amount, currency: payment.currency } }),
+      command: (payment: PaymentData) => ({
+        pot: payer(payment), payload: { paymentId: payment.paymentId, poolId: poolOf(payment), amount: payment.amount, currency: payment.currency },
+      }),
       to: debitTo,
       on: afterDebit,
     },
@@ -139,7 +148,9 @@ export const subscriptionSaga = defineSaga<PaymentData>()({
       process: 'pool.subscription-refund',
       command: (payment: PaymentData) => ({
         pot: payer(payment),
-        payload: { paymentId: payment.paymentId, poolId: poolOf(payment), amount: payment.amount, currency: payment.currency, reason: payment.reason ?? 'the pool refused the subscription' },
+        payload: {
+          paymentId: payment.paymentId, poolId: poolOf(payment), amount: payment.amount, currency: payment.currency, reason: payment.reason ?? 'the pool refused the subscription',
+        },
       }),
       to: ['refunded'],
       on: afterRefund,

@@ -39,7 +39,17 @@ export interface Distribution {
   readonly currency: string;
   readonly status: DistributionStatus;
   readonly reason?: string;
-  readonly shares: readonly { readonly ordinal: number; readonly potId: string; readonly memberId: string; readonly holding: string; readonly share: string; readonly paymentId?: string; readonly paymentStatus?: string }[];
+  readonly shares: readonly DistributionShare[];
+}
+
+export interface DistributionShare {
+  readonly ordinal: number;
+  readonly potId: string;
+  readonly memberId: string;
+  readonly holding: string;
+  readonly share: string;
+  readonly paymentId?: string;
+  readonly paymentStatus?: string;
 }
 
 export interface TopInvestor {
@@ -80,6 +90,9 @@ interface PoolRow {
   created_at: Date;
 }
 
+/** An investor's pot. */
+type Investor = { memberId: string; potId: string };
+
 /** How many share payments of a distribution are credited at once (the rest queue behind them; the desk's sweep takes up any left). */
 const DISTRIBUTION_LANES = 16;
 
@@ -103,14 +116,17 @@ export class PoolsService {
     if (pool.currency !== request.currency || pool.name !== request.name) throw new PoolRequestError(409, `pool ${request.poolId} exists with another currency or name`);
     const outcome = await this.#command({ process: 'pot.open', commandId: `pool:${request.poolId}:open`, pot: pool.pot, payload: {} });
     // Open already (by an earlier attempt under another command id): it is the pool's pot all the same.
-    if (outcome.kind === 'rejected' && !outcome.reason.startsWith('LEDGER_ERR_POT_EXISTS')) throw new Error(`the pot of pool ${request.poolId} could not be opened: ${outcome.reason}`);
+    if (outcome.kind === 'rejected' && !outcome.reason.startsWith('LEDGER_ERR_POT_EXISTS')) {
+      throw new Error(`the pot of pool ${request.poolId} could not be opened: ${outcome.reason}`);
+    }
     return pool;
   }
 
   async read(poolId: string): Promise<Pool | undefined> {
     const { rows } = await this.options.pool.query<PoolRow>('SELECT * FROM pools WHERE pool_id = $1', [poolId]);
     const row = rows[0];
-    return row === undefined ? undefined : { poolId: row.pool_id, currency: row.currency, name: row.name, pot: { memberId: row.member_id, potId: row.pot_id }, createdAt: row.created_at.toISOString() };
+    if (row === undefined) return undefined;
+    return { poolId: row.pool_id, currency: row.currency, name: row.name, pot: { memberId: row.member_id, potId: row.pot_id }, createdAt: row.created_at.toISOString() };
   }
 
   async summary(poolId: string): Promise<PoolSummary | undefined> {
@@ -125,7 +141,7 @@ export class PoolsService {
   }
 
   /** An investor buys units at par: a payment of kind `subscription` from its pot to the pool's. */
-  async subscribe(request: { readonly poolId: string; readonly subscriptionId: string; readonly investor: { memberId: string; potId: string }; readonly amount: string }): Promise<Payment> {
+  async subscribe(request: { readonly poolId: string; readonly subscriptionId: string; readonly investor: Investor; readonly amount: string }): Promise<Payment> {
     const pool = await this.#existing(request.poolId);
     return this.options.desk.sendAs(
       { paymentId: `pool:${pool.poolId}:sub:${request.subscriptionId}`, payer: request.investor, payee: pool.pot, amount: request.amount, currency: pool.currency },
@@ -134,7 +150,7 @@ export class PoolsService {
   }
 
   /** An investor sells units back at par: a payment of kind `redemption` from the pool's pot to the investor's. */
-  async redeem(request: { readonly poolId: string; readonly redemptionId: string; readonly investor: { memberId: string; potId: string }; readonly amount: string }): Promise<Payment> {
+  async redeem(request: { readonly poolId: string; readonly redemptionId: string; readonly investor: Investor; readonly amount: string }): Promise<Payment> {
     const pool = await this.#existing(request.poolId);
     return this.options.desk.sendAs(
       { paymentId: `pool:${pool.poolId}:red:${request.redemptionId}`, payer: pool.pot, payee: request.investor, amount: request.amount, currency: pool.currency },
@@ -209,7 +225,8 @@ export class PoolsService {
     const row = rows[0];
     if (row === undefined) return undefined;
     const scale = this.#scale(row.currency);
-    const shares = await this.options.pool.query<{ ordinal: number; pot_id: string; member_id: string; holding_minor: bigint; share_minor: bigint; payment_id: string | null; status: string | null }>(
+    type ShareRow = { ordinal: number; pot_id: string; member_id: string; holding_minor: bigint; share_minor: bigint; payment_id: string | null; status: string | null };
+    const shares = await this.options.pool.query<ShareRow>(
       `SELECT s.ordinal, s.pot_id, s.member_id, s.holding_minor, s.share_minor, pay.payment_id, pay.status
          FROM pool_distribution_shares s
          LEFT JOIN payments pay ON pay.payment_id = s.payment_id
@@ -275,7 +292,9 @@ export class PoolsService {
   }
 
   async #setStatus(distributionId: string, from: DistributionStatus, to: DistributionStatus, reason?: string): Promise<void> {
-    await this.options.pool.query('UPDATE pool_distributions SET status = $3, reason = coalesce($4, reason), updated_at = now() WHERE distribution_id = $1 AND status = $2', [distributionId, from, to, reason ?? null]);
+    await this.options.pool.query('UPDATE pool_distributions SET status = $3, reason = coalesce($4, reason), updated_at = now() WHERE distribution_id = $1 AND status = $2', [
+      distributionId, from, to, reason ?? null,
+    ]);
   }
 
   async #existing(poolId: string): Promise<Pool> {
@@ -335,5 +354,6 @@ function parseAmountOrThrow(text: string, scale: number): bigint {
 
 /** Pro-rata shares of `totalMinor` over holdings, by largest remainder with ties to the lowest pot id (pure). */
 export function distributionShares(totalMinor: bigint, holdings: readonly { readonly potId: string; readonly holdingMinor: bigint }[]): { potId: string; amountMinor: bigint }[] {
-  return allocateLargestRemainder(totalMinor, holdings.map((h) => ({ key: h.potId, weight: h.holdingMinor }))).map((share) => ({ potId: share.key, amountMinor: share.amountMinor }));
+  const shares = allocateLargestRemainder(totalMinor, holdings.map((h) => ({ key: h.potId, weight: h.holdingMinor })));
+  return shares.map((share) => ({ potId: share.key, amountMinor: share.amountMinor }));
 }

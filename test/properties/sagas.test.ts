@@ -243,13 +243,15 @@ describe('the payment sagas through the pure core', () => {
               const [command] = commands;
               if (command === undefined) throw new Error('a payment step sends one command');
               const answered = ledger.execute(envelope(command.commandId, command.process, command.pot, command.payload), `m-${command.commandId}`);
-              const outcome = decodeOutcome(answered.kind === 'conflict' ? { commandId: command.commandId, status: 'conflict', outcome: answered.rejection } : { commandId: command.commandId, status: 'answered', outcome: answered.outcome });
-              return outcome;
+              const { commandId } = command;
+              if (answered.kind === 'conflict') return decodeOutcome({ commandId, status: 'conflict', outcome: answered.rejection });
+              return decodeOutcome({ commandId, status: 'answered', outcome: answered.outcome });
             };
             const walked = walk(saga, payment.paymentId, payment, events, answer, decisionPick);
             expectWellWalked(saga, walked);
             ends.set(`${saga.name} ${walked.state}`, (ends.get(`${saga.name} ${walked.state}`) ?? 0) + 1);
-            expect(Object.fromEntries(clearingSums(ledger)), `clearing after ${walked.visited.join(' → ')}`).toEqual(Object.fromEntries([...clearingSums(ledger).keys()].map((asset) => [asset, 0n])));
+            const sums = clearingSums(ledger);
+            expect(Object.fromEntries(sums), `clearing after ${walked.visited.join(' → ')}`).toEqual(Object.fromEntries([...sums.keys()].map((asset) => [asset, 0n])));
           },
         ),
         { numRuns: 300 },
