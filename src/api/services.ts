@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import type { AssetCatalog } from '../ledger/index.js';
 import { convert, type Conversion, type ConversionRequest } from '../payments/conversions.js';
 import { PaymentsDesk, type PaymentSettings } from '../payments/desk.js';
@@ -41,13 +42,15 @@ export interface ServiceOptions {
   readonly settings: PaymentSettings;
   /** The app's logger: each service logs through a child naming its component. */
   readonly log: FastifyBaseLogger;
+  /** The registry served at /metrics: the payments desk's saga metrics go there. */
+  readonly metrics: Registry;
 }
 
 export function buildServices(options: ServiceOptions): ApiServices {
   const { pool, publisher, assets, waitTimeoutMs, settings } = options;
   const holds = new HoldCommands({ pool, publisher, assets, waitTimeoutMs });
   if (publisher === undefined) return { payments: undefined, pools: undefined, conversions: undefined, holds };
-  const payments = new PaymentsDesk({ ...settings, pool, publisher, assets, log: options.log.child({ component: 'payments' }), stepTimeoutMs: waitTimeoutMs });
+  const payments = new PaymentsDesk({ ...settings, pool, publisher, assets, log: options.log.child({ component: 'payments' }), stepTimeoutMs: waitTimeoutMs, metrics: options.metrics });
   const pools = new PoolsService({ pool, publisher, assets, log: options.log.child({ component: 'pools' }), waitMs: waitTimeoutMs, desk: payments });
   const rateMaxAgeDays = settings.rateMaxAgeDays === undefined ? {} : { rateMaxAgeDays: settings.rateMaxAgeDays };
   const conversions: Conversions = {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { formatAmount, type AssetCatalog } from '../ledger/index.js';
+import { scaleOf } from './payment.js';
 
 /**
  * The fraud rules hook: rules that hold a payment for an operator's review instead of completing it.
@@ -23,7 +24,8 @@ export interface ReviewedPayment {
 
 /** The rules as configured (src/config), or undefined when none is set. */
 export function reviewRules(config: { readonly PAYMENT_REVIEW_OVER: ReadonlyMap<string, bigint>; readonly PAYMENT_REVIEW_OPEN_ALERTS: boolean }): ReviewRules | undefined {
-  return config.PAYMENT_REVIEW_OVER.size === 0 && !config.PAYMENT_REVIEW_OPEN_ALERTS ? undefined : { overMinor: config.PAYMENT_REVIEW_OVER, openAlerts: config.PAYMENT_REVIEW_OPEN_ALERTS };
+  if (config.PAYMENT_REVIEW_OVER.size === 0 && !config.PAYMENT_REVIEW_OPEN_ALERTS) return undefined;
+  return { overMinor: config.PAYMENT_REVIEW_OVER, openAlerts: config.PAYMENT_REVIEW_OPEN_ALERTS };
 }
 
 /** Why the rules hold this payment for review, or undefined when none does. */
@@ -32,7 +34,7 @@ export async function reviewReason(db: pg.Pool, assets: AssetCatalog, rules: Rev
   const reasons: string[] = [];
   const over = (currency: string, minor: bigint): void => {
     const limit = rules.overMinor.get(currency);
-    if (limit !== undefined && minor > limit) reasons.push(`over the review limit of ${formatAmount(limit, assets.find(currency)?.scale ?? 0)} ${currency}`);
+    if (limit !== undefined && minor > limit) reasons.push(`over the review limit of ${formatAmount(limit, scaleOf(assets, currency, 'review'))} ${currency}`);
   };
   over(payment.currency, payment.amountMinor);
   if (payment.cost !== undefined) over(payment.cost.fromCurrency, payment.cost.costMinor);
