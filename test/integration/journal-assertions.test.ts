@@ -104,8 +104,13 @@ describe('the journal asserts a commit before writing it', () => {
   it('refuses a movement that does not balance per asset, and writes nothing', async () => {
     const item = await plannedDeposit('unbalanced-1', '5.00');
     // GBP debited to the pot, the credit to an EUR account: each side is 500, but not of one asset.
-    const entries: Entry[] = [{ debit: CASH, credit: systemAccount(PARTITION, 'external.bank', 'EUR'), asset: 'GBP', amountMinor: 500n }];
-    const { postings } = postEntries(entries, new Map([[CASH, 10_100n]]), new Map([[CASH, 2n]]));
+    const bank = systemAccount(PARTITION, 'external.bank', 'EUR');
+    const entries: Entry[] = [{ debit: CASH, credit: bank, asset: 'GBP', amountMinor: 500n }];
+    // postEntries refuses such an entry (its own assertion): the postings are built as a faulty planner would.
+    const postings: Posting[] = [
+      { entryIndex: 0, side: 'debit', account: CASH, asset: 'GBP', amountMinor: 500n, balanceAfterMinor: 10_600n, accountVersion: 3n },
+      { entryIndex: 0, side: 'credit', account: bank, asset: 'GBP', amountMinor: 500n, balanceAfterMinor: -500n, accountVersion: 1n },
+    ];
     await expectRefused([withEntries(item, entries, postings)], /does not balance in GBP/);
   });
 
