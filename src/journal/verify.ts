@@ -24,6 +24,12 @@ export interface VerifyReport {
 }
 
 export const EXAMPLES_MAX = 10;
+/**
+ * The most checks one verify runs: one per structural rule and one per invariant of each account kind
+ * (a few dozen today). Each check reads at most EXAMPLES_MAX rows, so a verify reads a bounded number
+ * of rows however large the ledger.
+ */
+export const VERIFY_CHECKS_MAX = 1_000;
 
 interface CheckQuery {
   readonly name: string;
@@ -156,7 +162,8 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   {
     name: 'end-of-day-cut',
     description:
-      "every partition's end-of-day snapshot equals the journal replayed up to its close marker: at each close, exactly the accounts its movements up to the cut moved since the partition's previous close, each at its last version within the cut (and cuts never go back)",
+      "every partition's end-of-day snapshot equals the journal replayed up to its close marker: at each close, exactly the accounts its movements " +
+      "up to the cut moved since the partition's previous close, each at its last version within the cut (and cuts never go back)",
     sql: END_OF_DAY_CUT_SQL,
   },
   {
@@ -172,7 +179,9 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   },
   {
     name: 'orders-follow-movements',
-    description: "every order's state is what its movements made it: placed (with its funding), then cancelled, allocated or settled by its last movement (aggregated by the desk in between)",
+    description:
+      "every order's state is what its movements made it: placed (with its funding), then cancelled, allocated or settled by its last movement " +
+      '(aggregated by the desk in between)',
     sql: `WITH last AS (
             SELECT o.order_id, o.status, o.trade_id, o.filled_minor, o.units_minor, o.cash_minor, o.funding,
                    m.order_change AS change, m.pot_id AS movement_pot, p.order_change AS placed
@@ -207,7 +216,8 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   {
     name: 'payments-clearing',
     description:
-      'per currency, the payments clearing accounts of all partitions hold exactly the payments debited from their payers and not yet credited to their payees or refunded (a payment recorded in flight counts as debited by the command its detail names as debitedBy)',
+      'per currency, the payments clearing accounts of all partitions hold exactly the payments debited from their payers and not yet credited ' +
+      'to their payees or refunded (a payment recorded in flight counts as debited by the command its detail names as debitedBy)',
     sql: `WITH owed AS (
             SELECT p.currency AS asset,
                    sum(p.amount_minor * (coalesce(d.status = 'applied', false)::int - coalesce(c.status = 'applied', false)::int
@@ -225,7 +235,8 @@ const STRUCTURAL_CHECKS: readonly CheckQuery[] = [
   {
     name: 'movement-hash-chain',
     description:
-      "each pot's movements form an unbroken hash chain: every movement names its pot's previous movement's hash and hashes, with its identity and entries, to its own (a row changed, moved or removed behind the service's back breaks it)",
+      "each pot's movements form an unbroken hash chain: every movement names its pot's previous movement's hash and hashes, with its identity " +
+      "and entries, to its own (a row changed, moved or removed behind the service's back breaks it)",
     sql: `SELECT format('movement %s of pot %s %s', m.movement_id, m.pot_id,
                    CASE WHEN m.prev_hash <> coalesce(m.before, '') THEN 'does not follow its pot''s previous movement in the chain'
                         ELSE 'does not hash to its recorded hash (changed since it was written)' END) AS break
@@ -357,6 +368,7 @@ export async function verifyLedger(
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const kindsJson = JSON.stringify(kinds.map((kind) => ({ owner: kind.owner, name: kind.name })));
     const queries = [...STRUCTURAL_CHECKS, ...invariantChecks(kinds)];
+    if (queries.length > VERIFY_CHECKS_MAX) throw new RangeError(`verify: ${queries.length} checks, more than ${VERIFY_CHECKS_MAX}`);
     const checks: VerifyCheck[] = [];
     onProgress?.(0, queries.length);
     for (const query of queries) {
