@@ -158,8 +158,10 @@ describe('run rejects bad input with typed rejections and never throws', () => {
   });
 
   it('malformed envelope: not even an object with the right fields', () => {
-    const malformed = { commandId: 'C-1' } as unknown as Command;
-    expectRejected(run(REGISTRY, malformed, openPot(), { assets: ASSETS, partitionCount: PARTITION_COUNT, movementId: 'm-1' }), RejectionCode.invalidCommand);
+    expectRejected(
+      run(REGISTRY, { commandId: 'C-1' } as unknown as Command, openPot(), { assets: ASSETS, partitionCount: PARTITION_COUNT, movementId: 'm-1' }),
+      RejectionCode.invalidCommand,
+    );
   });
 
   it('a process planning an unbalanced entry (debit GBP, credit EUR): malformed movement', () => {
