@@ -56,6 +56,7 @@ export type { PlannedCommand, SeedTable } from '../journal/seed-rows.js';
 export const SEED_MEMBERS_MAX = 10_000_000;
 /** Members per insert statement: about 11,500 entry sides and 29,000 rows in all. */
 export const SEED_BATCH_MEMBERS_DEFAULT = 2_000;
+/** The most members one insert statement may take: about 72,000 rows, each column one array parameter held in memory twice (Node's and Postgres's). */
 export const SEED_BATCH_MEMBERS_MAX = 5_000;
 export const SEED_AS_OF_DEFAULT = '2026-06-01';
 
