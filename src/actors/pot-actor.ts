@@ -1,5 +1,6 @@
 import {
   applyPotChange,
+  LedgerAssertionError,
   postEntries,
   run,
   type AccountId,
@@ -99,6 +100,12 @@ export class PotActor {
   /**
    * Runs the command against this pot and the partition's system accounts (`system`, shared by the
    * partition's actors and written only by the shard, one actor at a time).
+   *
+   * Asserts its boundary (a failure is a bug, thrown as LedgerAssertionError, never a rejection): the
+   * command is this pot's; an applied movement is this command's, for this pot, and its postings
+   * balance per asset and run each account on by one version and by its amount from what the books
+   * held; once applied, every account it posted to is in this pot's book or the system book, at the
+   * version of its last posting.
    */
   handle(
     command: Command,
@@ -108,15 +115,59 @@ export class PotActor {
     movements: ReadonlyMap<string, LoadedMovement>,
     orders: ReadonlyMap<string, OrderState>,
   ): ActorResult {
+    if (command.potId !== this.potId) fail(`pot actor ${this.potId}: handed a command for pot ${command.potId}`);
     const balances: BalanceMap = new JoinedMap(this.book.balances, system.balances);
     const outcome = run(registry, command, { pot: this.#pot, balances, movements, orders }, ctx);
     if (outcome.kind === 'rejected') return { outcome, postings: [] };
+    const { movement } = outcome;
+    if (movement.potId !== this.potId || movement.commandId !== command.commandId) {
+      fail(`pot actor ${this.potId}: command ${command.commandId} planned movement ${movement.movementId} of pot ${movement.potId}, command ${movement.commandId}`);
+    }
     const versions = new JoinedMap(this.book.versions, system.versions);
-    const { postings } = postEntries(outcome.movement.entries, balances, versions);
+    const { postings } = postEntries(movement.entries, balances, versions);
+    assertPostingsFollow(this.potId, postings, balances, versions);
     this.book.apply(postings, this.owns);
     system.apply(postings, (account) => !this.owns(account));
-    this.#pot = applyPotChange(this.#pot, this.potId, outcome.movement.potChange);
+    this.#assertApplied(postings, system);
+    this.#pot = applyPotChange(this.#pot, this.potId, movement.potChange);
     return { outcome, postings };
+  }
+
+  /** Every account posted to is in this pot's book or, if a system account, the system book, at its last posting's version. */
+  #assertApplied(postings: readonly Posting[], system: AccountBook): void {
+    const lastVersions = new Map(postings.map((posting) => [posting.account, posting.accountVersion]));
+    for (const [account, version] of lastVersions) {
+      const book = this.owns(account) ? this.book : account.startsWith(SYSTEM_PREFIX) ? system : undefined;
+      if (book === undefined) fail(`pot actor ${this.potId}: posted to ${account}, neither this pot's nor a system account`);
+      if (book.versions.get(account) !== version) fail(`pot actor ${this.potId}: ${account} is at version ${book.versions.get(account)} after posting version ${version}`);
+    }
   }
 }
 
+const SYSTEM_PREFIX = 'system:';
+
+/** A broken assertion; the message is built only then, so passing checks cost no strings. */
+function fail(message: string): never {
+  throw new LedgerAssertionError(message);
+}
+
+/**
+ * The actor's half of the pair around `postEntries`: the postings balance per asset, and each account's
+ * postings run on from what the books held, one version and the signed amount at a time.
+ */
+function assertPostingsFollow(potId: string, postings: readonly Posting[], balances: BalanceMap, versions: ReadonlyMap<AccountId, bigint>): void {
+  const sums = new Map<string, bigint>();
+  const last = new Map<AccountId, { balanceMinor: bigint; version: bigint }>();
+  for (const posting of postings) {
+    const signed = posting.side === 'debit' ? posting.amountMinor : -posting.amountMinor;
+    sums.set(posting.asset, (sums.get(posting.asset) ?? 0n) + signed);
+    const before = last.get(posting.account) ?? { balanceMinor: balances.get(posting.account) ?? 0n, version: versions.get(posting.account) ?? 0n };
+    if (posting.accountVersion !== before.version + 1n || posting.balanceAfterMinor !== before.balanceMinor + signed) {
+      fail(`pot actor ${potId}: ${posting.account} posted at v${posting.accountVersion} (${posting.balanceAfterMinor}) after v${before.version} (${before.balanceMinor})`);
+    }
+    last.set(posting.account, { balanceMinor: posting.balanceAfterMinor, version: posting.accountVersion });
+  }
+  for (const [asset, sum] of sums) {
+    if (sum !== 0n) fail(`pot actor ${potId}: the postings do not balance in ${asset} (off by ${sum})`);
+  }
+}

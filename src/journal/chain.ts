@@ -13,7 +13,9 @@ import { prepared, type Queryable } from './database.js';
  *   <movement id>\n<command id>\n<process>\n<member id>\n<pot id>\n<partition>\n<effective date>
  *   <entry index>:<debit account>><credit account>:<asset>:<amount in minor units>   (one line each)
  */
-export function movementText(previousHash: string, movement: Pick<Movement, 'movementId' | 'commandId' | 'process' | 'memberId' | 'potId' | 'partition' | 'effectiveDate' | 'entries'>): string {
+type ChainedMovement = Pick<Movement, 'movementId' | 'commandId' | 'process' | 'memberId' | 'potId' | 'partition' | 'effectiveDate' | 'entries'>;
+
+export function movementText(previousHash: string, movement: ChainedMovement): string {
   const head = [previousHash, movement.movementId, movement.commandId, movement.process, movement.memberId, movement.potId, String(movement.partition), movement.effectiveDate];
   const entries = movement.entries.map((entry, index) => `${index}:${entry.debit}>${entry.credit}:${entry.asset}:${entry.amountMinor.toString()}`);
   return [...head, entries.join('\n')].join('\n');

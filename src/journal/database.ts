@@ -8,13 +8,13 @@ const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 const DATE_OID = 1082;
 
-const exactTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === INT8_OID) return (value: string) => BigInt(value);
-    if (oid === NUMERIC_OID || oid === DATE_OID) return (value: string) => value;
-    return pg.types.getTypeParser(oid, format ?? 'text');
-  },
-} as pg.CustomTypesConfig;
+function exactTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
+  if (oid === INT8_OID) return (value: string) => BigInt(value);
+  if (oid === NUMERIC_OID || oid === DATE_OID) return (value: string) => value;
+  return pg.types.getTypeParser(oid, format ?? 'text') as unknown;
+}
+
+const exactTypes: pg.CustomTypesConfig = { getTypeParser: exactTypeParser as pg.CustomTypesConfig['getTypeParser'] };
 
 export interface PoolOptions {
   readonly max?: number;

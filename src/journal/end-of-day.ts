@@ -1,9 +1,10 @@
 import type pg from 'pg';
-import type { AccountId } from '../ledger/index.js';
+import { PARTITION_COUNT_MAX, type AccountId } from '../ledger/index.js';
 import { inTransaction } from './database.js';
 import { CloseRefusedError } from './errors.js';
 import { PARTITION_LOCK_CLASS } from './executor.js';
-import type { Queryable } from './store.js';
+import { limitOver, rowsWithin } from './row-limits.js';
+import { POT_ACCOUNTS_MAX, type Queryable } from './store.js';
 
 /**
  * End-of-day snapshots (Nubank's time shards): closing business day D records, for every account that
@@ -24,6 +25,17 @@ export interface CloseResult {
   readonly alreadyClosed: boolean;
 }
 
+/**
+ * The loops of a close run once per partition: over at most PARTITION_COUNT_MAX of them (the most a
+ * ledger may have), checked before each loop starts. Within a partition the snapshot is one set-based
+ * statement, never a loop over rows in Node.
+ */
+function checkPartitionCount(partitionCount: number): void {
+  if (!Number.isInteger(partitionCount) || partitionCount < 1 || partitionCount > PARTITION_COUNT_MAX) {
+    throw new RangeError(`the partition count must be a whole number from 1 to ${PARTITION_COUNT_MAX}, not ${partitionCount}`);
+  }
+}
+
 /** The advisory lock (class, key) that serialises closers: one at a time, and each day once. */
 const CLOSER_LOCK = [PARTITION_LOCK_CLASS, -1] as const;
 
@@ -36,6 +48,7 @@ export type CloseRequest = { readonly kind: 'closed'; readonly result: CloseResu
  * over another partition count.
  */
 export async function requestClose(pool: pg.Pool, businessDate: string, partitionCount: number): Promise<CloseRequest> {
+  checkPartitionCount(partitionCount);
   return inTransaction(pool, (client) => requestIn(client, businessDate, partitionCount));
 }
 
@@ -69,8 +82,12 @@ export async function closeRequested(db: Queryable, businessDate: string): Promi
 
 /** The partitions (of 0 … partitionCount-1) that have not yet closed `businessDate`. */
 export async function partitionsNotClosed(db: Queryable, businessDate: string, partitionCount: number): Promise<number[]> {
-  const { rows } = await db.query<{ partition: number }>('SELECT partition FROM partition_closes WHERE business_date = $1::date', [businessDate]);
-  const done = new Set(rows.map((row) => row.partition));
+  checkPartitionCount(partitionCount);
+  const { rows } = await db.query<{ partition: number }>(
+    `SELECT partition FROM partition_closes WHERE business_date = $1::date ${limitOver(PARTITION_COUNT_MAX)}`,
+    [businessDate],
+  );
+  const done = new Set(rowsWithin(rows, PARTITION_COUNT_MAX, `partitionsNotClosed ${businessDate}`).map((row) => row.partition));
   return Array.from({ length: partitionCount }, (_, partition) => partition).filter((partition) => !done.has(partition));
 }
 
@@ -138,6 +155,7 @@ async function finishIn(client: Queryable, businessDate: string): Promise<CloseR
  * Each partition records its cut like a marker would (no stream sequence), so `verify` checks it the same.
  */
 export async function closeBusinessDayOffline(pool: pg.Pool, businessDate: string, partitionCount: number): Promise<CloseResult> {
+  checkPartitionCount(partitionCount);
   return inTransaction(pool, async (client) => {
     const request = await requestIn(client, businessDate, partitionCount);
     if (request.kind === 'closed') return request.result;
@@ -162,8 +180,9 @@ export async function potBalancesAsOf(db: Queryable, potId: string, businessDate
        JOIN LATERAL (SELECT d.balance_minor FROM balances_eod d
                       WHERE d.account_id = b.account_id AND d.business_date <= $2::date
                       ORDER BY d.business_date DESC LIMIT 1) d ON true
-      WHERE b.pot_id = $1`,
+      WHERE b.pot_id = $1
+      ${limitOver(POT_ACCOUNTS_MAX)}`,
     [potId, businessDate],
   );
-  return new Map(rows.map((row) => [row.account_id, row.balance_minor]));
+  return new Map(rowsWithin(rows, POT_ACCOUNTS_MAX, `potBalancesAsOf ${potId}`).map((row) => [row.account_id, row.balance_minor]));
 }

@@ -18,9 +18,16 @@ export class CloseTimeoutError extends Error {
   constructor(readonly businessDate: string, readonly partitions: readonly number[], timeoutMs: number, cause?: unknown) {
     super(
       `the close of ${businessDate}: partitions ${partitions.join(', ')} did not commit their close marker within ${timeoutMs} ms` +
-        `${cause === undefined ? '' : ` (the last attempt failed: ${cause instanceof Error ? cause.message : String(cause)})`}; close the day again to resume`,
+        `${cause === undefined ? '' : ` (the last attempt failed: ${describeCause(cause)})`}; close the day again to resume`,
       cause === undefined ? undefined : { cause },
     );
     this.name = 'CloseTimeoutError';
   }
+}
+
+/** A cause as text: an Error's message, else what String() gives (an object's tag, said outright). */
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  if (typeof cause === 'object' && cause !== null) return Object.prototype.toString.call(cause);
+  return String(cause);
 }

@@ -1,11 +1,26 @@
-import { ACCOUNT_KINDS, formatAmount, movementToWire, type AssetCatalog, type WireMovement } from '../ledger/index.js';
-import { readMovements, type Queryable } from './store.js';
+import { ACCOUNT_KINDS, ENTRIES_PER_MOVEMENT_MAX, formatAmount, movementToWire, type AssetCatalog, type WireMovement } from '../ledger/index.js';
+import { checkPageSize, limitOver, rowsWithin } from './row-limits.js';
+import { POT_ACCOUNTS_MAX, readMovements, type Queryable } from './store.js';
 
 /**
  * The ledger's read side for the API and the operator CLI: balances now and at a closed business day,
  * statements, single movements and the Trust's balance sheet. Every amount leaves here as a decimal
  * string in its asset's units, formatted with the asset's scale (exact, no rounding).
  */
+
+/**
+ * The most lines one page of a statement or an audit trail returns: the API's largest page
+ * (STATEMENT_LIMIT_MAX in src/api/schemas.ts, and the audit route's limit), so that a page is answered
+ * from one bounded query.
+ */
+export const PAGE_LINES_MAX = 500;
+/** The most pots one member holds: a member has a handful; far more is a runaway, refused rather than listed. */
+export const MEMBER_POTS_MAX = 1_000;
+/**
+ * The most lines of the balance sheet: one per account kind and asset, so the catalogue's size (every
+ * fund, currency and pool, times a few dozen kinds) with room to spare.
+ */
+export const BALANCE_SHEET_LINES_MAX = 100_000;
 
 export interface AccountBalance {
   readonly account: string;
@@ -40,19 +55,19 @@ export async function findPot(db: Queryable, potId: string): Promise<PotRecord |
 
 export async function potsOfMember(db: Queryable, memberId: string): Promise<PotRecord[]> {
   const { rows } = await db.query<{ pot_id: string; member_id: string; partition: number; status: 'open' | 'closed' }>(
-    'SELECT pot_id, member_id, partition, status FROM pots WHERE member_id = $1 ORDER BY pot_id',
+    `SELECT pot_id, member_id, partition, status FROM pots WHERE member_id = $1 ORDER BY pot_id ${limitOver(MEMBER_POTS_MAX)}`,
     [memberId],
   );
-  return rows.map((row) => ({ potId: row.pot_id, memberId: row.member_id, partition: row.partition, status: row.status }));
+  return rowsWithin(rows, MEMBER_POTS_MAX, `potsOfMember ${memberId}`).map((row) => ({ potId: row.pot_id, memberId: row.member_id, partition: row.partition, status: row.status }));
 }
 
 /** A pot's balances as committed now. */
 export async function potBalancesNow(db: Queryable, potId: string, assets: AssetCatalog): Promise<AccountBalance[]> {
   const { rows } = await db.query<{ account_id: string; kind: string; asset: string; balance_minor: bigint; version: bigint }>(
-    'SELECT account_id, kind, asset, balance_minor, version FROM balances WHERE pot_id = $1 ORDER BY account_id',
+    `SELECT account_id, kind, asset, balance_minor, version FROM balances WHERE pot_id = $1 ORDER BY account_id ${limitOver(POT_ACCOUNTS_MAX)}`,
     [potId],
   );
-  return rows.map((row) => ({
+  return rowsWithin(rows, POT_ACCOUNTS_MAX, `potBalancesNow ${potId}`).map((row) => ({
     account: row.account_id,
     kind: row.kind,
     asset: row.asset,
@@ -78,10 +93,10 @@ export async function potBalancesAtClose(db: Queryable, potId: string, businessD
                       WHERE d.account_id = b.account_id AND d.business_date <= $2::date
                       ORDER BY d.business_date DESC LIMIT 1) d ON true
       WHERE b.pot_id = $1
-      ORDER BY b.account_id`,
+      ORDER BY b.account_id ${limitOver(POT_ACCOUNTS_MAX)}`,
     [potId, businessDate],
   );
-  return rows.map((row) => ({
+  return rowsWithin(rows, POT_ACCOUNTS_MAX, `potBalancesAtClose ${potId}`).map((row) => ({
     account: row.account_id,
     kind: row.kind,
     asset: row.asset,
@@ -113,6 +128,7 @@ export async function potStatement(
   query: { potId: string; from: string; to: string; afterSeq: bigint; limit: number },
   assets: AssetCatalog,
 ): Promise<StatementPage> {
+  checkPageSize(query.limit, PAGE_LINES_MAX, 'potStatement');
   const { rows } = await db.query<{ movement_id: string; seq: bigint; committed_at: Date; corrected: boolean }>(
     `SELECT movement_id, seq, committed_at, corrected FROM movements
       WHERE pot_id = $1 AND seq > $2 AND effective_date BETWEEN $3::date AND $4::date
@@ -140,6 +156,16 @@ export interface MovementDetail {
   readonly postings: readonly { entryIndex: number; side: 'debit' | 'credit'; account: string; asset: string; amount: string; balanceAfter: string; accountVersion: string }[];
 }
 
+interface PostingRow {
+  entry_index: number;
+  side: 'debit' | 'credit';
+  account_id: string;
+  asset: string;
+  amount_minor: bigint;
+  balance_after_minor: bigint;
+  account_version: bigint;
+}
+
 export async function movementDetail(db: Queryable, movementId: string, assets: AssetCatalog): Promise<MovementDetail | undefined> {
   const head = await db.query<{ seq: bigint; committed_at: Date; corrected: boolean }>(
     'SELECT seq, committed_at, corrected FROM movements WHERE movement_id = $1',
@@ -148,11 +174,14 @@ export async function movementDetail(db: Queryable, movementId: string, assets: 
   const row = head.rows[0];
   const movement = (await readMovements(db, [movementId])).get(movementId);
   if (row === undefined || movement === undefined) return undefined;
-  const postings = await db.query<{ entry_index: number; side: 'debit' | 'credit'; account_id: string; asset: string; amount_minor: bigint; balance_after_minor: bigint; account_version: bigint }>(
+  // Two sides per entry, and a movement has at most ENTRIES_PER_MOVEMENT_MAX entries.
+  const sidesMax = 2 * ENTRIES_PER_MOVEMENT_MAX;
+  const postings = await db.query<PostingRow>(
     `SELECT entry_index, side, account_id, asset, amount_minor, balance_after_minor, account_version
-       FROM entries WHERE movement_id = $1 ORDER BY entry_index, side DESC`,
+       FROM entries WHERE movement_id = $1 ORDER BY entry_index, side DESC ${limitOver(sidesMax)}`,
     [movementId],
   );
+  rowsWithin(postings.rows, sidesMax, `movementDetail ${movementId}`);
   return {
     seq: row.seq.toString(),
     committedAt: row.committed_at.toISOString(),
@@ -186,10 +215,10 @@ export interface BalanceSheet {
 /** The Trust's totals per account kind and asset, from the partition totals kept by every commit. */
 export async function balanceSheet(db: Queryable, assets: AssetCatalog): Promise<BalanceSheet> {
   const { rows } = await db.query<{ kind: string; asset: string; total: bigint }>(
-    'SELECT kind, asset, sum(balance_minor)::bigint AS total FROM partition_totals GROUP BY kind, asset ORDER BY kind, asset',
+    `SELECT kind, asset, sum(balance_minor)::bigint AS total FROM partition_totals GROUP BY kind, asset ORDER BY kind, asset ${limitOver(BALANCE_SHEET_LINES_MAX)}`,
   );
   const net = new Map<string, bigint>();
-  const lines = rows.map((row) => {
+  const lines = rowsWithin(rows, BALANCE_SHEET_LINES_MAX, 'balanceSheet').map((row) => {
     net.set(row.asset, (net.get(row.asset) ?? 0n) + row.total);
     const owner = ACCOUNT_KINDS.find((kind) => kind.name === row.kind)?.owner ?? 'system';
     return { kind: row.kind, owner, asset: row.asset, total: formatFor(assets, row.asset, row.total) };
@@ -211,12 +240,26 @@ export interface AuditLine {
   readonly recordedAt: string;
 }
 
+interface AuditRow {
+  seq: bigint;
+  command_id: string;
+  process: string;
+  status: AuditLine['status'];
+  movement_id: string | null;
+  rejection_code: string | null;
+  principal: string | null;
+  source: string | null;
+  produced_at: Date | null;
+  recorded_at: Date;
+}
+
 /**
  * Who did what to a pot: its commands' outcomes, newest first, `limit` at a time before `beforeSeq`
  * (keyset paging over command_outcomes (pot_id, seq), an append-only table).
  */
 export async function potAudit(db: Queryable, potId: string, limit: number, beforeSeq: bigint | undefined): Promise<AuditLine[]> {
-  const { rows } = await db.query<{ seq: bigint; command_id: string; process: string; status: AuditLine['status']; movement_id: string | null; rejection_code: string | null; principal: string | null; source: string | null; produced_at: Date | null; recorded_at: Date }>(
+  checkPageSize(limit, PAGE_LINES_MAX, 'potAudit');
+  const { rows } = await db.query<AuditRow>(
     `SELECT seq, command_id, process, status, movement_id, rejection_code, principal, source, produced_at, recorded_at
        FROM command_outcomes WHERE pot_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3`,
     [potId, beforeSeq === undefined ? null : beforeSeq.toString(), limit],

@@ -10,7 +10,7 @@ import {
 } from './accounts.js';
 import type { AssetCatalog } from './assets.js';
 import { AMOUNT_MINOR_MAX, BALANCE_MINOR_MAX, BALANCE_MINOR_MIN } from './decimal.js';
-import { assert } from './errors.js';
+import { assert, LedgerAssertionError } from './errors.js';
 
 /** One debit and one credit of the same amount of one asset between two accounts (Nubank's model). */
 export interface Entry {
@@ -271,16 +271,23 @@ export type VersionMap = ReadonlyMap<AccountId, bigint>;
  * Posts the entries in order: each side gets the account's running balance after it and the next
  * version of the account. Returns the postings, and the balances and versions after the movement of
  * the accounts it touched (only those: the inputs are not copied or modified).
+ *
+ * Asserts its boundary (a failure is a bug in the caller, which `run` has already refused as a
+ * malformed movement): at most ENTRIES_PER_MOVEMENT_MAX entries, each an amount in (0, AMOUNT_MINOR_MAX]
+ * between two different accounts that both hold the entry's asset; and, of what it returns, that the
+ * postings balance per asset and that each account's versions go up by exactly one per posting.
  */
 export function postEntries(
   entries: readonly Entry[],
   balances: BalanceMap,
   versions: VersionMap,
 ): { postings: Posting[]; balances: Map<AccountId, bigint>; versions: Map<AccountId, bigint> } {
+  if (entries.length > ENTRIES_PER_MOVEMENT_MAX) fail(`postEntries: ${entries.length} entries, more than ${ENTRIES_PER_MOVEMENT_MAX}`);
   const touchedBalances = new Map<AccountId, bigint>();
   const touchedVersions = new Map<AccountId, bigint>();
   const postings: Posting[] = [];
   entries.forEach((entry, entryIndex) => {
+    assertPostable(entry, entryIndex);
     for (const side of ['debit', 'credit'] as const) {
       const account = side === 'debit' ? entry.debit : entry.credit;
       const signed = side === 'debit' ? entry.amountMinor : -entry.amountMinor;
@@ -291,5 +298,36 @@ export function postEntries(
       postings.push({ entryIndex, side, account, asset: entry.asset, amountMinor: entry.amountMinor, balanceAfterMinor, accountVersion });
     }
   });
+  assertPosted(postings, versions);
   return { postings, balances: touchedBalances, versions: touchedVersions };
+}
+
+/** A broken assertion; the message is built only then, so passing checks cost no strings on the hot path. */
+function fail(message: string): never {
+  throw new LedgerAssertionError(message);
+}
+
+/** The precondition of posting one entry: a storable positive amount between two accounts of its asset. */
+function assertPostable(entry: Entry, entryIndex: number): void {
+  if (entry.amountMinor <= 0n || entry.amountMinor > AMOUNT_MINOR_MAX) fail(`postEntries: entry ${entryIndex} moves ${entry.amountMinor}, outside (0, ${AMOUNT_MINOR_MAX}]`);
+  if (entry.debit === entry.credit) fail(`postEntries: entry ${entryIndex} debits and credits ${entry.debit}`);
+  if (parseAccountId(entry.debit)?.asset !== entry.asset || parseAccountId(entry.credit)?.asset !== entry.asset) {
+    fail(`postEntries: entry ${entryIndex} moves ${entry.asset} between ${entry.debit} and ${entry.credit}`);
+  }
+}
+
+/** The postcondition: the postings balance per asset, and every account's versions run on by one from `versions`. */
+function assertPosted(postings: readonly Posting[], versions: VersionMap): void {
+  const sums = new Map<string, bigint>();
+  const lastVersions = new Map<AccountId, bigint>();
+  for (const posting of postings) {
+    const signed = posting.side === 'debit' ? posting.amountMinor : -posting.amountMinor;
+    sums.set(posting.asset, (sums.get(posting.asset) ?? 0n) + signed);
+    const previous = lastVersions.get(posting.account) ?? versions.get(posting.account) ?? 0n;
+    if (posting.accountVersion !== previous + 1n) fail(`postEntries: ${posting.account} posted at version ${posting.accountVersion} after ${previous}`);
+    lastVersions.set(posting.account, posting.accountVersion);
+  }
+  for (const [asset, sum] of sums) {
+    if (sum !== 0n) fail(`postEntries: the postings do not balance in ${asset} (off by ${sum})`);
+  }
 }

@@ -1,5 +1,5 @@
 import { parseAccountId } from './accounts.js';
-import { isRejection, reject, RejectionCode, type Rejection } from './errors.js';
+import { isRejection, LedgerAssertionError, reject, RejectionCode, type Rejection } from './errors.js';
 import {
   balancesAfter,
   describeViolation,
@@ -33,7 +33,9 @@ export type Outcome = Applied | Corrected | Rejection;
 /**
  * Runs a command against the pot's current state. Pure: the same command, view and context always give
  * the same outcome. Never throws for bad input; a process that throws is recorded as a rejection
- * (LEDGER_ERR_PROCESS_FAULT) so one faulty process cannot stall a partition.
+ * (LEDGER_ERR_PROCESS_FAULT) so one faulty process cannot stall a partition. An internal assertion
+ * that fails (LedgerAssertionError: the core's own bookkeeping is wrong, not the process's input) is
+ * not a business outcome and propagates: the shell crashes and the command is retried, never recorded.
  */
 export function run(registry: ProcessRegistry, command: Command, view: PotView, ctx: PlanContext): Outcome {
   const malformed = envelopeRejection(command);
@@ -51,6 +53,7 @@ export function run(registry: ProcessRegistry, command: Command, view: PotView, 
     const partition = partitionOf(process.partitionKey(command), ctx.partitionCount);
     return plan(process, { ...view, command, payload: payload.data, partition, ctx });
   } catch (error) {
+    if (error instanceof LedgerAssertionError) throw error;
     return reject(RejectionCode.processFault, `${process.name} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 }

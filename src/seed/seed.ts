@@ -166,7 +166,8 @@ function progressLines(): ProgressDisplay {
       const elapsed = seconds(now - started);
       if (progress.phase === 'load') {
         const percent = Math.floor((progress.membersDone * 100) / progress.members);
-        say(`seed load: ${progress.membersDone}/${progress.members} members (${percent} %), ${progress.rowsDone} rows, ${rate(progress.rowsDone, now - started)} rows/s, ${elapsed} s`);
+        const rowsPerSecond = rate(progress.rowsDone, now - started);
+        say(`seed load: ${progress.membersDone}/${progress.members} members (${percent} %), ${progress.rowsDone} rows, ${rowsPerSecond} rows/s, ${elapsed} s`);
       } else say(`seed ${progress.phase === 'analyze' ? 'analyze' : 'close of the business day'}: started at ${elapsed} s`);
     },
     stop() {},
@@ -180,7 +181,8 @@ function summary(report: SeedReport): string[] {
   return [
     `seeded ${report.members} members over ${report.partitionCount} partitions (seed ${report.seed}, as of ${report.asOf})`,
     `  movements ${report.movements}; rows ${report.rowsTotal} (${tables})`,
-    `  load ${seconds(report.loadMs)} s (${rate(report.rowsTotal, report.loadMs)} rows/s), analyze ${seconds(report.analyzeMs)} s, close ${seconds(report.closeMs)} s (${report.closedAccounts} accounts)`,
+    `  load ${seconds(report.loadMs)} s (${rate(report.rowsTotal, report.loadMs)} rows/s), analyze ${seconds(report.analyzeMs)} s, ` +
+      `close ${seconds(report.closeMs)} s (${report.closedAccounts} accounts)`,
     `  total ${seconds(report.totalMs)} s, ${rate(report.rowsTotal + report.closedAccounts, report.totalMs)} rows/s with the close's snapshots`,
     `  custodian holds ${holdings}; bank holds ${bank}`,
   ];

@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import {
+  assert,
   assetCatalog,
   currency,
   DEFAULT_ASSETS,
   defineProcess,
   fund,
+  LedgerAssertionError,
   partitionOf,
   PROCESSES,
   potAccount,
@@ -46,7 +48,19 @@ const throwing = defineProcess({
   },
 });
 
-const REGISTRY = processRegistry([...PROCESSES, unbalanced, throwing]);
+/** Hits an internal assertion of the core while planning (a bug in the core, not in its input). */
+const asserting = defineProcess({
+  name: 'test.asserting',
+  version: 1,
+  describe: 'A faulty process for tests: the core asserts while it plans.',
+  payload: z.strictObject({}),
+  plan: () => {
+    assert(false, 'the books do not add up');
+    return { entries: [] };
+  },
+});
+
+const REGISTRY = processRegistry([...PROCESSES, unbalanced, throwing, asserting]);
 
 function command(process: string, payload: unknown, overrides: Partial<Command> = {}): Command {
   return {
@@ -144,7 +158,10 @@ describe('run rejects bad input with typed rejections and never throws', () => {
   });
 
   it('malformed envelope: not even an object with the right fields', () => {
-    expectRejected(run(REGISTRY, { commandId: 'C-1' } as unknown as Command, openPot(), { assets: ASSETS, partitionCount: PARTITION_COUNT, movementId: 'm-1' }), RejectionCode.invalidCommand);
+    expectRejected(
+      run(REGISTRY, { commandId: 'C-1' } as unknown as Command, openPot(), { assets: ASSETS, partitionCount: PARTITION_COUNT, movementId: 'm-1' }),
+      RejectionCode.invalidCommand,
+    );
   });
 
   it('a process planning an unbalanced entry (debit GBP, credit EUR): malformed movement', () => {
@@ -155,6 +172,11 @@ describe('run rejects bad input with typed rejections and never throws', () => {
   it('a process whose plan throws: process fault', () => {
     const outcome = expectRejected(runOn(command('test.throwing', {})), RejectionCode.processFault);
     expect(outcome.reason).toContain('the plan fell over');
+  });
+
+  it('an internal assertion that fails while planning is no rejection: it propagates (the worker crashes, the command is retried)', () => {
+    expect(() => runOn(command('test.asserting', {}))).toThrow(LedgerAssertionError);
+    expect(() => runOn(command('test.asserting', {}))).toThrow('the books do not add up');
   });
 
   it('pot lifecycle: absent, closed, another member, opened twice', () => {
