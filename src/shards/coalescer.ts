@@ -16,7 +16,7 @@ export class Coalescer<K, V> {
   }
 
   load(keys: readonly K[]): Promise<Map<K, V>> {
-    return keys.length === 0 ? Promise.resolve(new Map()) : this.#turn.add(keys);
+    return keys.length === 0 ? Promise.resolve(new Map<K, V>()) : this.#turn.add(keys);
   }
 
   /** One query per `keysMax` keys; every request gets the values of its own keys. */

@@ -1,5 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type pg from 'pg';
+import { partitionCheckpoints } from '../journal/partition-owners.js';
 import type { Names } from './names.js';
 
 /**
@@ -22,8 +23,7 @@ export async function waitUntilCommitted(
   }
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
-    const { rows } = await pool.query<{ partition: number; checkpoint_seq: bigint }>('SELECT partition, checkpoint_seq FROM partition_owners');
-    const reached = new Map(rows.map((row) => [row.partition, row.checkpoint_seq]));
+    const reached = await partitionCheckpoints(pool);
     const behind = [...targets].filter(([partition, seq]) => (reached.get(partition) ?? 0n) < seq);
     if (behind.length === 0) return;
     if (Date.now() > deadline) throw new Error(`partitions ${behind.map(([p]) => p).join(', ')} did not commit their commands in time`);
