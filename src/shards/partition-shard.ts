@@ -11,13 +11,14 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type pg from 'pg';
 import { ActorDirectory } from '../actors/directory.js';
+import type { AccountBook, PotActor } from '../actors/pot-actor.js';
 import { LedgerAssertionError, type AssetCatalog, type ProcessRegistry } from '../ledger/index.js';
 import { sqlState } from '../journal/database.js';
 import { closeRequested } from '../journal/end-of-day.js';
-import { loadPotsWithAccounts, loadSystemAccounts, type LoadedAccount, type LoadedPot } from '../journal/partition-reads.js';
+import { loadPotsWithAccounts, loadSystemAccounts, type LoadedPot } from '../journal/partition-reads.js';
 import { findOutcomes, loadMovements, loadOrders, type StoredOutcome } from '../journal/store.js';
 import { HEADER } from '../wire/index.js';
-import { actorFromSnapshot, planBatch, readBatch, snapshotOf, stateToLoad, type PlannerSetup, type PlanState, type ReadBatch } from './batch-planner.js';
+import { actorFromSnapshot, bookOf, planBatch, readBatch, stateToLoad, type PlannerSetup, type PlanState, type ReadBatch } from './batch-planner.js';
 import { Coalescer } from './coalescer.js';
 import type { EventBatcher } from './event-batcher.js';
 import { EventOutbox } from './event-outbox.js';
@@ -141,10 +142,10 @@ export class PartitionShard {
   readonly #setup: PlannerSetup;
   readonly #reader: PartitionReader;
   readonly #outbox: EventOutbox;
-  /** The pots' states as of the last commit (a bounded cache; dropped after a failed commit). */
+  /** The live pot actors (a bounded cache; handed to the planner, which advances them; dropped after a failed batch). */
   readonly #actors: ActorDirectory;
-  /** The partition's system accounts as of the last commit; undefined: load them again. */
-  #system: readonly LoadedAccount[] | undefined;
+  /** The partition's system accounts (handed to the planner like the actors); undefined: load them again. */
+  #system: AccountBook | undefined;
   /** Messages whose writes Postgres refused for good, by stream sequence: answered with a rejection and recorded as poison. */
   readonly #refused = new Map<bigint, StorageRefusal>();
   #processing: Promise<void> = Promise.resolve();
@@ -316,7 +317,7 @@ export class PartitionShard {
   async #load(read: ReadBatch): Promise<{ state: PlanState; closeAsked: boolean }> {
     const { pool, lookups } = this.#ctx;
     const wanted = stateToLoad(this.#setup, read);
-    const system = this.#system ?? (await loadSystemAccounts(pool, this.partition));
+    const system = this.#system ?? bookOf(await loadSystemAccounts(pool, this.partition));
     this.#system = system;
     const closeAsked = wanted.closeDate !== undefined && (await closeRequested(pool, wanted.closeDate));
     const recorded = await lookups.outcomes.load(wanted.commandIds);
@@ -326,24 +327,24 @@ export class PartitionShard {
     return { state: { pots, system, recorded, movements, orders }, closeAsked };
   }
 
-  /** The batch's pots: from their live actors, or loaded (coalesced with the other partitions' look-ups). */
-  async #loadPots(potIds: readonly string[]): Promise<Map<string, LoadedPot>> {
-    const pots = new Map<string, LoadedPot>();
+  /** The batch's pots' actors: the live ones, and new ones for the others, loaded (coalesced with the other partitions' look-ups). */
+  async #loadPots(potIds: readonly string[]): Promise<Map<string, PotActor>> {
+    const pots = new Map<string, PotActor>();
     const missing: string[] = [];
     for (const potId of potIds) {
       const actor = this.#actors.get(potId);
       if (actor === undefined) missing.push(potId);
-      else pots.set(potId, snapshotOf(actor));
+      else pots.set(potId, actor);
     }
     if (missing.length === 0) return pots;
     const loaded = await this.#ctx.lookups.pots.load(missing);
-    for (const potId of missing) pots.set(potId, loaded.get(potId) ?? { pot: undefined, accounts: [] });
+    for (const potId of missing) pots.set(potId, actorFromSnapshot(potId, loaded.get(potId) ?? { pot: undefined, accounts: [] }));
     return pots;
   }
 
-  /** The committed batch's state becomes the partition's: its pots' actors and the system accounts. */
+  /** The committed batch's state is the partition's: its pots' actors (new ones included) and the system accounts. */
   #remember(after: PlanState): void {
-    for (const [potId, loaded] of after.pots) this.#actors.add(actorFromSnapshot(potId, loaded));
+    for (const actor of after.pots.values()) this.#actors.add(actor);
     this.#system = after.system;
   }
 }
