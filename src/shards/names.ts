@@ -52,5 +52,5 @@ export function replySubjectAllowed(ledger: Pick<Names, 'prefix'>, subject: stri
 }
 
 // The message headers and the close marker's id are part of the wire publishers and workers share
-// (src/wire); named here as well for the shard's callers that know only the names.
+// (src/wire, where src/ imports them from); re-exported here for the tests that import them with the names.
 export { closeMarkerId, HEADER } from '../wire/index.js';

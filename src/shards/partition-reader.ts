@@ -8,7 +8,8 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, 
 import type { Claim } from './fence.js';
 import type { Log } from './log.js';
 import type { ShardMetrics } from './metrics.js';
-import { HEADER, type Names } from './names.js';
+import { HEADER } from '../wire/index.js';
+import type { Names } from './names.js';
 import { isCloseMarker } from './parse.js';
 
 /** A message as pulled, with the time it arrived (for the consumed → committed lag). */
