@@ -12,6 +12,27 @@ module.exports = {
       to: { pathNot: ['^src/ledger/', '^node_modules/zod/', '^crypto$', '^node:crypto$'] },
     },
     {
+      name: 'wire-is-shared',
+      comment: 'src/wire is what publishers and workers share: it may import only the ledger core, so that both sides can import it.',
+      severity: 'error',
+      from: { path: '^src/wire/' },
+      to: { pathNot: ['^src/wire/', '^src/ledger/'] },
+    },
+    {
+      name: 'sdk-does-not-import-the-worker',
+      comment: 'The SDK shares the wire (src/wire) and the NATS names with the workers, never the worker itself.',
+      severity: 'error',
+      from: { path: '^src/sdk/' },
+      to: { path: '^src/shards/', pathNot: ['^src/shards/(names|streams|connection-breaks)\\.ts$'] },
+    },
+    {
+      name: 'batch-planner-is-pure',
+      comment: 'The batch planner is planning only: no NATS, no Postgres, no clock; the shard loads, commits and sends.',
+      severity: 'error',
+      from: { path: '^src/shards/batch-planner\\.ts$' },
+      to: { path: ['^node_modules/(pg|@nats-io)/', '^(node:)?(timers|timers/promises|net|fs)$', '^src/shards/(partition-shard|partition-reader|event-outbox|event-batcher|worker|group-committer|fence)\\.ts$'] },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

@@ -14,7 +14,7 @@ import { LedgerPublisher } from '../src/sdk/publisher.js';
 import { waitUntilCommitted } from '../src/shards/drain.js';
 import { createShardMetrics } from '../src/shards/metrics.js';
 import { names } from '../src/shards/names.js';
-import type { OutcomeNotice } from '../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../src/wire/index.js';
 import { ShardWorker } from '../src/shards/worker.js';
 import {
   conditions,

@@ -3,7 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import type { ChildProcess } from 'node:child_process';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../src/ledger/index.js';
 import { LedgerPublisher } from '../src/sdk/publisher.js';
-import type { OutcomeNotice } from '../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../src/wire/index.js';
 import {
   CEILING_LEAVES_OUT,
   FLOOR_LEAVES_OUT,

@@ -3,12 +3,10 @@ import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jets
 import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { commandFingerprint, envelopeRejection, partitionOf, reject, RejectionCode, type Command, type Process, type ProcessRegistry } from '../ledger/index.js';
-import type { OutcomeNotice } from '../shards/partition-shard.js';
-import { COMMAND_BYTES_MAX } from '../shards/parse.js';
 import { ConnectionBreaks, ConnectionBrokeError } from '../shards/connection-breaks.js';
-import { HEADER, names as namesFor, type Names } from '../shards/names.js';
-import type { OutcomeLookupReply } from '../shards/worker.js';
+import { names as namesFor, type Names } from '../shards/names.js';
 import { provisionStreams, STREAM_LIMITS_DEFAULT, type StreamLimits } from '../shards/streams.js';
+import { COMMAND_BYTES_MAX, HEADER, type OutcomeLookupReply, type OutcomeNotice } from '../wire/index.js';
 
 /** The command was refused before publication: it would only have become a recorded rejection. */
 export class PublishValidationError extends Error {

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { finishClose, partitionsNotClosed, requestClose, type CloseResult } from '../journal/end-of-day.js';
 import { CloseTimeoutError } from '../journal/errors.js';
-import { closeMarkerId, HEADER, type Names } from './names.js';
+import { closeMarkerId, HEADER } from '../wire/index.js';
+import type { Names } from './names.js';
 
 export interface CloseDayOptions {
   readonly pool: pg.Pool;

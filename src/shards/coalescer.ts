@@ -1,5 +1,8 @@
 import { PerTurn } from './per-turn.js';
 
+/** Most keys in one query of a coalesced look-up (`= ANY($1)` over a longer array plans badly and is one huge message). */
+export const COALESCED_KEYS_MAX = 10_000;
+
 /**
  * Coalesces look-ups made by many partitions at about the same time into one query: keys asked for
  * within one turn of the event loop are fetched together (at most `keysMax` per query), and each
@@ -10,13 +13,13 @@ export class Coalescer<K, V> {
 
   constructor(
     private readonly fetch: (keys: readonly K[]) => Promise<Map<K, V>>,
-    private readonly keysMax = 10_000,
+    private readonly keysMax = COALESCED_KEYS_MAX,
   ) {
     this.#turn = new PerTurn((requests) => this.#fetchAll(requests));
   }
 
   load(keys: readonly K[]): Promise<Map<K, V>> {
-    return keys.length === 0 ? Promise.resolve(new Map()) : this.#turn.add(keys);
+    return keys.length === 0 ? Promise.resolve(new Map<K, V>()) : this.#turn.add(keys);
   }
 
   /** One query per `keysMax` keys; every request gets the values of its own keys. */

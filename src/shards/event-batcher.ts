@@ -1,5 +1,5 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { HEADER } from './names.js';
+import { HEADER } from '../wire/index.js';
 import { PerTurn } from './per-turn.js';
 
 export interface EventMessage {
@@ -28,9 +28,13 @@ export class EventsRefusedError extends Error {
     readonly eventCount: number,
     options: { cause: unknown },
   ) {
-    super(`${eventCount - confirmedCount} of ${eventCount} events not confirmed by JetStream: ${options.cause instanceof Error ? options.cause.message : String(options.cause)}`, options);
+    super(`${eventCount - confirmedCount} of ${eventCount} events not confirmed by JetStream: ${messageOf(options.cause)}`, options);
     this.name = 'EventsRefusedError';
   }
+}
+
+function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 /** A caller's batch as published: how many of its events were stored in a row from the first, and why not the next. */
@@ -131,7 +135,8 @@ function refusalOf(message: Msg): Error | undefined {
   if (message.data.length === 0) return new Error(`JetStream did not store the event (status ${message.headers?.code ?? 'unknown'} ${message.headers?.description ?? ''})`);
   try {
     const ack = message.json<{ stream?: string; error?: { code?: number; err_code?: number; description?: string } }>();
-    if (ack.error !== undefined) return new Error(`JetStream refused the event: ${ack.error.description ?? 'no description'} (${ack.error.code ?? '?'}/${ack.error.err_code ?? '?'})`);
+    const { error } = ack;
+    if (error !== undefined) return new Error(`JetStream refused the event: ${error.description ?? 'no description'} (${error.code ?? '?'}/${error.err_code ?? '?'})`);
     if (typeof ack.stream === 'string' && ack.stream !== '') return undefined;
     return new Error('JetStream answered without naming a stream');
   } catch {

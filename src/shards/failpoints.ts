@@ -1,9 +1,10 @@
 /**
  * Failpoints: named places where a test can make a worker die on purpose, to prove a crash there is
  * harmless. Set with POTLEDGER_FAILPOINT=<name>:<n> (die with SIGKILL the n-th time the point is
- * reached). Unset in production; the names are the only ones accepted.
+ * reached). Unset in production; the names are the only ones accepted. An in-process worker may be
+ * given its own function instead (WorkerOptions.failpoint), which may throw: a test injects a bug there.
  */
-export const FAILPOINTS = ['after-commit-before-ack', 'after-ack-before-events'] as const;
+export const FAILPOINTS = ['after-plan-before-commit', 'after-commit-before-ack', 'after-ack-before-events'] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 
 export interface FailpointSetting {

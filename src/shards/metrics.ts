@@ -1,3 +1,4 @@
+/** The shard workers' Prometheus metrics: their names, and what a committed batch adds to them. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -80,4 +81,43 @@ export function createShardMetrics(registry = new Registry()): ShardMetrics {
     }),
     consumerPending: new Gauge({ name: 'potledger_consumer_pending', help: 'Command messages not yet delivered, per partition', labelNames: ['partition'], registers: [registry] }),
   };
+}
+
+/** A committed command, as far as the metrics look at it. */
+export interface CommittedItem {
+  readonly command: { readonly producedAt: string; readonly effectiveDate: string };
+  readonly outcome: { readonly kind: string };
+  readonly streamSeq?: bigint;
+}
+
+/** What a committed batch contributes to the metrics: its outcomes, poison, replays and lags. */
+export interface CommittedBatch {
+  readonly partition: number;
+  /** When each message of the batch arrived, by stream sequence. */
+  readonly receivedAtMs: ReadonlyMap<bigint, number>;
+  readonly items: readonly CommittedItem[];
+  readonly poison: readonly { readonly code: string }[];
+  readonly replays: number;
+  readonly committedAtMs: number;
+  /** Messages the consumer has not delivered yet (from the batch's last message), if known. */
+  readonly pending: number | undefined;
+}
+
+/** Records a committed batch: outcome and poison counts, replays, the three lags, the consumer's backlog. */
+export function observeBatch(metrics: ShardMetrics, batch: CommittedBatch): void {
+  const partition = String(batch.partition);
+  metrics.replays.inc(batch.replays);
+  for (const record of batch.poison) metrics.poison.inc({ code: record.code });
+  for (const item of batch.items) metrics.outcomes.inc({ kind: item.outcome.kind });
+  for (const item of batch.items) {
+    const produced = Date.parse(item.command.producedAt);
+    const effective = Date.parse(`${item.command.effectiveDate}T00:00:00Z`);
+    const consumed = batch.receivedAtMs.get(item.streamSeq ?? -1n) ?? batch.committedAtMs;
+    const lags = [produced - effective, consumed - produced, batch.committedAtMs - consumed];
+    LAG_STAGES.forEach((stage, index) => {
+      const lag = lags[index];
+      if (lag !== undefined && Number.isFinite(lag)) metrics.lagSeconds.observe({ partition, stage }, Math.max(0, lag) / 1000);
+    });
+  }
+  if (batch.pending !== undefined) metrics.consumerPending.set({ partition }, batch.pending);
 }

@@ -1,4 +1,8 @@
-import type { JsMsg } from '@nats-io/jetstream';
+/**
+ * Reads a message of a partition's command stream: a command (with its reply subject and audit
+ * headers), a close marker, or poison with the reason it is not a command. Pure: no I/O.
+ */
+import type { MsgHdrs } from '@nats-io/transport-node';
 import {
   envelopeRejection,
   isCalendarDate,
@@ -7,12 +11,21 @@ import {
   type ProcessRegistry,
 } from '../ledger/index.js';
 import { storableText } from '../journal/database.js';
-import type { PoisonRecord } from './fence.js';
-import { closeMarkerId, HEADER } from './names.js';
+import type { PoisonRecord } from '../journal/poison-records.js';
+import { closeMarkerId, COMMAND_BYTES_MAX, HEADER } from '../wire/index.js';
 
-/** The largest command body a worker reads; larger ones are recorded as poison. */
-export const COMMAND_BYTES_MAX = 64 * 1024;
+/** How much of a poison message's body is kept in its record, for operators. */
 const BODY_PREFIX_CHARS = 512;
+
+/**
+ * A message as read here: its stream sequence, body and headers. A JetStream message (JsMsg) is one;
+ * tests build them without a server.
+ */
+export interface CommandMessage {
+  readonly seq: number;
+  readonly data: Uint8Array;
+  readonly headers?: (Pick<MsgHdrs, 'get' | 'has'> & Iterable<[string, string[]]>) | undefined;
+}
 
 export const PoisonCode = {
   oversize: 'SHARD_ERR_OVERSIZE',
@@ -39,9 +52,10 @@ export interface CommandAudit {
 }
 
 /** An audit header as stored: printable, at most 128 characters; absent when empty. */
-function auditHeader(message: JsMsg, name: string): string | undefined {
+function auditHeader(message: CommandMessage, name: string): string | undefined {
   const value = message.headers?.get(name);
   if (value === undefined || value === '') return undefined;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
   return storableText(value).replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 128);
 }
 
@@ -51,11 +65,11 @@ export type Received =
   | { readonly kind: 'poison'; readonly record: PoisonRecord };
 
 /** True when a message is a close marker (it carries the Potledger-Close header), not a command. */
-export function isCloseMarker(message: JsMsg): boolean {
+export function isCloseMarker(message: CommandMessage): boolean {
   return message.headers?.has(HEADER.close) === true;
 }
 
-function headersOf(message: JsMsg): Record<string, string> {
+function headersOf(message: CommandMessage): Record<string, string> {
   const headers: Record<string, string> = {};
   if (message.headers === undefined) return headers;
   for (const [key, values] of message.headers) headers[storableText(key)] = storableText(values.join(',').slice(0, 256));
@@ -95,7 +109,7 @@ function containsNul(value: unknown): boolean {
 }
 
 /** A poison record for a message, with every text made storable. */
-export function poisonOf(message: JsMsg, code: string, reason: string): PoisonRecord {
+export function poisonOf(message: CommandMessage, code: string, reason: string): PoisonRecord {
   return {
     streamSeq: BigInt(message.seq),
     code,
@@ -110,7 +124,7 @@ export function poisonOf(message: JsMsg, code: string, reason: string): PoisonRe
  * Reads a message of partition `partition` as a command, or says why it is poison: oversize, not
  * JSON, a malformed envelope, a message id that is not the commandId, or a member of another partition.
  */
-export function readMessage(message: JsMsg, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
+export function readMessage(message: CommandMessage, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
   try {
     return read(message, partition, partitionCount, registry);
   } catch (error) {
@@ -118,18 +132,9 @@ export function readMessage(message: JsMsg, partition: number, partitionCount: n
   }
 }
 
-function read(message: JsMsg, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
-  const streamSeq = BigInt(message.seq);
+function read(message: CommandMessage, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
+  if (isCloseMarker(message)) return readCloseMarker(message, partition);
   const poison = (code: string, reason: string): Received => ({ kind: 'poison', record: poisonOf(message, code, reason) });
-  if (isCloseMarker(message)) {
-    const businessDate = message.headers?.get(HEADER.close) ?? '';
-    if (!isCalendarDate(businessDate)) return poison(PoisonCode.closeMarker, `a close marker for "${businessDate}", which is not a date (YYYY-MM-DD)`);
-    const messageId = message.headers?.get(HEADER.messageId);
-    if (messageId !== closeMarkerId(businessDate, partition)) {
-      return poison(PoisonCode.closeMarker, `close marker id "${messageId ?? ''}" is not "${closeMarkerId(businessDate, partition)}"`);
-    }
-    return { kind: 'close', businessDate, streamSeq };
-  }
   if (message.data.length > COMMAND_BYTES_MAX) return poison(PoisonCode.oversize, `${message.data.length} bytes; at most ${COMMAND_BYTES_MAX}`);
   const text = Buffer.from(message.data).toString('utf8');
   if (nestsDeeperThan(text, COMMAND_DEPTH_MAX)) return poison(PoisonCode.tooDeep, `JSON nested deeper than ${COMMAND_DEPTH_MAX} levels`);
@@ -142,7 +147,22 @@ function read(message: JsMsg, partition: number, partitionCount: number, registr
   if (containsNul(body)) return poison(PoisonCode.nulCharacter, 'the command holds a NUL character, which the journal cannot store');
   const malformed = envelopeRejection(body);
   if (malformed !== undefined) return poison(PoisonCode.invalidCommand, `${malformed.reason}: ${JSON.stringify(malformed.details ?? {})}`);
-  const command = body as Command;
+  return readCommand(message, body as Command, partition, partitionCount, registry);
+}
+
+/** A close marker: its business date, or poison when the date or the message id is wrong. */
+function readCloseMarker(message: CommandMessage, partition: number): Received {
+  const poison = (reason: string): Received => ({ kind: 'poison', record: poisonOf(message, PoisonCode.closeMarker, reason) });
+  const businessDate = message.headers?.get(HEADER.close) ?? '';
+  if (!isCalendarDate(businessDate)) return poison(`a close marker for "${businessDate}", which is not a date (YYYY-MM-DD)`);
+  const messageId = message.headers?.get(HEADER.messageId);
+  if (messageId !== closeMarkerId(businessDate, partition)) return poison(`close marker id "${messageId ?? ''}" is not "${closeMarkerId(businessDate, partition)}"`);
+  return { kind: 'close', businessDate, streamSeq: BigInt(message.seq) };
+}
+
+/** A well-formed command: poison still when its message id is not its commandId or it belongs to another partition. */
+function readCommand(message: CommandMessage, command: Command, partition: number, partitionCount: number, registry: ProcessRegistry): Received {
+  const poison = (code: string, reason: string): Received => ({ kind: 'poison', record: poisonOf(message, code, reason) });
   const messageId = message.headers?.get(HEADER.messageId);
   if (messageId !== command.commandId) {
     return poison(PoisonCode.messageId, `message id "${messageId ?? ''}" is not the commandId "${command.commandId}"`);
@@ -154,7 +174,7 @@ function read(message: JsMsg, partition: number, partitionCount: number, registr
   return {
     kind: 'command',
     command,
-    streamSeq,
+    streamSeq: BigInt(message.seq),
     reply: reply === undefined || reply === '' ? undefined : reply,
     audit: { principal: auditHeader(message, HEADER.principal), source: auditHeader(message, HEADER.source) },
   };

@@ -32,7 +32,7 @@ function streamConfig(name: string, subjects: string[], limits: StreamLimits): P
     duplicate_window: msToNs(limits.duplicateWindowMs),
     max_bytes: limits.maxBytes,
     // Refuse new messages when full, never silently drop old ones.
-    discard: 'new' as StreamConfig['discard'],
+    discard: 'new',
     num_replicas: 1,
   };
 }

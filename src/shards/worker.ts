@@ -3,7 +3,7 @@ import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type pg from 'pg';
 import type { Log } from './log.js';
-import { outcomeToWire, type AssetCatalog, type ProcessRegistry, type WireOutcome } from '../ledger/index.js';
+import { outcomeToWire, type AssetCatalog, type ProcessRegistry } from '../ledger/index.js';
 import { findOutcomes } from '../journal/store.js';
 import { claimPartition } from './fence.js';
 import { EventBatcher } from './event-batcher.js';
@@ -14,6 +14,7 @@ import { names as namesFor, type Names } from './names.js';
 import { Ownership, OWNERSHIP_DEFAULT, type OwnershipOptions } from './ownership.js';
 import { PartitionShard, SHARD_LIMITS_DEFAULT, shardLookups, type ShardLimits, type ShardLookups } from './partition-shard.js';
 import { provisionStreams, STREAM_LIMITS_DEFAULT, type StreamLimits } from './streams.js';
+import type { OutcomeLookupReply } from '../wire/index.js';
 
 export interface WorkerOptions {
   readonly pool: pg.Pool;
@@ -30,15 +31,6 @@ export interface WorkerOptions {
   readonly failpoint?: (name: Failpoint) => void;
   readonly streamLimits?: Partial<StreamLimits>;
 }
-
-/**
- * The answer of the outcome lookup service (`<prefix>.outcome.get`, request `{ commandId, fingerprint? }`).
- * With a fingerprint, `sameCommand` says whether the recorded command is the one asked about, or
- * another command under the same id (a conflict).
- */
-export type OutcomeLookupReply =
-  | { readonly commandId: string; readonly known: true; readonly outcome: WireOutcome; readonly sameCommand?: boolean }
-  | { readonly commandId: string; readonly known: false };
 
 /**
  * A shard worker process: provisions the streams, takes its share of the partitions through leases,

@@ -14,7 +14,7 @@ import { addBusinessDays, formatAmount, ledgerProcesses, ReferenceLedger, UK_CAL
 import { LedgerPublisher, PublishValidationError, type Submitted } from '../../src/sdk/publisher.js';
 import { names as namesOf, type Names } from '../../src/shards/names.js';
 import { readMessage } from '../../src/shards/parse.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { PrivateNats, PrivatePostgres } from '../support/servers.js';
 import {
   ASSETS,

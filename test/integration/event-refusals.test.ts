@@ -7,7 +7,7 @@ import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import { EventBatcher, EventsRefusedError, type EventMessage } from '../../src/shards/event-batcher.js';
 import { createShardMetrics } from '../../src/shards/metrics.js';
 import { names as namesFor } from '../../src/shards/names.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import type { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';

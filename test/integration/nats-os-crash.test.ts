@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ledgerProcesses, type Command } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { createTestDatabase, ownerUrl, type TestDatabase } from '../support/database.js';
 import { PrivateNats } from '../support/servers.js';
 import {

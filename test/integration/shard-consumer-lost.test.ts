@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ledgerProcesses, type Command } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { checkEffects, readObservedLedger } from '../chaos/effects.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';

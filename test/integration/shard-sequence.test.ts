@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ledgerProcesses, partitionOf, type Command, type WireOutcome } from '../../src/ledger/index.js';
 import { LedgerPublisher, PublishValidationError, type Submitted } from '../../src/sdk/publisher.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { PoisonCode } from '../../src/shards/parse.js';
 import { ShardWorker } from '../../src/shards/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

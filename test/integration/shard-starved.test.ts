@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ledgerProcesses, type Command } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import { names } from '../../src/shards/names.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import {

@@ -4,7 +4,7 @@ import { headers as natsHeaders, type Subscription } from '@nats-io/transport-no
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listPoison } from '../../src/journal/poison.js';
 import { partitionOf, type Command } from '../../src/ledger/index.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { PoisonCode } from '../../src/shards/parse.js';
 import { HEADER, names as namesFor } from '../../src/shards/names.js';
 import { provisionStreams } from '../../src/shards/streams.js';

@@ -8,7 +8,7 @@ import { DealingDesk, type FanOut } from '../../src/dealing/desk.js';
 import { closingPrice, loadPrices } from '../../src/dealing/prices.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/index.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { createShardMetrics } from '../../src/shards/metrics.js';
 import { names } from '../../src/shards/names.js';
 import { ShardWorker } from '../../src/shards/worker.js';

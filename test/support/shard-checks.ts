@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses, ReferenceLedger, type Command } from '../../src/ledger/index.js';
 import { PublishValidationError, type CommandRequest, type LedgerPublisher, type Submitted } from '../../src/sdk/publisher.js';
-import type { OutcomeNotice } from '../../src/shards/partition-shard.js';
+import type { OutcomeNotice } from '../../src/wire/index.js';
 import { propertySettings } from './fast-check.js';
 import { waitFor } from './wait.js';
 
