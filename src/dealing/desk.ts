@@ -15,7 +15,7 @@ import {
 } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
-import { FAN_OUT_TIMEOUT_MS, fanOut, type FanOut, type FanOutCommand } from './fan-out.js';
+import { FAN_OUT_TIMEOUT_MS, fanOut, type FanOut, type FanOutCommand, type FanOutOptions } from './fan-out.js';
 import { closingPrice } from './prices.js';
 import {
   aggregateCycle,
@@ -50,6 +50,16 @@ export type { FanOut } from './fan-out.js';
 const UNSETTLED_SALES_OF_SWITCH = `SELECT 1 FROM orders s
   WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:') AND s.status <> 'settled'`;
 
+/** A re-balance that sold in a priced trade, with its legs and where its sales stand. */
+interface SwitchRow {
+  readonly command_id: string;
+  readonly member_id: string;
+  readonly pot_id: string;
+  readonly legs: readonly RebalanceLeg[];
+  readonly sells_open: number;
+  readonly sales_settle: string;
+}
+
 /** How often a report being handled is marked in progress (its ack wait is 60 s). */
 const REPORT_WORKING_EVERY_MS = 20_000;
 
@@ -71,7 +81,8 @@ export class DealingDesk {
 
   /** Opens ACME's rounding pot if needed, re-sends trades placed but maybe not sent, and follows the reports. */
   async start(): Promise<void> {
-    const sent = await this.options.publisher.submit('pot.open', { commandId: 'acme:rounding-pot', memberId: ACME_MEMBER, potId: ACME_ROUNDING_POT, payload: {}, source: 'dealing-desk' });
+    const opening = { commandId: 'acme:rounding-pot', memberId: ACME_MEMBER, potId: ACME_ROUNDING_POT, payload: {}, source: 'dealing-desk' };
+    const sent = await this.options.publisher.submit('pot.open', opening);
     await sent.outcome(this.options.outcomeTimeoutMs);
     for (const trade of await tradesInStatus(this.options.pool, 'placed')) await this.#send(trade);
     this.#loop = this.#follow();
@@ -116,10 +127,11 @@ export class DealingDesk {
 
   async #follow(): Promise<void> {
     try {
-      for await (const { report, ack, working } of this.options.custodian.reports()) {
+      for await (const delivery of this.options.custodian.reports()) {
+        const report = delivery.report;
         let fanOut: FanOut | undefined;
         // A fan-out of a million commands takes minutes: the report is kept from redelivery meanwhile.
-        const keepAlive = setInterval(working, REPORT_WORKING_EVERY_MS);
+        const keepAlive = setInterval(() => delivery.working(), REPORT_WORKING_EVERY_MS);
         try {
           fanOut = await this.handle(report);
         } catch (error) {
@@ -129,7 +141,7 @@ export class DealingDesk {
         } finally {
           clearInterval(keepAlive);
         }
-        ack();
+        delivery.ack();
         for (const listener of this.#handled) listener(report, fanOut);
       }
     } catch (error) {
@@ -185,7 +197,7 @@ export class DealingDesk {
    * are no proceeds) is logged, not a break.
    */
   async #switches(trade: Trade): Promise<void> {
-    const { rows } = await this.options.pool.query<{ command_id: string; member_id: string; pot_id: string; legs: readonly RebalanceLeg[]; sells_open: number; sales_settle: string }>(
+    const { rows } = await this.options.pool.query<SwitchRow>(
       `SELECT r.command_id, r.member_id, r.pot_id, r.pot_change->'legs' AS legs,
               (SELECT count(*)::int FROM orders s
                 WHERE s.pot_id = r.pot_id AND starts_with(s.order_id, r.command_id || ':sell:')
@@ -217,7 +229,7 @@ export class DealingDesk {
           ),
     );
     if (commands.length === 0) return;
-    const placed = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS, source: 'dealing-desk' }, commands);
+    const placed = await fanOut(this.#fanOutOptions(), commands);
     this.options.log.info({ tradeId: trade.tradeId, switches: placed.applied, refused: placed.rejected.length }, 'switch buys placed out of priced sale proceeds');
     if (placed.rejected.length > 0) this.options.log.warn({ tradeId: trade.tradeId, refused: placed.rejected.slice(0, 20) }, 'switch buys refused (no proceeds to invest)');
   }
@@ -229,7 +241,13 @@ export class DealingDesk {
     const released = await this.#fanOut(
       basis.map((order) => ({
         process: 'order.allocate',
-        request: { commandId: `allocate:${order.orderId}`, memberId: order.memberId, potId: order.potId, effectiveDate: trade.dealingDate, payload: { orderId: order.orderId, tradeId: trade.tradeId, filled: '0' } },
+        request: {
+          commandId: `allocate:${order.orderId}`,
+          memberId: order.memberId,
+          potId: order.potId,
+          effectiveDate: trade.dealingDate,
+          payload: { orderId: order.orderId, tradeId: trade.tradeId, filled: '0' },
+        },
       })),
     );
     const closed = await this.#fanOut(this.#settlements(trade, basis));
@@ -280,7 +298,13 @@ export class DealingDesk {
     return this.#fanOut(
       rows.map((row) => ({
         process: 'order.settle',
-        request: { commandId: `settle:${row.order_id}`, memberId: row.member_id, potId: row.pot_id, effectiveDate: row.settlement_date, payload: { orderId: row.order_id, tradeId: row.trade_id } },
+        request: {
+          commandId: `settle:${row.order_id}`,
+          memberId: row.member_id,
+          potId: row.pot_id,
+          effectiveDate: row.settlement_date,
+          payload: { orderId: row.order_id, tradeId: row.trade_id },
+        },
       })),
     );
   }
@@ -338,10 +362,17 @@ export class DealingDesk {
     ];
   }
 
+  #fanOutOptions(): FanOutOptions {
+    const { pool, publisher, log, outcomeTimeoutMs } = this.options;
+    return { pool, publisher, log, timeoutMs: outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS, source: 'dealing-desk' };
+  }
+
   /** A fan-out of dealing commands: each rejection is a break, logged with its reason. */
   async #fanOut(commands: readonly FanOutCommand[]): Promise<FanOut> {
-    const done = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS, source: 'dealing-desk' }, commands);
-    if (done.rejected.length > 0) this.options.log.error({ rejected: done.rejected.slice(0, 20), count: done.rejected.length }, 'dealing commands were rejected: breaks to investigate');
+    const done = await fanOut(this.#fanOutOptions(), commands);
+    if (done.rejected.length > 0) {
+      this.options.log.error({ rejected: done.rejected.slice(0, 20), count: done.rejected.length }, 'dealing commands were rejected: breaks to investigate');
+    }
     return done;
   }
 

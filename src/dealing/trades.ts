@@ -66,7 +66,16 @@ export async function aggregateCycle(pool: pg.Pool, fund: string, dealingDate: s
     await client.query(
       `INSERT INTO external_trades (trade_id, fund, currency, dealing_date, settlement_date, buy_cash_minor, sell_units_minor, orders, status)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'placed')`,
-      [tradeId, fund, dealing.currency, dealingDate, addBusinessDays(dealing.calendar, dealingDate, dealing.settlementDays), buyCash.toString(), sellUnits.toString(), taken.rows.length],
+      [
+        tradeId,
+        fund,
+        dealing.currency,
+        dealingDate,
+        addBusinessDays(dealing.calendar, dealingDate, dealing.settlementDays),
+        buyCash.toString(),
+        sellUnits.toString(),
+        taken.rows.length,
+      ],
     );
     await client.query(
       `INSERT INTO trade_orders (trade_id, order_id, pot_id, member_id, side, amount_minor)
