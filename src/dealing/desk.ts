@@ -10,13 +10,23 @@ import {
   parseRate,
   type AssetCatalog,
   type Rate,
-  type RebalanceLeg,
-  type TradeAllocation,
 } from '../ledger/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
 import { FAN_OUT_TIMEOUT_MS, fanOut, type FanOut, type FanOutCommand, type FanOutOptions } from './fan-out.js';
 import { closingPrice } from './prices.js';
+import { rebalancesSellingIn, releasedSwitches, switchesAwaitingSales } from './switches.js';
+import {
+  ACME_MEMBER,
+  ACME_ROUNDING_POT,
+  allocationCommands,
+  releaseCommands,
+  releasedSwitchCommands,
+  residueCommands,
+  settlementCommands,
+  switchCommands,
+  type TradeScales,
+} from './trade-steps.js';
 import {
   aggregateCycle,
   findTrade,
@@ -26,13 +36,10 @@ import {
   tradeBasis,
   tradeExecution,
   tradesInStatus,
-  type BasisOrder,
   type Trade,
 } from './trades.js';
 
-/** ACME's own pot that keeps the rounding residues of every trade. */
-export const ACME_MEMBER = 'ACME';
-export const ACME_ROUNDING_POT = 'ACME-ROUNDING';
+export { ACME_MEMBER, ACME_ROUNDING_POT };
 
 export interface DeskOptions {
   readonly pool: pg.Pool;
@@ -45,20 +52,6 @@ export interface DeskOptions {
 }
 
 export type { FanOut } from './fan-out.js';
-
-/** The funding sales not yet settled of a switch purchase `o` (its re-balance's sells, `…:sell:<fund>`). */
-const UNSETTLED_SALES_OF_SWITCH = `SELECT 1 FROM orders s
-  WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:') AND s.status <> 'settled'`;
-
-/** A re-balance that sold in a priced trade, with its legs and where its sales stand. */
-interface SwitchRow {
-  readonly command_id: string;
-  readonly member_id: string;
-  readonly pot_id: string;
-  readonly legs: readonly RebalanceLeg[];
-  readonly sells_open: number;
-  readonly sales_settle: string;
-}
 
 /** How often a report being handled is marked in progress (its ack wait is 60 s). */
 const REPORT_WORKING_EVERY_MS = 20_000;
@@ -178,56 +171,24 @@ export class DealingDesk {
       buyCashMinor: this.#amount(report.buyCashFilled, trade.currency),
       sellUnitsMinor: this.#amount(report.sellUnitsFilled, trade.fund),
     };
-    const allocation = allocateTrade(basis, { price, buyCashFilledMinor: filled.buyCashMinor, sellUnitsFilledMinor: filled.sellUnitsMinor }, {
-      fund: this.#scale(trade.fund),
-      currency: this.#scale(trade.currency),
-    });
+    const scales = this.#scales(trade);
+    const allocation = allocateTrade(basis, { price, buyCashFilledMinor: filled.buyCashMinor, sellUnitsFilledMinor: filled.sellUnitsMinor }, scales);
     if (trade.status === 'placed') await recordPricing(this.options.pool, trade.tradeId, report.price, filled, allocation);
-    const allocated = await this.#fanOut([...this.#allocations(trade, basis, allocation, report.price), ...this.#residue('trade.residue', 'residue', trade, allocation)]);
+    const allocated = await this.#fanOut([...allocationCommands(trade, basis, allocation, report.price, scales), ...residueCommands('residue', trade, allocation, scales)]);
     await this.#switches(trade);
     return allocated;
   }
 
   /**
-   * The switches a priced trade releases: a re-balance that sold in it (`rebalance:<pot>:<day>:sell:<fund>`)
-   * and decided to buy with the proceeds has those buys placed once every sale of that re-balance is
-   * priced, each as an `order.buy` funded by the proceeds, up to its amount, under an id of its own
-   * (`…:switch:<fund>`, apart from a cash buy of the same fund), so that a repeated report places
-   * nothing twice. A buy the pot refuses (nothing was sold, so there
-   * are no proceeds) is logged, not a break.
+   * The switches a priced trade releases (see `switchCommands`). A buy the pot refuses (nothing was
+   * sold, so there are no proceeds) is logged, not a break.
    */
   async #switches(trade: Trade): Promise<void> {
-    const { rows } = await this.options.pool.query<SwitchRow>(
-      `SELECT r.command_id, r.member_id, r.pot_id, r.pot_change->'legs' AS legs,
-              (SELECT count(*)::int FROM orders s
-                WHERE s.pot_id = r.pot_id AND starts_with(s.order_id, r.command_id || ':sell:')
-                  AND s.status NOT IN ('allocated', 'settled')) AS sells_open,
-              (SELECT max(x.settlement_date)::text FROM orders s JOIN external_trades x ON x.trade_id = s.trade_id
-                WHERE s.pot_id = r.pot_id AND starts_with(s.order_id, r.command_id || ':sell:')) AS sales_settle
-         FROM (SELECT DISTINCT regexp_replace(order_id, ':sell:[^:]+$', '') AS rebalance_id
-                 FROM trade_orders WHERE trade_id = $1 AND side = 'sell' AND order_id LIKE 'rebalance:%:sell:%') t
-         JOIN movements r ON r.command_id = t.rebalance_id AND r.process = 'pot.rebalance'`,
-      [trade.tradeId],
-    );
-    const commands: FanOutCommand[] = rows.flatMap((row) =>
-      row.sells_open > 0
-        ? []
-        : row.legs.flatMap((leg) =>
-            leg.side === 'buy' && leg.funding === 'proceeds' && this.#settlesAfter(leg.fund, row.sales_settle)
-              ? [
-                  {
-                    process: 'order.buy',
-                    request: {
-                      commandId: `${row.command_id}:switch:${leg.fund}`,
-                      memberId: row.member_id,
-                      potId: row.pot_id,
-                      payload: { fund: leg.fund, amount: leg.amount, currency: dealingOf(this.options.assets, leg.fund)?.currency ?? trade.currency, funding: 'proceeds' },
-                    },
-                  },
-                ]
-              : [],
-          ),
-    );
+    const terms = {
+      currencyOf: (fund: string) => dealingOf(this.options.assets, fund)?.currency,
+      settlesAfter: (fund: string, salesSettle: string) => this.#settlesAfter(fund, salesSettle),
+    };
+    const commands = switchCommands(await rebalancesSellingIn(this.options.pool, trade.tradeId), terms, trade.currency);
     if (commands.length === 0) return;
     const placed = await fanOut(this.#fanOutOptions(), commands);
     this.options.log.info({ tradeId: trade.tradeId, switches: placed.applied, refused: placed.rejected.length }, 'switch buys placed out of priced sale proceeds');
@@ -238,20 +199,9 @@ export class DealingDesk {
     if (trade.status !== 'placed' && trade.status !== 'rejected') return undefined;
     if (trade.status === 'placed') await recordRejection(this.options.pool, trade.tradeId);
     const basis = await tradeBasis(this.options.pool, trade.tradeId);
-    const released = await this.#fanOut(
-      basis.map((order) => ({
-        process: 'order.allocate',
-        request: {
-          commandId: `allocate:${order.orderId}`,
-          memberId: order.memberId,
-          potId: order.potId,
-          effectiveDate: trade.dealingDate,
-          payload: { orderId: order.orderId, tradeId: trade.tradeId, filled: '0' },
-        },
-      })),
-    );
-    const closed = await this.#fanOut(this.#settlements(trade, basis));
-    return { commands: released.commands + closed.commands, applied: released.applied + closed.applied, rejected: [...released.rejected, ...closed.rejected] };
+    const released = await this.#fanOut(releaseCommands(trade, basis));
+    const closed = await this.#fanOut(settlementCommands(trade, basis));
+    return sum(released, closed);
   }
 
   async #settled(trade: Trade): Promise<FanOut | undefined> {
@@ -260,106 +210,13 @@ export class DealingDesk {
     if (trade.status === 'priced') await recordSettlement(this.options.pool, trade.tradeId);
     const basis = await tradeBasis(this.options.pool, trade.tradeId);
     const execution = await tradeExecution(this.options.pool, trade.tradeId);
-    const residue =
-      execution === undefined
-        ? []
-        : this.#residue('trade.settle-residue', 'settle-residue', trade, { residueUnitsMinor: execution.residueUnitsMinor, residueCashMinor: execution.residueCashMinor });
+    const residue = execution === undefined ? [] : residueCommands('settle-residue', trade, execution, this.#scales(trade));
     // A switch's purchase settles after the sales that fund it (the Trust pays the custodian out of
-    // their proceeds); one whose sales settle later today waits for them (see #releasedSwitches).
-    const waiting = await this.#switchesAwaitingSales(trade.tradeId);
-    const settled = await this.#fanOut([...this.#settlements(trade, basis.filter((order) => !waiting.has(order.orderId))), ...residue]);
-    const released = await this.#releasedSwitches();
-    return { commands: settled.commands + released.commands, applied: settled.applied + released.applied, rejected: [...settled.rejected, ...released.rejected] };
-  }
-
-  /** The switch purchases of a trade whose funding sales (their re-balance's sells) have not all settled. */
-  async #switchesAwaitingSales(tradeId: string): Promise<Set<string>> {
-    const { rows } = await this.options.pool.query<{ order_id: string }>(
-      `SELECT o.order_id FROM orders o
-        WHERE o.trade_id = $1 AND o.funding = 'proceeds' AND o.order_id LIKE 'rebalance:%:switch:%'
-          AND EXISTS (${UNSETTLED_SALES_OF_SWITCH})`,
-      [tradeId],
-    );
-    return new Set(rows.map((row) => row.order_id));
-  }
-
-  /**
-   * Settles the switch purchases left waiting: their trade has settled and now so have their funding
-   * sales. Ids are the usual `settle:<order>`, so a repeat applies nothing twice.
-   */
-  async #releasedSwitches(): Promise<FanOut> {
-    const { rows } = await this.options.pool.query<{ order_id: string; member_id: string; pot_id: string; trade_id: string; settlement_date: string }>(
-      `SELECT o.order_id, o.member_id, o.pot_id, o.trade_id, x.settlement_date::text AS settlement_date
-         FROM orders o JOIN external_trades x ON x.trade_id = o.trade_id
-        WHERE o.funding = 'proceeds' AND o.status = 'allocated' AND x.status = 'settled' AND o.order_id LIKE 'rebalance:%:switch:%'
-          AND NOT EXISTS (${UNSETTLED_SALES_OF_SWITCH})`,
-    );
-    if (rows.length === 0) return { commands: 0, applied: 0, rejected: [] };
-    return this.#fanOut(
-      rows.map((row) => ({
-        process: 'order.settle',
-        request: {
-          commandId: `settle:${row.order_id}`,
-          memberId: row.member_id,
-          potId: row.pot_id,
-          effectiveDate: row.settlement_date,
-          payload: { orderId: row.order_id, tradeId: row.trade_id },
-        },
-      })),
-    );
-  }
-
-  #allocations(trade: Trade, basis: readonly BasisOrder[], allocation: TradeAllocation, price: string) {
-    const byOrder = new Map(allocation.orders.map((order) => [order.orderId, order]));
-    return basis.map((order) => {
-      const share = byOrder.get(order.orderId);
-      const filledMinor = share?.filledMinor ?? 0n;
-      const filled = formatAmount(filledMinor, this.#scale(order.side === 'buy' ? trade.currency : trade.fund));
-      return {
-        process: 'order.allocate',
-        request: {
-          commandId: `allocate:${order.orderId}`,
-          memberId: order.memberId,
-          potId: order.potId,
-          effectiveDate: trade.dealingDate,
-          payload: { orderId: order.orderId, tradeId: trade.tradeId, price, filled },
-        },
-      };
-    });
-  }
-
-  #settlements(trade: Trade, basis: readonly BasisOrder[]) {
-    return basis.map((order) => ({
-      process: 'order.settle',
-      request: {
-        commandId: `settle:${order.orderId}`,
-        memberId: order.memberId,
-        potId: order.potId,
-        effectiveDate: trade.settlementDate,
-        payload: { orderId: order.orderId, tradeId: trade.tradeId },
-      },
-    }));
-  }
-
-  #residue(process: string, prefix: string, trade: Trade, residue: Pick<TradeAllocation, 'residueUnitsMinor' | 'residueCashMinor'>) {
-    if (residue.residueUnitsMinor === 0n && residue.residueCashMinor === 0n) return [];
-    return [
-      {
-        process,
-        request: {
-          commandId: `${prefix}:${trade.tradeId}`,
-          memberId: ACME_MEMBER,
-          potId: ACME_ROUNDING_POT,
-          effectiveDate: process === 'trade.residue' ? trade.dealingDate : trade.settlementDate,
-          payload: {
-            tradeId: trade.tradeId,
-            fund: trade.fund,
-            units: formatAmount(residue.residueUnitsMinor, this.#scale(trade.fund)),
-            cash: formatAmount(residue.residueCashMinor, this.#scale(trade.currency)),
-          },
-        },
-      },
-    ];
+    // their proceeds); one whose sales settle later today waits for them (see releasedSwitches).
+    const waiting = await switchesAwaitingSales(this.options.pool, trade.tradeId);
+    const settled = await this.#fanOut([...settlementCommands(trade, basis.filter((order) => !waiting.has(order.orderId))), ...residue]);
+    const released = await this.#fanOut(releasedSwitchCommands(await releasedSwitches(this.options.pool)));
+    return sum(settled, released);
   }
 
   #fanOutOptions(): FanOutOptions {
@@ -369,6 +226,7 @@ export class DealingDesk {
 
   /** A fan-out of dealing commands: each rejection is a break, logged with its reason. */
   async #fanOut(commands: readonly FanOutCommand[]): Promise<FanOut> {
+    if (commands.length === 0) return { commands: 0, applied: 0, rejected: [] };
     const done = await fanOut(this.#fanOutOptions(), commands);
     if (done.rejected.length > 0) {
       this.options.log.error({ rejected: done.rejected.slice(0, 20), count: done.rejected.length }, 'dealing commands were rejected: breaks to investigate');
@@ -389,6 +247,10 @@ export class DealingDesk {
     return addBusinessDays(dealing.calendar, dealt, dealing.settlementDays) >= salesSettle;
   }
 
+  #scales(trade: Trade): TradeScales {
+    return { fund: this.#scale(trade.fund), currency: this.#scale(trade.currency) };
+  }
+
   #scale(code: string): number {
     const scale = this.options.assets.find(code)?.scale;
     if (scale === undefined) throw new Error(`unknown asset ${code}`);
@@ -400,6 +262,11 @@ export class DealingDesk {
     if (!parsed.ok) throw new Error(`${code}: ${parsed.reason}`);
     return parsed.value;
   }
+}
+
+/** Two fan-outs of one report, counted as one. */
+function sum(first: FanOut, second: FanOut): FanOut {
+  return { commands: first.commands + second.commands, applied: first.applied + second.applied, rejected: [...first.rejected, ...second.rejected] };
 }
 
 function readRate(text: string): Rate {

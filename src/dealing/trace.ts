@@ -6,7 +6,7 @@
  */
 import { readMovements, type Queryable } from '../journal/store.js';
 import type { AssetCatalog, OrderStatus } from '../ledger/index.js';
-import { ACME_ROUNDING_POT } from './desk.js';
+import { ACME_ROUNDING_POT } from './trade-steps.js';
 import { closingPrice } from './prices.js';
 import {
   allocationOf,
