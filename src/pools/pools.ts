@@ -200,9 +200,9 @@ export class PoolsService {
     const shares = await this.options.pool.query<{ ordinal: number; pot_id: string; member_id: string; holding_minor: bigint; share_minor: bigint; payment_id: string | null; status: string | null }>(
       `SELECT s.ordinal, s.pot_id, s.member_id, s.holding_minor, s.share_minor, pay.payment_id, pay.status
          FROM pool_distribution_shares s
-         LEFT JOIN payments pay ON pay.payment_id = 'pool:' || $2 || ':dist:' || s.distribution_id || ':' || s.ordinal
+         LEFT JOIN payments pay ON pay.payment_id = s.payment_id
         WHERE s.distribution_id = $1 ORDER BY s.ordinal`,
-      [distributionId, row.pool_id],
+      [distributionId],
     );
     return {
       distributionId,
@@ -242,9 +242,14 @@ export class PoolsService {
         if (holdings.rows.length === 0) throw new PoolRequestError(422, `pool ${pool.poolId} has no investors to distribute to`);
         const shares = distributionShares(amountMinor, holdings.rows.map((row) => ({ potId: row.pot_id, holdingMinor: row.balance_minor })));
         await client.query(
-          `INSERT INTO pool_distribution_shares (distribution_id, ordinal, pot_id, member_id, holding_minor, share_minor)
-           SELECT $1, row_number() OVER (ORDER BY h.pot_id), h.* FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS h(pot_id, member_id, holding_minor, share_minor)`,
-          [distributionId, holdings.rows.map((r) => r.pot_id), holdings.rows.map((r) => r.member_id), holdings.rows.map((r) => r.balance_minor.toString()), shares.map((s) => s.amountMinor.toString())],
+          `INSERT INTO pool_distribution_shares (distribution_id, ordinal, payment_id, pot_id, member_id, holding_minor, share_minor)
+           SELECT $1, r.ordinal, $6 || r.ordinal, r.pot_id, r.member_id, r.holding_minor, r.share_minor
+             FROM (SELECT row_number() OVER (ORDER BY h.pot_id) AS ordinal, h.*
+                     FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS h(pot_id, member_id, holding_minor, share_minor)) r`,
+          [
+            distributionId, holdings.rows.map((r) => r.pot_id), holdings.rows.map((r) => r.member_id), holdings.rows.map((r) => r.balance_minor.toString()),
+            shares.map((s) => s.amountMinor.toString()), shareId(pool.poolId, distributionId, ''),
+          ],
         );
         await client.query('UPDATE pool_distributions SET investors = $2 WHERE distribution_id = $1', [distributionId, holdings.rows.length]);
       }
@@ -309,7 +314,7 @@ export async function topInvestors(db: pg.Pool, assets: AssetCatalog, limit: num
 }
 
 /** The payment that pays one investor's share of a distribution (by its place in pot id order: ids stay short). */
-function shareId(poolId: string, distributionId: string, ordinal: number): string {
+function shareId(poolId: string, distributionId: string, ordinal: number | ''): string {
   return `pool:${poolId}:dist:${distributionId}:${ordinal}`;
 }
 
