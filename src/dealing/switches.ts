@@ -10,7 +10,7 @@
  */
 import type { Queryable } from '../journal/store.js';
 import type { RebalanceLeg } from '../ledger/index.js';
-import type { SellingRebalance } from './trade-steps.js';
+import type { ReleasedSwitch, SellingRebalance } from './trade-steps.js';
 
 /** The funding sales not yet settled of a switch purchase `o` (its re-balance's sells, `…:sell:<fund>`). */
 const UNSETTLED_SALES_OF_SWITCH = `SELECT 1 FROM orders s
@@ -49,15 +49,6 @@ export async function switchesAwaitingSales(db: Queryable, tradeId: string): Pro
     [tradeId],
   );
   return new Set(rows.map((row) => row.order_id));
-}
-
-/** A switch purchase free to settle: its trade has settled and so have its funding sales. */
-export interface ReleasedSwitch {
-  readonly orderId: string;
-  readonly memberId: string;
-  readonly potId: string;
-  readonly tradeId: string;
-  readonly settlementDate: string;
 }
 
 /** The switch purchases left waiting whose trade and funding sales have all settled (any trade). */
