@@ -7,7 +7,9 @@ import { OutcomeTimeoutError, type LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
 import { FAN_OUT_TIMEOUT_MS, type FanOut } from './fan-out.js';
 import { closingPrice } from './prices.js';
-import { TradeRun } from './trade-run.js';
+import type { SagaRun } from './saga-run.js';
+import { tradeRun } from './trade-run.js';
+import type { TradeDealing, TradeDealingRow, TradeDealingState } from './trade-saga.js';
 import { ACME_MEMBER, ACME_ROUNDING_POT, allocationOf, readPricing } from './trade-steps.js';
 import { scalesOf, tradeDealingStore, type TradeDealingStore } from './trade-store.js';
 import { aggregateCycle, findTrade, recordPricing, recordRejection, recordSettlement, tradeBasis, tradesInStatus, type Trade } from './trades.js';
@@ -162,9 +164,9 @@ export class DealingDesk {
     }
     // A trade priced before its saga existed (or a crash between the two) starts it here: the same ids again.
     await this.#sagas.start(trade.tradeId, 'allocating', { pricing });
-    const run = this.#run(trade.tradeId);
+    const run = this.#run(trade.tradeId, { pricing });
     await run.drive('priced');
-    const allocated = await run.answer(['allocating'], { pricing });
+    const allocated = await run.answer(['allocating']);
     await run.answer(['switching']);
     return allocated;
   }
@@ -196,8 +198,8 @@ export class DealingDesk {
     return run.answer(['settling', 'releasing']);
   }
 
-  #run(tradeId: string): TradeRun {
-    return new TradeRun(this.#engine, this.#sagas, this.options.log, tradeId);
+  #run(tradeId: string, report: TradeDealingRow = {}): SagaRun<TradeDealingState, TradeDealing> {
+    return tradeRun(this.#engine, this.#sagas, this.options.log, tradeId, report);
   }
 }
 

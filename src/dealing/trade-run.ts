@@ -1,93 +1,35 @@
 /**
- * One custodian report's run of a trade's dealing saga: drives the saga through the engine (or takes
- * the custodian's decision on it), keeps each step's outcome as it comes, and answers the report with
- * the outcomes of the steps it asked for. A step the saga had passed already (a repeated or late
- * report) is sent again under the same ids, as the desk has always done: the journal answers each
- * from its recorded outcome and nothing applies twice. Rejections are breaks, logged here.
+ * The run of a trade's dealing saga for one custodian report (saga-run.ts), with the desk's reading of
+ * its outcomes: a rejected dealing command is a break, logged as an error; a switch buy refused for want
+ * of proceeds is not, and is only a warning.
  */
-import type { FanOutOutcome, OperatorDecision, Saga, SagaEngine, SagaRecord } from '../sagas/index.js';
+import type { FanOutOutcome, SagaEngine } from '../sagas/index.js';
 import type { Log } from '../shards/log.js';
-import type { FanOut } from './fan-out.js';
+import { SagaRun } from './saga-run.js';
 import { tradeDealingSaga, type TradeDealing, type TradeDealingRow, type TradeDealingState } from './trade-saga.js';
 import type { TradeDealingStore } from './trade-store.js';
 
 /** How many rejections of one step the log shows (the count is logged in full). */
 const REJECTIONS_LOGGED_MAX = 20;
 
-const order = (state: TradeDealingState): number => tradeDealingSaga.states.indexOf(state);
+/** `report`: what the report says, for a step sent again whose saga's row lacks it (a trade priced before its saga). */
+export function tradeRun(engine: SagaEngine, store: TradeDealingStore, log: Log, tradeId: string, report: TradeDealingRow = {}): SagaRun<TradeDealingState, TradeDealing> {
+  return new SagaRun({
+    engine,
+    saga: tradeDealingSaga,
+    store,
+    id: tradeId,
+    dataFor: (record, state) => store.dataFor(record, state, report),
+    seen: (state, outcome) => logBreaks(log, tradeId, state, outcome),
+  });
+}
 
-export class TradeRun {
-  readonly #outcomes = new Map<TradeDealingState, FanOutOutcome>();
-  readonly #saga: Saga<TradeDealingState, TradeDealing>;
-  #record: SagaRecord<TradeDealingState, TradeDealing> | undefined;
-
-  constructor(
-    private readonly engine: SagaEngine,
-    private readonly store: TradeDealingStore,
-    private readonly log: Log,
-    readonly tradeId: string,
-  ) {
-    // The engine applies the definition's transition to each step's outcome: seen here on its way.
-    this.#saga = {
-      ...tradeDealingSaga,
-      transition: (state, outcome, data) => {
-        if (outcome.kind === 'fanned-out') this.#seen(state, outcome);
-        return tradeDealingSaga.transition(state, outcome, data);
-      },
-    };
+function logBreaks(log: Log, tradeId: string, state: TradeDealingState, outcome: FanOutOutcome): void {
+  const refused = outcome.rejected.slice(0, REJECTIONS_LOGGED_MAX);
+  if (state === 'switching') {
+    if (outcome.commands > 0) log.info({ tradeId, switches: outcome.applied, refused: outcome.rejected.length }, 'switch buys placed out of priced sale proceeds');
+    if (refused.length > 0) log.warn({ tradeId, refused }, 'switch buys refused (no proceeds to invest)');
+    return;
   }
-
-  /** Drives the saga as far as it goes; throws (the report is redelivered) when it stops short of `reach`. */
-  async drive(reach: TradeDealingState): Promise<void> {
-    this.#record = await this.engine.drive(this.#saga, this.store, this.tradeId);
-    this.#check(reach);
-  }
-
-  /** The custodian's decision on the saga paused for it; nothing when the saga is not (or no longer) paused for it. */
-  async decide(decision: OperatorDecision, reach: TradeDealingState): Promise<void> {
-    const decided = await this.engine.decide(this.#saga, this.store, this.tradeId, decision);
-    this.#record = decided.moved ? decided.record : await this.engine.drive(this.#saga, this.store, this.tradeId);
-    this.#check(reach);
-  }
-
-  /**
-   * The outcomes of `steps`, as one: each from this run, or sent again when the saga had passed it
-   * before (with the report's `row` where the saga's own lacks it: a trade priced before its saga).
-   */
-  async answer(steps: readonly TradeDealingState[], row: TradeDealingRow = {}): Promise<FanOut> {
-    const record = this.#record;
-    if (record === undefined) throw new Error(`trade ${this.tradeId}: answered before its saga was driven`);
-    let answer: FanOut = { commands: 0, applied: 0, rejected: [] };
-    for (const step of steps) {
-      let outcome = this.#outcomes.get(step);
-      if (outcome === undefined) {
-        const commands = tradeDealingSaga.commands(step, this.tradeId, await this.store.dataFor(record, step, row));
-        outcome = await this.engine.fanOut(commands);
-        this.#seen(step, outcome);
-      }
-      answer = { commands: answer.commands + outcome.commands, applied: answer.applied + outcome.applied, rejected: [...answer.rejected, ...outcome.rejected] };
-    }
-    return answer;
-  }
-
-  #check(reach: TradeDealingState): void {
-    const record = this.#record;
-    if (record === undefined) throw new Error(`trade ${this.tradeId} has no dealing saga`);
-    if (order(record.state) < order(reach)) {
-      throw new Error(`trade ${this.tradeId}: its dealing saga is ${record.state}, short of ${reach}${record.error === undefined ? '' : ` (${record.error})`}`);
-    }
-  }
-
-  #seen(state: TradeDealingState, outcome: FanOutOutcome): void {
-    this.#outcomes.set(state, outcome);
-    const { tradeId } = this;
-    const refused = outcome.rejected.slice(0, REJECTIONS_LOGGED_MAX);
-    if (state === 'switching') {
-      // A switch buy the pot refuses (nothing was sold, so there are no proceeds) is no break.
-      if (outcome.commands > 0) this.log.info({ tradeId, switches: outcome.applied, refused: outcome.rejected.length }, 'switch buys placed out of priced sale proceeds');
-      if (refused.length > 0) this.log.warn({ tradeId, refused }, 'switch buys refused (no proceeds to invest)');
-      return;
-    }
-    if (refused.length > 0) this.log.error({ tradeId, step: state, rejected: refused, count: outcome.rejected.length }, 'dealing commands were rejected: breaks to investigate');
-  }
+  if (refused.length > 0) log.error({ tradeId, step: state, rejected: refused, count: outcome.rejected.length }, 'dealing commands were rejected: breaks to investigate');
 }
