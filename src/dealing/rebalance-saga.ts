@@ -1,5 +1,5 @@
 /**
- * The saga of one batch of a day's re-balance run (`rebalance-batch`, id `<day>:<last pot>`): the pots
+ * The saga of one batch of a day's re-balance run (`rebalance-batch`, id `<day>:<after pot>:<last pot>`): the pots
  * after one pot id up to another, in pot order, that follow a profile. Its states, in forward order:
  *
  *   rebalancing ─ rebalance:<pot>:<day> (pot.rebalance) per pot the screening keeps ─→ placing

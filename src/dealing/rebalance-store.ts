@@ -33,7 +33,8 @@ export interface RebalanceBatchStoreOptions {
   readonly assets: AssetCatalog;
 }
 
-export const batchIdOf = (row: Pick<RebalanceBatchRow, 'date' | 'last'>): string => `${row.date}:${row.last}`;
+/** A batch's id names its whole range, so that a run paged otherwise (another batch size) never takes an earlier run's batch for its own. */
+export const batchIdOf = (row: RebalanceBatchRow): string => `${row.date}:${row.after}:${row.last}`;
 
 export function rebalanceBatchStore(options: RebalanceBatchStoreOptions): RebalanceBatchStore {
   const rows = genericSagaStore<RebalanceBatchState, RebalanceBatchRow>(options.pool, rebalanceBatchSaga, (data) => {

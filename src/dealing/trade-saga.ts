@@ -84,12 +84,14 @@ function settlements(data: TradeDealing) {
 const example: TradeDealing = {
   trade: {
     tradeId: 'T-FUND-A-2026-06-01', fund: 'FUND-A', currency: 'GBP', dealingDate: '2026-06-01', settlementDate: '2026-06-03',
-    buyCashMinor: 10_000n, sellUnitsMinor: 48_000_000n, orders: 2, status: 'priced',
+    buyCashMinor: 13_333n, sellUnitsMinor: 48_000_000n, orders: 3, status: 'priced',
   },
   scales: { fund: 6, currency: 2 },
-  pricing: { price: '1.2345', buyCashFilled: '100.00', sellUnitsFilled: '48.000000' },
+  // 100.00 and 33.33 at 1.2345 are 81.004455 and 26.998784 units; the 133.33 bought 108.003240: a residue of one unit.
+  pricing: { price: '1.2345', buyCashFilled: '133.33', sellUnitsFilled: '48.000000' },
   basis: [
     { orderId: 'O-1', potId: 'P-1', memberId: 'M-1', side: 'buy', amountMinor: 10_000n },
+    { orderId: 'O-2', potId: 'P-3', memberId: 'M-3', side: 'buy', amountMinor: 3_333n },
     { orderId: 'rebalance:P-2:2026-06-01:sell:FUND-A', potId: 'P-2', memberId: 'M-2', side: 'sell', amountMinor: 48_000_000n },
   ],
   residue: { residueUnitsMinor: 1n, residueCashMinor: 0n },
