@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { ACCOUNT_KINDS, ledgerProcesses, RejectionCode, type Invariant } from '../ledger/index.js';
+import { sagaCatalogueLines } from '../sagas/catalogue.js';
+import { sagas } from '../sagas/registry.js';
 
 /**
- * The catalogue of processes, account kinds and rejection codes, generated from the registry so it can
+ * The catalogue of processes, account kinds, rejection codes and sagas, generated from the registry so it can
  * never drift from the code: `npm run docs:catalogue` writes docs/CATALOGUE.md, and a test fails when
  * the committed file differs from what the code generates.
  */
@@ -27,6 +29,7 @@ export function catalogueMarkdown(): string {
   }
   lines.push('', '## Rejection codes', '', '| code | name |', '|---|---|');
   for (const [name, code] of Object.entries(RejectionCode)) lines.push(`| \`${code}\` | ${name} |`);
+  lines.push('', ...sagaCatalogueLines(sagas));
   return `${lines.join('\n')}\n`;
 }
 

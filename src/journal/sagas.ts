@@ -148,3 +148,148 @@ export function genericSagaStore<S extends string, D>(db: Queryable, saga: SagaS
     },
   };
 }
+
+/** A row of `payments`: a payment saga's row (its `status` is the state, its `kind` the saga's name). */
+export interface PaymentRow {
+  payment_id: string;
+  payer_member: string;
+  payer_pot: string;
+  payee_member: string;
+  payee_pot: string;
+  amount_minor: bigint;
+  currency: string;
+  status: string;
+  reason: string | null;
+  hold_id: string | null;
+  kind: string;
+  detail: Record<string, unknown>;
+  from_currency: string | null;
+  rate: string | null;
+  rate_day: string | null;
+  cost_minor: bigint | null;
+  review_reason: string | null;
+  review_decision: 'released' | 'rejected' | null;
+  reviewed_by: string | null;
+  reviewed_at: Date | null;
+  review_note: string | null;
+  attempts: number;
+  error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const PAYMENT_COLUMNS = '*, rate_day::text AS rate_day';
+
+/** A payment as first recorded (`requested`); the columns the desk fills. */
+export interface NewPaymentRow {
+  readonly paymentId: string;
+  readonly kind: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+  readonly payer: { readonly memberId: string; readonly potId: string };
+  readonly payee: { readonly memberId: string; readonly potId: string };
+  readonly amountMinor: bigint;
+  readonly currency: string;
+  readonly holdId: string | undefined;
+  readonly exchange: { readonly fromCurrency: string; readonly rate: string; readonly rateDay: string; readonly costMinor: bigint } | undefined;
+  readonly reviewReason: string | undefined;
+}
+
+/** Records a payment `requested`, the first time it is asked: the row, or undefined when it existed. */
+export async function insertPayment(db: Queryable, payment: NewPaymentRow): Promise<PaymentRow | undefined> {
+  const { rows } = await db.query<PaymentRow>(
+    `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status, hold_id, kind,
+                           from_currency, rate, rate_day, cost_minor, review_reason, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (payment_id) DO NOTHING
+     RETURNING ${PAYMENT_COLUMNS}`,
+    [
+      payment.paymentId, payment.payer.memberId, payment.payer.potId, payment.payee.memberId, payment.payee.potId, payment.amountMinor, payment.currency,
+      payment.holdId ?? null, payment.kind, payment.exchange?.fromCurrency ?? null, payment.exchange?.rate ?? null, payment.exchange?.rateDay ?? null,
+      payment.exchange?.costMinor ?? null, payment.reviewReason ?? null, JSON.stringify(payment.detail),
+    ],
+  );
+  return rows[0];
+}
+
+/** Records payments whose money one movement has taken into clearing already, `in-flight`; asked again, nothing changes. */
+export async function insertPaymentsInFlight(db: Queryable, payments: readonly Omit<NewPaymentRow, 'holdId' | 'exchange' | 'reviewReason'>[]): Promise<void> {
+  await db.query(
+    `INSERT INTO payments (payment_id, kind, detail, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status)
+     SELECT p.payment_id, p.kind, p.detail, p.payer_member, p.payer_pot, p.payee_member, p.payee_pot, p.amount_minor, p.currency, 'in-flight'
+       FROM jsonb_to_recordset($1::jsonb)
+            AS p(payment_id text, kind text, detail jsonb, payer_member text, payer_pot text, payee_member text, payee_pot text, amount_minor bigint, currency text)
+     ON CONFLICT (payment_id) DO NOTHING`,
+    [
+      JSON.stringify(
+        payments.map((p) => ({
+          payment_id: p.paymentId, kind: p.kind, detail: p.detail, payer_member: p.payer.memberId, payer_pot: p.payer.potId,
+          payee_member: p.payee.memberId, payee_pot: p.payee.potId, amount_minor: p.amountMinor.toString(), currency: p.currency,
+        })),
+      ),
+    ],
+  );
+}
+
+export async function readPaymentRow(db: Queryable, paymentId: string): Promise<PaymentRow | undefined> {
+  const { rows } = await db.query<PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1`, [paymentId]);
+  return rows[0];
+}
+
+/** Payments in `statuses` (or only `status`), oldest first, at most `limit`. */
+export async function listPaymentRows(db: Queryable, statuses: readonly string[], limit: number, status: string | undefined): Promise<PaymentRow[]> {
+  const { rows } = await db.query<PaymentRow>(
+    `SELECT ${PAYMENT_COLUMNS} FROM payments WHERE status = ANY($3::text[]) AND ($2::text IS NULL OR status = $2) ORDER BY created_at, payment_id LIMIT $1`,
+    [limit, status ?? null, statuses],
+  );
+  return rows;
+}
+
+/**
+ * The store of one payment saga over `payments` (rows of its kind). `toData` reads a row as the saga's
+ * data (the payment, its amounts formatted with the asset catalogue).
+ */
+export function paymentSagaStore<S extends string, D>(db: Queryable, saga: SagaShape<S>, toData: (row: PaymentRow) => D): SagaStore<S, D> {
+  const record = (row: PaymentRow): SagaRecord<S, D> => {
+    if (row.kind !== saga.name) throw new Error(`payment ${row.payment_id} is a ${row.kind}, not a ${saga.name}`);
+    const state = checkedState(saga, row.payment_id, row.status);
+    return { id: row.payment_id, state, data: toData(row), attempts: row.attempts, ...(row.error === null ? {} : { error: row.error }) };
+  };
+  return {
+    async load(id) {
+      const row = await readPaymentRow(db, id);
+      return row === undefined ? undefined : record(row);
+    },
+    async move(id, from, to, change) {
+      const decision = change.decision;
+      const { rows } = await db.query<PaymentRow>(
+        `UPDATE payments SET status = $3, reason = coalesce($4, reason), attempts = 0, error = NULL, updated_at = now(),
+                review_decision = coalesce($5, review_decision), reviewed_by = coalesce($6, reviewed_by),
+                reviewed_at = CASE WHEN $5::text IS NULL THEN reviewed_at ELSE now() END, review_note = CASE WHEN $5::text IS NULL THEN review_note ELSE $7 END
+          WHERE payment_id = $1 AND status = $2 RETURNING ${PAYMENT_COLUMNS}`,
+        [id, from, to, change.reason ?? null, decision?.decision ?? null, decision?.by ?? null, decision?.note ?? null],
+      );
+      return rows[0] === undefined ? undefined : record(rows[0]);
+    },
+    async fail(id, state, error) {
+      const { rows } = await db.query<{ attempts: number }>(
+        'UPDATE payments SET attempts = attempts + 1, error = $3 WHERE payment_id = $1 AND status = $2 RETURNING attempts',
+        [id, state, storedError(error)],
+      );
+      return rows[0]?.attempts;
+    },
+    async unfinished(states, attemptsMax, limit) {
+      const { rows } = await db.query<{ payment_id: string }>(
+        'SELECT payment_id FROM payments WHERE status = ANY($2::text[]) AND kind = $1 AND attempts < $3 ORDER BY created_at, payment_id LIMIT $4',
+        [saga.name, states, attemptsMax, limit],
+      );
+      return rows.map((row) => row.payment_id);
+    },
+    async count(states, attemptsMax) {
+      const { rows } = await db.query<{ status: string; sagas: number; exhausted: number }>(
+        `SELECT status, count(*)::int AS sagas, count(*) FILTER (WHERE attempts >= $3)::int AS exhausted
+           FROM payments WHERE status = ANY($2::text[]) AND kind = $1 GROUP BY status`,
+        [saga.name, states, attemptsMax],
+      );
+      return rows.map((row) => ({ state: checkedState(saga, row.status, row.status), sagas: row.sagas, exhausted: row.exhausted }));
+    },
+  };
+}

@@ -1,12 +1,15 @@
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import { insertPayment, insertPaymentsInFlight, listPaymentRows, paymentSagaStore, readPaymentRow, type PaymentRow } from '../journal/sagas.js';
 import { formatAmount, parseAmount, type AssetCatalog } from '../ledger/index.js';
+import { SagaEngine, type SagaRecord, type SagaStore } from '../sagas/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
-import { findOpenHold } from './holds.js';
+import { expiredHolds, findOpenHold } from './holds.js';
+import { paymentDataOf, type InFlightPayment, type PaymentData, type PaymentExchange, type PaymentRequest, type PaymentReview } from './payment.js';
 import { ExchangeRequestError, priceExchange, RATE_MAX_AGE_DAYS_DEFAULT } from './rates.js';
 import { reviewReason, type ReviewRules } from './review.js';
-import { PAYMENT_STATUSES, type InFlightPayment, type Payment, type PaymentExchange, type PaymentRequest, type PaymentReview, type PaymentStatus } from './payment.js';
-import { sagaKind, type SagaStep } from './sagas.js';
+import { PAYMENT_SAGAS, PAYMENT_STATUSES, paymentSaga, sagaKind, type Payment, type PaymentStatus } from './sagas.js';
 
 export { PAYMENT_STATUSES, type InFlightPayment, type Payment, type PaymentExchange, type PaymentRequest, type PaymentReview, type PaymentStatus };
 
@@ -56,64 +59,47 @@ export interface PaymentsDeskOptions extends PaymentSettings {
   readonly log: Log;
   /** How long one step waits for its outcome before the payment is left for `resume`. */
   readonly stepTimeoutMs?: number;
+  /** Where the saga metrics are registered (once per registry; a registry of their own when absent). */
+  readonly metrics?: Registry;
 }
 
-const FINAL: readonly PaymentStatus[] = ['completed', 'refunded', 'rejected'];
-const UNFINISHED = "('requested', 'in-flight', 'review', 'refunding')";
-const STEP_TIMEOUT_MS = 30_000;
+/** The statuses of a payment not yet finished (held for review too): the payment saga's states that are not final. */
+const UNFINISHED: readonly PaymentStatus[] = paymentSaga.states.filter((state) => !paymentSaga.isFinal(state));
 
-interface PaymentRow {
-  payment_id: string;
-  payer_member: string;
-  payer_pot: string;
-  payee_member: string;
-  payee_pot: string;
-  amount_minor: bigint;
-  currency: string;
-  status: PaymentStatus;
-  reason: string | null;
-  hold_id: string | null;
-  kind: string;
-  detail: Record<string, unknown>;
-  from_currency: string | null;
-  rate: string | null;
-  rate_day: string | null;
-  cost_minor: bigint | null;
-  review_reason: string | null;
-  review_decision: 'released' | 'rejected' | null;
-  reviewed_by: string | null;
-  reviewed_at: Date | null;
-  review_note: string | null;
-  created_at: Date;
-  updated_at: Date;
+/** What `sendAs` records: the payment's saga kind, what the kind needs, and the hold it posts. */
+export interface PaymentKind {
+  readonly kind: string;
+  readonly detail: Readonly<Record<string, string>>;
+  readonly holdId?: string;
 }
-
-type StepOutcome = { readonly kind: 'applied' } | { readonly kind: 'rejected'; readonly reason: string };
-
-const PAYMENT_COLUMNS = '*, rate_day::text AS rate_day';
 
 /**
- * The payments desk drives each payment as a saga of ledger commands, each through its own pot's
- * partition, with ids derived from the payment so that every step applies at most once however often
- * it is sent:
- *   requested  → debit on the payer    (payment:<id>:debit)  → in-flight (or review), or rejected
- *   review     → waits for an operator: released → in-flight; rejected → refunding
- *   in-flight  → credit on the payee   (payment:<id>:credit) → completed, or refunding
- *   refunding  → refund on the payer   (payment:<id>:refund) → refunded
- * Which process each step runs depends on the payment's kind (src/payments/sagas.ts: payment.send,
- * hold.post, …). A payment a review rule flags (src/payments/review.ts) is debited first, so the money
- * is safe in clearing while it waits. A cross-currency payment's rate is the day's (`fx_rates`), fixed
- * when it is recorded.
- * The row is written before the first command, and its status moves forward only once the journal
- * has the step's outcome, so a crash anywhere is resumed by sending the current step again
- * (`resume`, at start-up); a repeated request with the same id and details is the same payment.
+ * The payments desk: each payment is a saga of ledger commands (src/payments/sagas.ts, one saga per
+ * kind: payment, hold, subscription, redemption, distribution), driven by the saga engine (src/sagas),
+ * each step through its own pot's partition with an id derived from the payment
+ * (`payment:<id>:debit|credit|refund`) so that every step applies at most once however often it is sent.
+ * A payment a review rule flags (src/payments/review.ts) is debited first, so the money is safe in
+ * clearing while it waits. A cross-currency payment's rate is the day's (`fx_rates`), fixed when it is
+ * recorded. The row (`payments`, its status the saga's state) is written before the first command and
+ * moves forward only once the journal has the step's outcome, so a crash anywhere is resumed by sending
+ * the current step again (`resume`, at start-up and every few seconds); a repeated request with the same
+ * id and details is the same payment.
  */
 export class PaymentsDesk {
   #timer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> = Promise.resolve();
   #running = false;
+  readonly #engine: SagaEngine;
+  readonly #stores: ReadonlyMap<string, SagaStore<PaymentStatus, PaymentData>>;
 
-  constructor(private readonly options: PaymentsDeskOptions) {}
+  constructor(private readonly options: PaymentsDeskOptions) {
+    this.#engine = new SagaEngine({
+      pool: options.pool, publisher: options.publisher, log: options.log, source: 'payments-desk',
+      ...(options.stepTimeoutMs === undefined ? {} : { stepTimeoutMs: options.stepTimeoutMs }),
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    });
+    this.#stores = new Map(PAYMENT_SAGAS.map((saga) => [saga.name, paymentSagaStore(options.pool, saga, (row) => paymentDataOf(row, options.assets))]));
+  }
 
   /**
    * Resumes the unfinished payments now and then every `everyMs` (a step whose outcome came late, a
@@ -165,51 +151,22 @@ export class PaymentsDesk {
    * Records a payment of a saga kind (src/payments/sagas.ts) with what the kind needs in `detail` (a
    * pool's id), or finds it, asked before; then drives it as far as it goes now.
    */
-  async sendAs(request: PaymentRequest, as: { readonly kind: string; readonly detail: Readonly<Record<string, string>>; readonly holdId?: string }): Promise<Payment> {
+  async sendAs(request: PaymentRequest, as: PaymentKind): Promise<Payment> {
     sagaKind(as.kind);
-    const holdId = as.holdId;
-    const scale = this.options.assets.find(request.currency);
-    if (scale?.kind !== 'currency') throw new PaymentRequestError(`${request.currency} is not a currency`);
-    const amount = parseAmount(request.amount, scale.scale);
-    if (!amount.ok) throw new PaymentRequestError(`amount: ${amount.reason}`);
-    if (amount.value === 0n) throw new PaymentRequestError('amount: a payment moves more than zero');
-    if (request.payer.potId === request.payee.potId) throw new PaymentRequestError('a payment goes to another pot');
-    const exchange =
-      request.fromCurrency === undefined
-        ? undefined
-        : await priceExchange(this.options.pool, this.options.assets, {
-            sold: request.fromCurrency,
-            bought: request.currency,
-            amountMinor: amount.value,
-            today: this.options.publisher.now().toISOString().slice(0, 10),
-            maxAgeDays: this.options.rateMaxAgeDays ?? RATE_MAX_AGE_DAYS_DEFAULT,
-          }).catch((error: unknown) => {
-            throw error instanceof ExchangeRequestError ? new PaymentRequestError(error.message) : error;
-          });
-    if (exchange !== undefined && holdId !== undefined) throw new PaymentRequestError('a hold is posted in its own currency');
-    const review = await reviewReason(this.options.pool, this.options.assets, this.options.review, { payer: request.payer, currency: request.currency, amountMinor: amount.value, ...(exchange === undefined ? {} : { cost: exchange }) });
-    const inserted = await this.options.pool.query<PaymentRow>(
-      `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status, hold_id, kind,
-                             from_currency, rate, rate_day, cost_minor, review_reason, detail)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (payment_id) DO NOTHING
-       RETURNING ${PAYMENT_COLUMNS}`,
-      [
-        request.paymentId, request.payer.memberId, request.payer.potId, request.payee.memberId, request.payee.potId, amount.value, request.currency,
-        holdId ?? null, as.kind,
-        exchange?.fromCurrency ?? null, exchange?.rate ?? null, exchange?.rateDay ?? null, exchange?.costMinor ?? null, review ?? null, JSON.stringify(as.detail),
-      ],
-    );
-    const first = inserted.rows[0];
-    const recorded = first === undefined ? await this.read(request.paymentId) : this.#payment(first);
-    if (recorded === undefined) throw new Error(`payment ${request.paymentId} was recorded and cannot be read back`);
-    const same =
-      recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
-      recorded.payee.memberId === request.payee.memberId && recorded.payee.potId === request.payee.potId &&
-      recorded.currency === request.currency && recorded.amount === formatAmount(amount.value, scale.scale) && recorded.holdId === holdId &&
-      recorded.exchange?.fromCurrency === request.fromCurrency && recorded.kind === as.kind &&
-      Object.entries(as.detail).every(([key, value]) => recorded.detail[key] === value);
-    if (!same) throw new PaymentConflictError(request.paymentId);
-    return this.drive(request.paymentId, recorded);
+    const amount = this.#amount(request);
+    const exchange = await this.#price(request, amount.value);
+    if (exchange !== undefined && as.holdId !== undefined) throw new PaymentRequestError('a hold is posted in its own currency');
+    const reviewed = { payer: request.payer, currency: request.currency, amountMinor: amount.value, ...(exchange === undefined ? {} : { cost: exchange }) };
+    const review = await reviewReason(this.options.pool, this.options.assets, this.options.review, reviewed);
+    const inserted = await insertPayment(this.options.pool, {
+      paymentId: request.paymentId, kind: as.kind, detail: as.detail, payer: request.payer, payee: request.payee, amountMinor: amount.value, currency: request.currency,
+      holdId: as.holdId, exchange, reviewReason: review,
+    });
+    const row = inserted ?? (await readPaymentRow(this.options.pool, request.paymentId));
+    if (row === undefined) throw new Error(`payment ${request.paymentId} was recorded and cannot be read back`);
+    const recorded = this.#payment(row);
+    if (!sameRequest(recorded, request, formatAmount(amount.value, amount.scale), as)) throw new PaymentConflictError(request.paymentId);
+    return this.#drive(row);
   }
 
   /**
@@ -218,45 +175,29 @@ export class PaymentsDesk {
    */
   async recordInFlight(payments: readonly InFlightPayment[]): Promise<void> {
     if (payments.length === 0) return;
-    await this.options.pool.query(
-      `INSERT INTO payments (payment_id, kind, detail, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status)
-       SELECT p.payment_id, p.kind, p.detail, p.payer_member, p.payer_pot, p.payee_member, p.payee_pot, p.amount_minor, p.currency, 'in-flight'
-         FROM jsonb_to_recordset($1::jsonb) AS p(payment_id text, kind text, detail jsonb, payer_member text, payer_pot text, payee_member text, payee_pot text, amount_minor bigint, currency text)
-       ON CONFLICT (payment_id) DO NOTHING`,
-      [
-        JSON.stringify(
-          payments.map((p) => {
-            sagaKind(p.kind);
-            return {
-              payment_id: p.paymentId, kind: p.kind, detail: { ...p.detail, debitedBy: p.debitedBy }, payer_member: p.payer.memberId, payer_pot: p.payer.potId,
-              payee_member: p.payee.memberId, payee_pot: p.payee.potId, amount_minor: p.amountMinor.toString(), currency: p.currency,
-            };
-          }),
-        ),
-      ],
-    );
+    for (const payment of payments) sagaKind(payment.kind);
+    await insertPaymentsInFlight(this.options.pool, payments.map((p) => ({ ...p, detail: { ...p.detail, debitedBy: p.debitedBy } })));
   }
 
   /** An operator's decision on a payment held for review: released (credited to the payee) or rejected (refunded). */
   async decideReview(paymentId: string, decision: 'released' | 'rejected', by: string, note: string | undefined): Promise<Payment> {
-    const { rowCount } = await this.options.pool.query(
-      `UPDATE payments SET status = $2, review_decision = $3, reviewed_by = $4, reviewed_at = now(), review_note = $5,
-              reason = CASE WHEN $3 = 'rejected' THEN 'rejected in review by ' || $4 || coalesce(': ' || $5, '') ELSE reason END, updated_at = now()
-        WHERE payment_id = $1 AND status = 'review'`,
-      [paymentId, decision === 'released' ? 'in-flight' : 'refunding', decision, by, note ?? null],
-    );
-    const payment = await this.read(paymentId);
-    if (payment === undefined) throw new PaymentNotFoundError(paymentId);
-    if (rowCount === 0 && payment.review?.decision !== decision) throw new PaymentNotInReviewError(paymentId, payment.status);
-    return this.drive(paymentId);
+    const row = await readPaymentRow(this.options.pool, paymentId);
+    if (row === undefined) throw new PaymentNotFoundError(paymentId);
+    const saga = sagaKind(row.kind);
+    const decided = await this.#engine.decide(saga, this.#store(saga.name), paymentId, { decision, by, note });
+    const record = decided.record;
+    if (record === undefined) throw new PaymentNotFoundError(paymentId);
+    const payment = paymentOf(record);
+    if (!decided.moved && payment.review?.decision !== decision) throw new PaymentNotInReviewError(paymentId, payment.status);
+    return decided.moved ? payment : this.drive(paymentId);
   }
 
   /** Drives every payment that has not finished (after a crash, at start-up), and expires the holds whose time has passed. */
   async resume(): Promise<number> {
-    const { rows } = await this.options.pool.query<{ payment_id: string }>(`SELECT payment_id FROM payments WHERE status IN ('requested', 'in-flight', 'refunding') ORDER BY created_at`);
-    for (const row of rows) await this.drive(row.payment_id);
+    let driven = 0;
+    for (const saga of PAYMENT_SAGAS) driven += (await this.#engine.sweep(saga, this.#store(saga.name))).driven;
     await this.expireHolds();
-    return rows.length;
+    return driven;
   }
 
   /**
@@ -264,130 +205,100 @@ export class PaymentsDesk {
    * refuses one that has not (its own check), and one sent twice applies once. Returns how many expired.
    */
   async expireHolds(): Promise<number> {
-    const now = this.options.publisher.now();
-    const { rows } = await this.options.pool.query<{ pot_id: string; member_id: string; hold_id: string }>(
-      `SELECT p.pot_id, p.member_id, h.key AS hold_id FROM pots p, jsonb_each(p.holds) h
-        WHERE p.holds <> '{}'::jsonb AND (h.value->>'expiresAt')::timestamptz <= $1 ORDER BY p.pot_id, h.key`,
-      [now],
-    );
     let expired = 0;
-    for (const row of rows) {
-      const outcome = await this.#command('hold.expire', `hold:${row.hold_id}:expire`, { memberId: row.member_id, potId: row.pot_id }, { holdId: row.hold_id });
+    for (const hold of await expiredHolds(this.options.pool, this.options.publisher.now())) {
+      const outcome = await this.#engine.send({ process: 'hold.expire', commandId: `hold:${hold.holdId}:expire`, pot: hold.pot, payload: { holdId: hold.holdId } });
       if (outcome?.kind === 'applied') expired += 1;
     }
     return expired;
   }
 
   async read(paymentId: string): Promise<Payment | undefined> {
-    const { rows } = await this.options.pool.query<PaymentRow>(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1`, [paymentId]);
-    const row = rows[0];
+    const row = await readPaymentRow(this.options.pool, paymentId);
     return row === undefined ? undefined : this.#payment(row);
   }
 
   /** Payments in flight (not yet completed, refunded or rejected; those held for review too), oldest first. */
   async inFlight(limit: number, status?: PaymentStatus): Promise<Payment[]> {
-    const { rows } = await this.options.pool.query<PaymentRow>(
-      `SELECT ${PAYMENT_COLUMNS} FROM payments WHERE status IN ${UNFINISHED} AND ($2::text IS NULL OR status = $2) ORDER BY created_at, payment_id LIMIT $1`,
-      [limit, status ?? null],
-    );
+    const rows = await listPaymentRows(this.options.pool, UNFINISHED, limit, status);
     return rows.map((row) => this.#payment(row));
   }
 
   /** Takes the payment through its remaining steps; stops at a final status or a step without an outcome yet. */
   async drive(paymentId: string, known?: Payment): Promise<Payment> {
-    let payment = known ?? (await this.read(paymentId));
-    for (;;) {
-      if (payment === undefined) throw new PaymentNotFoundError(paymentId);
-      if (FINAL.includes(payment.status)) return payment;
-      const step = await this.#step(payment);
-      if (step === undefined) return payment;
-      const advanced = await this.#advance(payment, step);
-      if (advanced === 'stays') return payment;
-      // Moved on by this call, or by another process driving it at the same time (then read afresh).
-      payment = advanced === 'moved elsewhere' ? await this.read(paymentId) : advanced;
+    const row = known === undefined ? await readPaymentRow(this.options.pool, paymentId) : undefined;
+    if (known !== undefined) {
+      const saga = sagaKind(known.kind);
+      const { status, ...data } = known;
+      return this.#driven(paymentId, await this.#engine.drive(saga, this.#store(saga.name), paymentId, { known: { id: paymentId, state: status, data, attempts: 0 } }));
     }
+    if (row === undefined) throw new PaymentNotFoundError(paymentId);
+    return this.#drive(row);
   }
 
-  async #step(payment: Payment): Promise<StepOutcome | undefined> {
-    const kind = sagaKind(payment.kind);
-    const step: SagaStep | undefined =
-      payment.status === 'requested' ? kind.debit?.(payment) : payment.status === 'in-flight' ? kind.credit(payment) : payment.status === 'refunding' ? kind.refund(payment) : undefined;
-    if (step === undefined) return undefined;
-    const stepName = payment.status === 'requested' ? 'debit' : payment.status === 'in-flight' ? 'credit' : 'refund';
-    return this.#command(step.process, `payment:${payment.paymentId}:${stepName}`, step.party === 'payer' ? payment.payer : payment.payee, step.payload);
+  async #drive(row: PaymentRow): Promise<Payment> {
+    const saga = sagaKind(row.kind);
+    const store = this.#store(saga.name);
+    const payment = this.#payment(row);
+    const { status, ...data } = payment;
+    return this.#driven(row.payment_id, await this.#engine.drive(saga, store, row.payment_id, { known: { id: row.payment_id, state: status, data, attempts: row.attempts } }));
   }
 
-  /** Moves the payment on after a step: the payment as it now is, or why there is none to return. */
-  async #advance(payment: Payment, step: StepOutcome): Promise<Payment | 'stays' | 'moved elsewhere'> {
-    if (payment.status === 'refunding' && step.kind === 'rejected') {
-      // The payer's pot refused its own money back (closed since): it stays `refunding`, in the list of
-      // payments in flight, with the amount in clearing, for an operator; never dropped.
-      this.options.log.error({ paymentId: payment.paymentId, reason: step.reason }, 'a payment refund was refused; the amount stays in clearing');
-      return 'stays';
-    }
-    const debited: PaymentStatus = payment.review !== undefined && payment.review.decision === undefined ? 'review' : 'in-flight';
-    const next: { status: PaymentStatus; reason?: string } =
-      payment.status === 'requested'
-        ? step.kind === 'applied' ? { status: debited } : { status: 'rejected', reason: step.reason }
-        : payment.status === 'in-flight'
-          ? step.kind === 'applied' ? { status: 'completed' } : { status: 'refunding', reason: step.reason }
-          : { status: 'refunded' };
-    const { rows } = await this.options.pool.query<PaymentRow>(
-      `UPDATE payments SET status = $3, reason = coalesce($4, reason), updated_at = now() WHERE payment_id = $1 AND status = $2 RETURNING ${PAYMENT_COLUMNS}`,
-      [payment.paymentId, payment.status, next.status, next.reason ?? null],
-    );
-    const row = rows[0];
-    return row === undefined ? 'moved elsewhere' : this.#payment(row);
+  #driven(paymentId: string, record: SagaRecord<PaymentStatus, PaymentData> | undefined): Payment {
+    if (record === undefined) throw new PaymentNotFoundError(paymentId);
+    return paymentOf(record);
   }
 
-  async #command(process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<StepOutcome | undefined> {
-    const sent = await this.options.publisher.submit(process, { commandId, memberId: pot.memberId, potId: pot.potId, payload, source: 'payments-desk' });
-    const notice = await sent.outcome(this.options.stepTimeoutMs ?? STEP_TIMEOUT_MS).catch((error: unknown) => {
-      this.options.log.warn({ err: error, commandId }, 'a payment step has no outcome yet; the payment is resumed later');
-      return undefined;
+  /** The request's amount in minor units, with its currency's scale; a PaymentRequestError for what the ledger cannot take. */
+  #amount(request: PaymentRequest): { readonly value: bigint; readonly scale: number } {
+    const currency = this.options.assets.find(request.currency);
+    if (currency?.kind !== 'currency') throw new PaymentRequestError(`${request.currency} is not a currency`);
+    const amount = parseAmount(request.amount, currency.scale);
+    if (!amount.ok) throw new PaymentRequestError(`amount: ${amount.reason}`);
+    if (amount.value === 0n) throw new PaymentRequestError('amount: a payment moves more than zero');
+    if (request.payer.potId === request.payee.potId) throw new PaymentRequestError('a payment goes to another pot');
+    return { value: amount.value, scale: currency.scale };
+  }
+
+  async #price(request: PaymentRequest, amountMinor: bigint) {
+    if (request.fromCurrency === undefined) return undefined;
+    return priceExchange(this.options.pool, this.options.assets, {
+      sold: request.fromCurrency,
+      bought: request.currency,
+      amountMinor,
+      today: this.options.publisher.now().toISOString().slice(0, 10),
+      maxAgeDays: this.options.rateMaxAgeDays ?? RATE_MAX_AGE_DAYS_DEFAULT,
+    }).catch((error: unknown) => {
+      throw error instanceof ExchangeRequestError ? new PaymentRequestError(error.message) : error;
     });
-    if (notice === undefined) return undefined;
-    // The step's id was used by another command: nothing of this payment was applied under it.
-    if (notice.status === 'conflict') return { kind: 'rejected', reason: `${commandId} was used by another command` };
-    const outcome = notice.outcome as { kind: string; reason?: string; code?: string };
-    return outcome.kind === 'rejected' ? { kind: 'rejected', reason: `${outcome.code ?? 'rejected'}: ${outcome.reason ?? ''}` } : { kind: 'applied' };
+  }
+
+  #store(kind: string): SagaStore<PaymentStatus, PaymentData> {
+    const store = this.#stores.get(kind);
+    if (store === undefined) throw new Error(`no saga kind ${kind}`);
+    return store;
   }
 
   #payment(row: PaymentRow): Payment {
-    const scale = this.#scale(row.currency, row.payment_id);
-    return {
-      paymentId: row.payment_id,
-      kind: row.kind,
-      detail: row.detail,
-      payer: { memberId: row.payer_member, potId: row.payer_pot },
-      payee: { memberId: row.payee_member, potId: row.payee_pot },
-      amount: formatAmount(row.amount_minor, scale),
-      currency: row.currency,
-      ...(row.hold_id === null ? {} : { holdId: row.hold_id }),
-      ...(row.from_currency === null || row.rate === null || row.rate_day === null || row.cost_minor === null
-        ? {}
-        : { exchange: { fromCurrency: row.from_currency, rate: row.rate, rateDay: row.rate_day, cost: formatAmount(row.cost_minor, this.#scale(row.from_currency, row.payment_id)) } }),
-      ...(row.review_reason === null
-        ? {}
-        : {
-            review: {
-              reason: row.review_reason,
-              ...(row.review_decision === null ? {} : { decision: row.review_decision }),
-              ...(row.reviewed_by === null ? {} : { decidedBy: row.reviewed_by }),
-              ...(row.reviewed_at === null ? {} : { decidedAt: row.reviewed_at.toISOString() }),
-              ...(row.review_note === null ? {} : { note: row.review_note }),
-            },
-          }),
-      status: row.status,
-      ...(row.reason === null ? {} : { reason: row.reason }),
-      createdAt: row.created_at.toISOString(),
-      updatedAt: row.updated_at.toISOString(),
-    };
+    const saga = sagaKind(row.kind);
+    if (!saga.has(row.status)) throw new Error(`payment ${row.payment_id} is in ${row.status}, which is not a payment status`);
+    return paymentOf({ id: row.payment_id, state: row.status, data: paymentDataOf(row, this.options.assets), attempts: row.attempts });
   }
+}
 
-  #scale(currency: string, paymentId: string): number {
-    const scale = this.options.assets.find(currency)?.scale;
-    if (scale === undefined) throw new Error(`payment ${paymentId}: unknown currency ${currency}`);
-    return scale;
-  }
+/** Whether the payment recorded under the request's id is the one asked (else the id was used for another). */
+function sameRequest(recorded: Payment, request: PaymentRequest, amount: string, as: PaymentKind): boolean {
+  return (
+    recorded.payer.memberId === request.payer.memberId && recorded.payer.potId === request.payer.potId &&
+    recorded.payee.memberId === request.payee.memberId && recorded.payee.potId === request.payee.potId &&
+    recorded.currency === request.currency && recorded.amount === amount && recorded.holdId === as.holdId &&
+    recorded.exchange?.fromCurrency === request.fromCurrency && recorded.kind === as.kind &&
+    Object.entries(as.detail).every(([key, value]) => recorded.detail[key] === value)
+  );
+}
+
+/** A payment as the API answers it: the saga's data with its state as the status (in the order the API has always given). */
+function paymentOf(record: SagaRecord<PaymentStatus, PaymentData>): Payment {
+  const { reason, createdAt, updatedAt, ...data } = record.data;
+  return { ...data, status: record.state, ...(reason === undefined ? {} : { reason }), createdAt, updatedAt };
 }

@@ -1,8 +1,11 @@
+import type { PaymentRow } from '../journal/sagas.js';
+import { formatAmount, type AssetCatalog } from '../ledger/index.js';
 import type { PricedExchange } from './rates.js';
 
-/** What a payment is: its request, its state, its kind (the payments desk, src/payments/desk.ts, drives it). */
-export type PaymentStatus = 'requested' | 'in-flight' | 'review' | 'completed' | 'refunding' | 'refunded' | 'rejected';
-export const PAYMENT_STATUSES: readonly PaymentStatus[] = ['requested', 'in-flight', 'review', 'completed', 'refunding', 'refunded', 'rejected'];
+/**
+ * What a payment is: its request, its kind, what its saga needs (the payments desk, src/payments/desk.ts,
+ * drives it; its states are its saga's, src/payments/sagas.ts).
+ */
 
 /** A payment as asked: from one pot to another, an amount of a currency. */
 export interface PaymentRequest {
@@ -27,7 +30,8 @@ export interface PaymentReview {
   readonly note?: string;
 }
 
-export interface Payment extends Omit<PaymentRequest, 'fromCurrency'> {
+/** A payment without its state: a payment saga's data (its row in `payments`, the status aside). */
+export interface PaymentData extends Omit<PaymentRequest, 'fromCurrency'> {
   /** Which saga it is (src/payments/sagas.ts): a payment, a hold's post, … */
   readonly kind: string;
   /** What its kind needs to know beyond the parties and the amount. */
@@ -36,7 +40,6 @@ export interface Payment extends Omit<PaymentRequest, 'fromCurrency'> {
   readonly holdId?: string;
   readonly exchange?: PaymentExchange;
   readonly review?: PaymentReview;
-  readonly status: PaymentStatus;
   /** Why it was rejected or refunded. */
   readonly reason?: string;
   readonly createdAt: string;
@@ -56,3 +59,42 @@ export interface InFlightPayment {
   readonly currency: string;
 }
 
+
+/** The scale of a currency (or any asset) the catalogue knows; an unknown one is a bug of the caller's data. */
+export function scaleOf(assets: AssetCatalog, code: string, of: string): number {
+  const scale = assets.find(code)?.scale;
+  if (scale === undefined) throw new Error(`${of}: unknown currency ${code}`);
+  return scale;
+}
+
+/** A payment's row read as its saga's data (its amounts formatted with the catalogue's scales). */
+export function paymentDataOf(row: PaymentRow, assets: AssetCatalog): PaymentData {
+  const of = `payment ${row.payment_id}`;
+  return {
+    paymentId: row.payment_id,
+    kind: row.kind,
+    detail: row.detail,
+    payer: { memberId: row.payer_member, potId: row.payer_pot },
+    payee: { memberId: row.payee_member, potId: row.payee_pot },
+    amount: formatAmount(row.amount_minor, scaleOf(assets, row.currency, of)),
+    currency: row.currency,
+    ...(row.hold_id === null ? {} : { holdId: row.hold_id }),
+    ...(row.from_currency === null || row.rate === null || row.rate_day === null || row.cost_minor === null
+      ? {}
+      : { exchange: { fromCurrency: row.from_currency, rate: row.rate, rateDay: row.rate_day, cost: formatAmount(row.cost_minor, scaleOf(assets, row.from_currency, of)) } }),
+    ...(row.review_reason === null ? {} : { review: reviewOf(row.review_reason, row) }),
+    ...(row.reason === null ? {} : { reason: row.reason }),
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+function reviewOf(reason: string, row: PaymentRow): PaymentReview {
+  return {
+    reason,
+    ...(row.review_decision === null ? {} : { decision: row.review_decision }),
+    ...(row.reviewed_by === null ? {} : { decidedBy: row.reviewed_by }),
+    ...(row.reviewed_at === null ? {} : { decidedAt: row.reviewed_at.toISOString() }),
+    ...(row.review_note === null ? {} : { note: row.review_note }),
+  };
+}

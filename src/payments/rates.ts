@@ -55,8 +55,13 @@ export async function priceExchange(
 export type RecordRateResult = 'recorded' | 'recorded already' | 'conflict';
 
 /** Records a day's rate for a pair; the same rate again is fine, another one for that day is refused. */
-export async function recordRate(db: pg.Pool, rate: { readonly day: string; readonly base: string; readonly quote: string; readonly rate: string; readonly by: string }): Promise<RecordRateResult> {
-  const inserted = await db.query('INSERT INTO fx_rates (day, base, quote, rate, recorded_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [rate.day, rate.base, rate.quote, rate.rate, rate.by]);
+export async function recordRate(
+  db: pg.Pool,
+  rate: { readonly day: string; readonly base: string; readonly quote: string; readonly rate: string; readonly by: string },
+): Promise<RecordRateResult> {
+  const inserted = await db.query('INSERT INTO fx_rates (day, base, quote, rate, recorded_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
+    rate.day, rate.base, rate.quote, rate.rate, rate.by,
+  ]);
   if (inserted.rowCount === 1) return 'recorded';
   const { rows } = await db.query<{ rate: string }>('SELECT rate FROM fx_rates WHERE day = $1 AND base = $2 AND quote = $3', [rate.day, rate.base, rate.quote]);
   return rows[0]?.rate === rate.rate ? 'recorded already' : 'conflict';

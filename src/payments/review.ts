@@ -23,7 +23,8 @@ export interface ReviewedPayment {
 
 /** The rules as configured (src/config), or undefined when none is set. */
 export function reviewRules(config: { readonly PAYMENT_REVIEW_OVER: ReadonlyMap<string, bigint>; readonly PAYMENT_REVIEW_OPEN_ALERTS: boolean }): ReviewRules | undefined {
-  return config.PAYMENT_REVIEW_OVER.size === 0 && !config.PAYMENT_REVIEW_OPEN_ALERTS ? undefined : { overMinor: config.PAYMENT_REVIEW_OVER, openAlerts: config.PAYMENT_REVIEW_OPEN_ALERTS };
+  if (config.PAYMENT_REVIEW_OVER.size === 0 && !config.PAYMENT_REVIEW_OPEN_ALERTS) return undefined;
+  return { overMinor: config.PAYMENT_REVIEW_OVER, openAlerts: config.PAYMENT_REVIEW_OPEN_ALERTS };
 }
 
 /** Why the rules hold this payment for review, or undefined when none does. */

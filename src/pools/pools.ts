@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import { allocateLargestRemainder, formatAmount, parseAmount, POOL_POT_PREFIX, poolUnits, type AssetCatalog } from '../ledger/index.js';
 import type { PaymentsDesk } from '../payments/desk.js';
-import type { Payment } from '../payments/payment.js';
-import type { LedgerPublisher } from '../sdk/publisher.js';
+import { scaleOf } from '../payments/payment.js';
+import type { Payment } from '../payments/sagas.js';
+import { refusalReason, SagaEngine, type IdentifiedCommand } from '../sagas/index.js';
+import { OutcomeTimeoutError, type LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
 
 /**
@@ -37,7 +39,17 @@ export interface Distribution {
   readonly currency: string;
   readonly status: DistributionStatus;
   readonly reason?: string;
-  readonly shares: readonly { readonly ordinal: number; readonly potId: string; readonly memberId: string; readonly holding: string; readonly share: string; readonly paymentId?: string; readonly paymentStatus?: string }[];
+  readonly shares: readonly DistributionShare[];
+}
+
+export interface DistributionShare {
+  readonly ordinal: number;
+  readonly potId: string;
+  readonly memberId: string;
+  readonly holding: string;
+  readonly share: string;
+  readonly paymentId?: string;
+  readonly paymentStatus?: string;
 }
 
 export interface TopInvestor {
@@ -78,8 +90,18 @@ interface PoolRow {
   created_at: Date;
 }
 
+/** An investor's pot. */
+type Investor = { memberId: string; potId: string };
+
+/** How many share payments of a distribution are credited at once (the rest queue behind them; the desk's sweep takes up any left). */
+const DISTRIBUTION_LANES = 16;
+
 export class PoolsService {
-  constructor(private readonly options: PoolsOptions) {}
+  readonly #engine: SagaEngine;
+
+  constructor(private readonly options: PoolsOptions) {
+    this.#engine = new SagaEngine({ pool: options.pool, publisher: options.publisher, log: options.log, source: 'pools', stepTimeoutMs: options.waitMs });
+  }
 
   /** Creates a pool and opens its pot; the same pool asked again is the same pool, another under its id is 409. */
   async create(request: { readonly poolId: string; readonly currency: string; readonly name: string; readonly by: string }): Promise<Pool> {
@@ -92,16 +114,19 @@ export class PoolsService {
     const pool = await this.read(request.poolId);
     if (pool === undefined) throw new Error(`pool ${request.poolId} was recorded and cannot be read back`);
     if (pool.currency !== request.currency || pool.name !== request.name) throw new PoolRequestError(409, `pool ${request.poolId} exists with another currency or name`);
-    const outcome = await this.#command('pot.open', `pool:${request.poolId}:open`, pool.pot, {});
+    const outcome = await this.#command({ process: 'pot.open', commandId: `pool:${request.poolId}:open`, pot: pool.pot, payload: {} });
     // Open already (by an earlier attempt under another command id): it is the pool's pot all the same.
-    if (outcome.kind === 'rejected' && !outcome.reason.startsWith('LEDGER_ERR_POT_EXISTS')) throw new Error(`the pot of pool ${request.poolId} could not be opened: ${outcome.reason}`);
+    if (outcome.kind === 'rejected' && !outcome.reason.startsWith('LEDGER_ERR_POT_EXISTS')) {
+      throw new Error(`the pot of pool ${request.poolId} could not be opened: ${outcome.reason}`);
+    }
     return pool;
   }
 
   async read(poolId: string): Promise<Pool | undefined> {
     const { rows } = await this.options.pool.query<PoolRow>('SELECT * FROM pools WHERE pool_id = $1', [poolId]);
     const row = rows[0];
-    return row === undefined ? undefined : { poolId: row.pool_id, currency: row.currency, name: row.name, pot: { memberId: row.member_id, potId: row.pot_id }, createdAt: row.created_at.toISOString() };
+    if (row === undefined) return undefined;
+    return { poolId: row.pool_id, currency: row.currency, name: row.name, pot: { memberId: row.member_id, potId: row.pot_id }, createdAt: row.created_at.toISOString() };
   }
 
   async summary(poolId: string): Promise<PoolSummary | undefined> {
@@ -116,7 +141,7 @@ export class PoolsService {
   }
 
   /** An investor buys units at par: a payment of kind `subscription` from its pot to the pool's. */
-  async subscribe(request: { readonly poolId: string; readonly subscriptionId: string; readonly investor: { memberId: string; potId: string }; readonly amount: string }): Promise<Payment> {
+  async subscribe(request: { readonly poolId: string; readonly subscriptionId: string; readonly investor: Investor; readonly amount: string }): Promise<Payment> {
     const pool = await this.#existing(request.poolId);
     return this.options.desk.sendAs(
       { paymentId: `pool:${pool.poolId}:sub:${request.subscriptionId}`, payer: request.investor, payee: pool.pot, amount: request.amount, currency: pool.currency },
@@ -125,7 +150,7 @@ export class PoolsService {
   }
 
   /** An investor sells units back at par: a payment of kind `redemption` from the pool's pot to the investor's. */
-  async redeem(request: { readonly poolId: string; readonly redemptionId: string; readonly investor: { memberId: string; potId: string }; readonly amount: string }): Promise<Payment> {
+  async redeem(request: { readonly poolId: string; readonly redemptionId: string; readonly investor: Investor; readonly amount: string }): Promise<Payment> {
     const pool = await this.#existing(request.poolId);
     return this.options.desk.sendAs(
       { paymentId: `pool:${pool.poolId}:red:${request.redemptionId}`, payer: pool.pot, payee: request.investor, amount: request.amount, currency: pool.currency },
@@ -149,8 +174,11 @@ export class PoolsService {
       throw new PoolRequestError(409, `distribution ${request.distributionId} exists with another pool or amount`);
     }
     if (recorded.status === 'recorded') {
-      const outcome = await this.#command('pool.distribute', `pool:${pool.poolId}:dist:${request.distributionId}`, pool.pot, {
-        distributionId: request.distributionId, poolId: pool.poolId, amount: recorded.amount, currency: pool.currency,
+      const outcome = await this.#command({
+        process: 'pool.distribute',
+        commandId: `pool:${pool.poolId}:dist:${request.distributionId}`,
+        pot: pool.pot,
+        payload: { distributionId: request.distributionId, poolId: pool.poolId, amount: recorded.amount, currency: pool.currency },
       });
       if (outcome.kind === 'rejected') {
         await this.#setStatus(request.distributionId, 'recorded', 'rejected', outcome.reason);
@@ -184,7 +212,7 @@ export class PoolsService {
           if (id !== undefined && (await this.options.desk.read(id)) !== undefined) await this.options.desk.drive(id);
         }
       };
-      await Promise.all(Array.from({ length: 16 }, lane));
+      await Promise.all(Array.from({ length: DISTRIBUTION_LANES }, lane));
     }
     return (await this.distribution(request.distributionId)) ?? recorded;
   }
@@ -197,7 +225,8 @@ export class PoolsService {
     const row = rows[0];
     if (row === undefined) return undefined;
     const scale = this.#scale(row.currency);
-    const shares = await this.options.pool.query<{ ordinal: number; pot_id: string; member_id: string; holding_minor: bigint; share_minor: bigint; payment_id: string | null; status: string | null }>(
+    type ShareRow = { ordinal: number; pot_id: string; member_id: string; holding_minor: bigint; share_minor: bigint; payment_id: string | null; status: string | null };
+    const shares = await this.options.pool.query<ShareRow>(
       `SELECT s.ordinal, s.pot_id, s.member_id, s.holding_minor, s.share_minor, pay.payment_id, pay.status
          FROM pool_distribution_shares s
          LEFT JOIN payments pay ON pay.payment_id = s.payment_id
@@ -263,7 +292,9 @@ export class PoolsService {
   }
 
   async #setStatus(distributionId: string, from: DistributionStatus, to: DistributionStatus, reason?: string): Promise<void> {
-    await this.options.pool.query('UPDATE pool_distributions SET status = $3, reason = coalesce($4, reason), updated_at = now() WHERE distribution_id = $1 AND status = $2', [distributionId, from, to, reason ?? null]);
+    await this.options.pool.query('UPDATE pool_distributions SET status = $3, reason = coalesce($4, reason), updated_at = now() WHERE distribution_id = $1 AND status = $2', [
+      distributionId, from, to, reason ?? null,
+    ]);
   }
 
   async #existing(poolId: string): Promise<Pool> {
@@ -273,17 +304,14 @@ export class PoolsService {
   }
 
   #scale(currency: string): number {
-    const scale = this.options.assets.find(currency)?.scale;
-    if (scale === undefined) throw new Error(`unknown currency ${currency}`);
-    return scale;
+    return scaleOf(this.options.assets, currency, 'pools');
   }
 
-  async #command(process: string, commandId: string, pot: { memberId: string; potId: string }, payload: unknown): Promise<{ kind: 'applied' } | { kind: 'rejected'; reason: string }> {
-    const sent = await this.options.publisher.submit(process, { commandId, ...pot, payload, source: 'pools' });
-    const notice = await sent.outcome(this.options.waitMs);
-    if (notice.status === 'conflict') return { kind: 'rejected', reason: `${commandId} was used by another command` };
-    const outcome = notice.outcome as { kind: string; code?: string; reason?: string };
-    return outcome.kind === 'rejected' ? { kind: 'rejected', reason: `${outcome.code ?? 'rejected'}: ${outcome.reason ?? ''}` } : { kind: 'applied' };
+  /** Sends one command and waits for its outcome (an OutcomeTimeoutError when none comes in time, as the caller has always had). */
+  async #command(command: IdentifiedCommand): Promise<{ kind: 'applied' } | { kind: 'rejected'; reason: string }> {
+    const outcome = await this.#engine.send(command);
+    if (outcome === undefined) throw new OutcomeTimeoutError(command.commandId, this.options.waitMs);
+    return outcome.kind === 'applied' ? outcome : { kind: 'rejected', reason: refusalReason(outcome) };
   }
 }
 
@@ -326,5 +354,6 @@ function parseAmountOrThrow(text: string, scale: number): bigint {
 
 /** Pro-rata shares of `totalMinor` over holdings, by largest remainder with ties to the lowest pot id (pure). */
 export function distributionShares(totalMinor: bigint, holdings: readonly { readonly potId: string; readonly holdingMinor: bigint }[]): { potId: string; amountMinor: bigint }[] {
-  return allocateLargestRemainder(totalMinor, holdings.map((h) => ({ key: h.potId, weight: h.holdingMinor }))).map((share) => ({ potId: share.key, amountMinor: share.amountMinor }));
+  const shares = allocateLargestRemainder(totalMinor, holdings.map((h) => ({ key: h.potId, weight: h.holdingMinor })));
+  return shares.map((share) => ({ potId: share.key, amountMinor: share.amountMinor }));
 }

@@ -27,8 +27,8 @@ import type { PROCESSES } from '../ledger/index.js';
  * A fan-out step says `fanOut: (data) => commands` (each command with its own `key`, in its id) and its
  * `on` takes the counts: `{ kind: 'fanned-out', commands, applied, rejected }`. A paused state says
  * `paused: { decisions: { released: 'in-flight', rejected: 'refunding' } }`: an operator moves it on.
- * States are declared in their forward order: every transition goes to a state declared later (checked
- * here), so a saga never moves backwards and always ends.
+ * The states and the transitions they declare form a graph without cycles (checked here): a saga never
+ * comes back to a state it left, so it always ends. `rank` gives each state's place in that forward order.
  */
 
 type LedgerProcess = (typeof PROCESSES)[number];
@@ -86,6 +86,8 @@ interface StepBase<S extends string> {
   readonly step: string;
   /** The states its outcomes may lead to (the catalogue shows them; the engine asserts them). */
   readonly to: readonly S[];
+  /** What the step is for, in the catalogue. */
+  readonly describe?: string;
 }
 
 /** A step that sends one command: `command` gives it (or undefined: nothing to send, the saga waits). */
@@ -101,16 +103,19 @@ export type SingleStep<S extends string, D> = {
 export interface FanOutStep<S extends string, D> extends StepBase<S> {
   /** The processes its commands may run (for the catalogue; the engine asserts each command's). */
   readonly processes: readonly ProcessName[];
+  readonly process?: never;
   readonly fanOut: (data: D) => readonly StepCommand[];
   readonly on: (outcome: FanOutOutcome, data: D) => Next<S>;
 }
 
 export interface FinalState {
   readonly final: true;
+  readonly process?: never;
   readonly describe?: string;
 }
 
 export interface PausedState<S extends string, D> {
+  readonly process?: never;
   readonly paused: {
     /** Each decision an operator may take, and the state it leads to. */
     readonly decisions: Readonly<Record<string, S>>;
@@ -129,9 +134,11 @@ export interface SagaDefinition<T, D> {
   /** Lower-case words and dashes: `payment`, `dealing-fills`. */
   readonly name: string;
   readonly describe: string;
-  /** The states in their forward order, each final, paused or with the step it sends. */
+  /** The states, each final, paused or with the step it sends (the order is the catalogue's and the API's). */
   readonly states: T;
   readonly commandId?: CommandIdOf;
+  /** The state a saga of this data starts in, when not the first declared (payments recorded in flight). */
+  readonly startsIn?: (data: D) => Extract<keyof T, string>;
   /** Data of real sagas of this kind: the generated property test walks each (at least one). */
   readonly examples: readonly D[];
 }
@@ -144,8 +151,10 @@ type PausedOf<T> = { [K in keyof T]: T[K] extends { readonly paused: unknown } ?
 export interface Saga<S extends string = string, D = unknown> {
   readonly name: string;
   readonly describe: string;
-  /** Every state, in forward order. */
+  /** Every state, as declared. */
   readonly states: readonly S[];
+  /** A state's place in the forward order: every transition goes to a state of a higher rank. */
+  rank(state: S): number;
   /** The states where it ends. */
   readonly final: readonly S[];
   /** The states an operator moves on. */
@@ -153,6 +162,8 @@ export interface Saga<S extends string = string, D = unknown> {
   /** The states the engine drives (neither final nor paused). */
   readonly driven: readonly S[];
   readonly examples: readonly D[];
+  /** The state a saga of this data starts in (the first declared unless the definition says). */
+  startsIn(data: D): S;
   spec(state: S): StateSpec<S, D>;
   isFinal(state: S): boolean;
   /** Whether `state` is one of this saga's (a row read back is checked with it). */
@@ -203,7 +214,9 @@ export function defineSaga<D>() {
     const specs = definition.states as Readonly<Record<States<T>, StateSpec<States<T>, D>>>;
     const states = Object.keys(specs) as States<T>[];
     checkDefinition(definition.name, states, specs, definition.examples.length);
-    const order = new Map(states.map((state, index) => [state, index]));
+    const order = forwardRanks(definition.name, states, (state) => specs[state]);
+    const first = states[0];
+    if (first === undefined) throw new Error(`saga ${definition.name}: no states`);
     const spec = (state: States<T>): StateSpec<States<T>, D> => {
       const found = specs[state] as StateSpec<States<T>, D> | undefined;
       if (found === undefined) throw new Error(`saga ${definition.name}: no state ${state}`);
@@ -227,9 +240,11 @@ export function defineSaga<D>() {
       pausedStates: paused,
       driven: states.filter((state) => !isFinalSpec(spec(state)) && !isPausedSpec(spec(state))),
       examples: definition.examples,
+      startsIn: (data: D) => definition.startsIn?.(data) ?? first,
       spec,
       isFinal: (state: States<T>) => isFinalSpec(spec(state)),
       has: (state: string): state is States<T> => order.has(state as States<T>),
+      rank: (state: States<T>) => order.get(state) ?? -1,
       commandId,
       commands: (state: States<T>, id: string, data: D) => stepCommands(spec(state), (step, key) => commandId(id, step, key), data),
       transition(state: States<T>, outcome: CommandOutcome | FanOutOutcome, data: D): Next<States<T>> {
@@ -281,10 +296,10 @@ function checkDefinition<S extends string, D>(name: string, states: readonly S[]
   if (!SAGA_NAME.test(name)) throw new RangeError(`saga name "${name}": lower-case letters, digits and dashes`);
   if (states.length < 2 || states.length > SAGA_STATES_MAX) throw new RangeError(`saga ${name}: 2 to ${SAGA_STATES_MAX} states`);
   if (examples < 1) throw new RangeError(`saga ${name}: at least one example for its property test`);
-  const index = new Map(states.map((state, at) => [state, at]));
+  const known = new Set(states);
   const steps = new Set<string>();
   let finals = 0;
-  for (const [at, state] of states.entries()) {
+  for (const state of states) {
     const spec = specs[state];
     if (isFinalSpec(spec)) {
       finals += 1;
@@ -298,10 +313,31 @@ function checkDefinition<S extends string, D>(name: string, states: readonly S[]
     const targets = targetsOf(spec);
     if (targets.length === 0) throw new RangeError(`saga ${name}: ${state} leads nowhere`);
     for (const target of targets) {
-      const to = index.get(target);
-      if (to === undefined) throw new RangeError(`saga ${name}: ${state} leads to ${target}, which is not a state`);
-      if (to <= at) throw new RangeError(`saga ${name}: ${state} leads back to ${target} (declare states in their forward order)`);
+      if (!known.has(target)) throw new RangeError(`saga ${name}: ${state} leads to ${target}, which is not a state`);
     }
   }
   if (finals === 0) throw new RangeError(`saga ${name}: no final state`);
+}
+
+/**
+ * Each state's rank in the saga's forward order: a topological order of the graph its steps and
+ * decisions declare, which must have no cycle (a saga never comes back to a state, so it always ends).
+ */
+export function forwardRanks<S extends string, D>(name: string, states: readonly S[], specOf: (state: S) => StateSpec<S, D>): ReadonlyMap<S, number> {
+  const ranks = new Map<S, number>();
+  const visiting = new Set<S>();
+  // Depth-first: a state's rank is one more than the most of its predecessors'; at most `states` deep.
+  const rankOf = (state: S, depth: number): number => {
+    const known = ranks.get(state);
+    if (known !== undefined) return known;
+    if (visiting.has(state) || depth > states.length) throw new RangeError(`saga ${name}: ${state} can be reached again from itself (a cycle)`);
+    visiting.add(state);
+    let rank = 0;
+    for (const from of states) if (targetsOf(specOf(from)).includes(state)) rank = Math.max(rank, rankOf(from, depth + 1) + 1);
+    visiting.delete(state);
+    ranks.set(state, rank);
+    return rank;
+  };
+  for (const state of states) rankOf(state, 0);
+  return ranks;
 }
