@@ -143,8 +143,22 @@ export const rebalanceBatchSaga = defineSaga<RebalanceBatch>()({
   // A re-balancing command's key is its whole id, as the rebalancer has always named it.
   commandId: ({ saga, id, step, key }) => key ?? `${saga}:${id}:${step}`,
   states: {
-    rebalancing: { step: 'rebalance', processes: ['pot.rebalance'], fanOut: rebalances, to: ['placing'], on: () => ({ to: 'placing' as const }) },
-    placing: { step: 'place', processes: ['order.sell', 'order.buy'], fanOut: legCommands, to: ['placed'], on: () => ({ to: 'placed' as const }) },
+    rebalancing: {
+      step: 'rebalance',
+      describe: 'rebalance:<pot>:<day> per pot the screening keeps',
+      processes: ['pot.rebalance'],
+      fanOut: rebalances,
+      to: ['placing'],
+      on: () => ({ to: 'placing' as const }),
+    },
+    placing: {
+      step: 'place',
+      describe: 'rebalance:<pot>:<day>:sell:<fund> and …:buy:<fund> per leg the pots decided (switch buys wait for the desk)',
+      processes: ['order.sell', 'order.buy'],
+      fanOut: legCommands,
+      to: ['placed'],
+      on: () => ({ to: 'placed' as const }),
+    },
     placed: { final: true, describe: 'every pot of the batch re-balanced or deferred, and its orders placed' },
   },
   examples: [

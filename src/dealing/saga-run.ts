@@ -76,7 +76,7 @@ export class SagaRun<S extends string, D> {
     const { saga, id } = this.options;
     const record = this.#record;
     if (record === undefined) throw new Error(`saga ${saga.name} ${id} does not exist`);
-    if (saga.states.indexOf(record.state) < saga.states.indexOf(reach)) {
+    if (saga.rank(record.state) < saga.rank(reach)) {
       throw new Error(`saga ${saga.name} ${id} is ${record.state}, short of ${reach}${record.error === undefined ? '' : ` (${record.error})`}`);
     }
   }

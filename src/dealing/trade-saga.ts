@@ -112,9 +112,12 @@ export const tradeDealingSaga = defineSaga<TradeDealing>()({
     "The dealing of one external trade: the allocation of its orders once priced (or their release once rejected), the re-balances' switch buys its sales fund, and the settlement",
   // A dealing command's key is its whole id, as the desk has always named it: a saga started before the upgrade resends the same ids.
   commandId: ({ saga, id, step, key }) => key ?? `${saga}:${id}:${step}`,
+  // The desk starts it from the report: priced → allocating, rejected → unreserving (a settled trade with none: priced).
+  startsIn: (data) => (data.trade.status === 'rejected' ? 'unreserving' : 'allocating'),
   states: {
     allocating: {
       step: 'allocate',
+      describe: 'allocate:<order> per order at the price, residue:<trade> for ACME',
       processes: ['order.allocate', 'trade.residue'],
       fanOut: allocations,
       to: ['switching'],
@@ -122,14 +125,16 @@ export const tradeDealingSaga = defineSaga<TradeDealing>()({
     },
     switching: {
       step: 'switch',
+      describe: "<re-balance>:switch:<fund>, the buys of re-balances whose sales are all priced, out of the proceeds",
       processes: ['order.buy'],
       fanOut: (data) => switchCommands(data.rebalances, data.switchFunds),
       to: ['priced'],
       on: () => ({ to: 'priced' as const }),
     },
-    priced: { paused: { decisions: { settled: 'settling' } }, describe: "allocated; waits for the custodian's settlement" },
+    priced: { paused: { decisions: { settled: 'settling' } }, describe: "allocated; waits for the custodian's settlement report (the decision `settled`)" },
     settling: {
       step: 'settle',
+      describe: 'settle:<order> per order (a switch purchase once its funding sales settle), settle-residue:<trade>',
       processes: ['order.settle', 'trade.settle-residue'],
       fanOut: settlements,
       to: ['releasing'],
@@ -137,6 +142,7 @@ export const tradeDealingSaga = defineSaga<TradeDealing>()({
     },
     releasing: {
       step: 'release-switches',
+      describe: 'settle:<order> of every switch purchase, of any trade, whose trade and sales have settled',
       processes: ['order.settle'],
       fanOut: (data) => releasedSwitchCommands(data.released),
       to: ['settled'],
@@ -145,6 +151,7 @@ export const tradeDealingSaga = defineSaga<TradeDealing>()({
     settled: { final: true, describe: 'every order settled' },
     unreserving: {
       step: 'unreserve',
+      describe: 'allocate:<order> with nothing filled, per order',
       processes: ['order.allocate'],
       fanOut: (data) => releaseCommands(data.trade, wholeBasis(data)),
       to: ['closing'],
@@ -152,6 +159,7 @@ export const tradeDealingSaga = defineSaga<TradeDealing>()({
     },
     closing: {
       step: 'close',
+      describe: 'settle:<order> per order',
       processes: ['order.settle'],
       fanOut: (data) => settlementCommands(data.trade, wholeBasis(data)),
       to: ['rejected'],
