@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { formatAmount, type AssetCatalog } from '../ledger/index.js';
+import { scaleOf } from './payment.js';
 
 /**
  * The fraud rules hook: rules that hold a payment for an operator's review instead of completing it.
@@ -33,7 +34,7 @@ export async function reviewReason(db: pg.Pool, assets: AssetCatalog, rules: Rev
   const reasons: string[] = [];
   const over = (currency: string, minor: bigint): void => {
     const limit = rules.overMinor.get(currency);
-    if (limit !== undefined && minor > limit) reasons.push(`over the review limit of ${formatAmount(limit, assets.find(currency)?.scale ?? 0)} ${currency}`);
+    if (limit !== undefined && minor > limit) reasons.push(`over the review limit of ${formatAmount(limit, scaleOf(assets, currency, 'review'))} ${currency}`);
   };
   over(payment.currency, payment.amountMinor);
   if (payment.cost !== undefined) over(payment.cost.fromCurrency, payment.cost.costMinor);

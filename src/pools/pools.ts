@@ -335,7 +335,7 @@ export async function topInvestors(db: pg.Pool, assets: AssetCatalog, limit: num
   const investors = new Map<string, { potId: string; memberId: string | null; pools: number; invested: Record<string, string> }>();
   for (const row of rows) {
     const investor = investors.get(row.pot_id) ?? { potId: row.pot_id, memberId: row.member_id, pools: row.pools, invested: {} };
-    if (row.currency !== null && row.invested !== null) investor.invested[row.currency] = formatAmount(row.invested, assets.find(row.currency)?.scale ?? 2);
+    if (row.currency !== null && row.invested !== null) investor.invested[row.currency] = formatAmount(row.invested, scaleOf(assets, row.currency, `pool investor ${row.pot_id}`));
     investors.set(row.pot_id, investor);
   }
   return [...investors.values()];

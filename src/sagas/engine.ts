@@ -169,9 +169,12 @@ export class SagaEngine {
     if (!('step' in spec)) return undefined;
     const commands = saga.commands(record.state, record.id, record.data);
     if (commands.length === 0 && !isFanOutSpec(spec)) return undefined;
+    // A bug, not a failed attempt: it crashes the drive rather than being counted and retried.
+    if (!isFanOutSpec(spec) && commands.length !== 1) throw new Error(`saga ${saga.name}: the single-command step ${spec.step} gave ${commands.length} commands`);
+    const [single] = commands;
     this.#metrics.stepsSent.inc({ saga: saga.name, step: spec.step });
     try {
-      const outcome = isFanOutSpec(spec) ? await this.fanOut(commands, options) : await this.#sendOne(commands, options);
+      const outcome = isFanOutSpec(spec) || single === undefined ? await this.fanOut(commands, options) : await this.send(single, options);
       this.#metrics.outcomes.inc({ saga: saga.name, kind: outcome?.kind ?? 'none' });
       if (outcome === undefined) await this.#failed(saga, store, record, `step ${spec.step} has no outcome yet`);
       return outcome;
@@ -181,12 +184,6 @@ export class SagaEngine {
       await this.#failed(saga, store, record, `step ${spec.step}: ${error instanceof Error ? error.message : String(error)}`);
       return 'failed';
     }
-  }
-
-  async #sendOne(commands: readonly IdentifiedCommand[], options: DriveOptions<string, unknown>): Promise<CommandOutcome | undefined> {
-    const [command, ...more] = commands;
-    if (command === undefined || more.length > 0) throw new Error(`a single-command step gave ${commands.length} commands`);
-    return this.send(command, options);
   }
 
   async #failed<S extends string, D>(saga: Saga<S, D>, store: SagaStore<S, D>, record: SagaRecord<S, D>, error: string): Promise<void> {
