@@ -10,8 +10,8 @@ import { closingPrice } from './prices.js';
 import type { SagaRun } from './saga-run.js';
 import { tradeRun } from './trade-run.js';
 import type { TradeDealing, TradeDealingRow, TradeDealingState } from './trade-saga.js';
-import { ACME_MEMBER, ACME_ROUNDING_POT, allocationOf, readPricing } from './trade-steps.js';
-import { scalesOf, tradeDealingStore, type TradeDealingStore } from './trade-store.js';
+import { ACME_MEMBER, ACME_ROUNDING_POT, allocationOf, readPricing, scalesOf } from './trade-steps.js';
+import { tradeDealingStore, type TradeDealingStore } from './trade-store.js';
 import { aggregateCycle, findTrade, recordPricing, recordRejection, recordSettlement, tradeBasis, tradesInStatus, type Trade } from './trades.js';
 
 export { ACME_MEMBER, ACME_ROUNDING_POT };

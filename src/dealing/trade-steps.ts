@@ -5,7 +5,7 @@
  * built again after a crash, or for a repeated report, sends the same ids and applies nothing twice. A
  * command's `key` is its whole id, as the dealing desk has always named it (trade-saga.ts).
  */
-import { allocateTrade, formatAmount, parseAmount, parseRate, type RebalanceLeg, type TradeAllocation, type TradeExecution } from '../ledger/index.js';
+import { allocateTrade, formatAmount, parseAmount, parseRate, type AssetCatalog, type RebalanceLeg, type TradeAllocation, type TradeExecution } from '../ledger/index.js';
 import type { CommandOf, StepCommand } from '../sagas/index.js';
 import type { BasisOrder, Trade } from './trades.js';
 
@@ -18,6 +18,16 @@ const ACME = { memberId: ACME_MEMBER, potId: ACME_ROUNDING_POT };
 export interface TradeScales {
   readonly fund: number;
   readonly currency: number;
+}
+
+/** The scales of a trade's fund and currency, from the catalogue (an asset it does not know is a bug here). */
+export function scalesOf(assets: AssetCatalog, trade: Pick<Trade, 'fund' | 'currency'>): TradeScales {
+  const scale = (code: string): number => {
+    const found = assets.find(code)?.scale;
+    if (found === undefined) throw new Error(`unknown asset ${code}`);
+    return found;
+  };
+  return { fund: scale(trade.fund), currency: scale(trade.currency) };
 }
 
 /** The custodian's pricing of a trade as it reported it: the texts go into the allocations as they came. */

@@ -12,7 +12,7 @@ import { addBusinessDays, dealingDateAt, dealingOf, type AssetCatalog } from '..
 import { genericSagaStore, type SagaRecord, type SagaStore } from '../sagas/index.js';
 import { rebalancesSellingIn, releasedSwitches, switchesAwaitingSales } from './switches.js';
 import { tradeDealingSaga, type TradeDealing, type TradeDealingRow, type TradeDealingState } from './trade-saga.js';
-import type { SwitchFundTerms, TradeScales } from './trade-steps.js';
+import { scalesOf, type SwitchFundTerms } from './trade-steps.js';
 import { findTrade, tradeBasis, tradeExecution, type Trade } from './trades.js';
 
 const decimal = z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/);
@@ -102,13 +102,4 @@ function switchTerms(assets: AssetCatalog, funds: readonly string[], now: Date):
     terms[fund] = { currency: dealing.currency, settlesOn: addBusinessDays(dealing.calendar, dealt, dealing.settlementDays) };
   }
   return terms;
-}
-
-export function scalesOf(assets: AssetCatalog, trade: Pick<Trade, 'fund' | 'currency'>): TradeScales {
-  const scale = (code: string): number => {
-    const found = assets.find(code)?.scale;
-    if (found === undefined) throw new Error(`unknown asset ${code}`);
-    return found;
-  };
-  return { fund: scale(trade.fund), currency: scale(trade.currency) };
 }
