@@ -87,7 +87,8 @@ export class BusinessDays {
 
   /** A whole business day: every fund's cut-off in cut-off order, the valuation, settlements, the close. */
   async run(date: string): Promise<DayReport> {
-    const funds = dealingFunds(this.options.assets).sort((a, b) => (dealingOf(this.options.assets, a)?.cutoff ?? '').localeCompare(dealingOf(this.options.assets, b)?.cutoff ?? ''));
+    const cutoffOf = (fund: string) => dealingOf(this.options.assets, fund)?.cutoff ?? '';
+    const funds = dealingFunds(this.options.assets).sort((a, b) => cutoffOf(a).localeCompare(cutoffOf(b)));
     const trades: Trade[] = [];
     for (const fund of funds) {
       const trade = await this.cutoff(fund, date);

@@ -1,38 +1,20 @@
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import type { CustodianAdapter, CustodianReport } from '../custodian/messages.js';
-import {
-  addBusinessDays,
-  allocateTrade,
-  dealingDateAt,
-  dealingOf,
-  formatAmount,
-  parseAmount,
-  parseRate,
-  type AssetCatalog,
-  type Rate,
-  type RebalanceLeg,
-  type TradeAllocation,
-} from '../ledger/index.js';
-import type { LedgerPublisher } from '../sdk/publisher.js';
+import { dealingOf, formatAmount, parseRate, type AssetCatalog, type Rate } from '../ledger/index.js';
+import { SagaEngine } from '../sagas/index.js';
+import { OutcomeTimeoutError, type LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
-import { FAN_OUT_TIMEOUT_MS, fanOut, type FanOut, type FanOutCommand } from './fan-out.js';
+import { FAN_OUT_TIMEOUT_MS, type FanOut } from './fan-out.js';
 import { closingPrice } from './prices.js';
-import {
-  aggregateCycle,
-  findTrade,
-  recordPricing,
-  recordRejection,
-  recordSettlement,
-  tradeBasis,
-  tradeExecution,
-  tradesInStatus,
-  type BasisOrder,
-  type Trade,
-} from './trades.js';
+import type { SagaRun } from './saga-run.js';
+import { tradeRun } from './trade-run.js';
+import type { TradeDealing, TradeDealingRow, TradeDealingState } from './trade-saga.js';
+import { ACME_MEMBER, ACME_ROUNDING_POT, allocationOf, readPricing, scalesOf } from './trade-steps.js';
+import { tradeDealingStore, type TradeDealingStore } from './trade-store.js';
+import { aggregateCycle, findTrade, recordPricing, recordRejection, recordSettlement, tradeBasis, tradesInStatus, type Trade } from './trades.js';
 
-/** ACME's own pot that keeps the rounding residues of every trade. */
-export const ACME_MEMBER = 'ACME';
-export const ACME_ROUNDING_POT = 'ACME-ROUNDING';
+export { ACME_MEMBER, ACME_ROUNDING_POT };
 
 export interface DeskOptions {
   readonly pool: pg.Pool;
@@ -42,37 +24,49 @@ export interface DeskOptions {
   readonly log: Log;
   /** How long a fan-out may take before its report is left for redelivery (and how long `start` waits for ACME's pot). */
   readonly outcomeTimeoutMs?: number;
+  /** Where the saga engine's metrics go (src/sagas/metrics.ts: once per registry). */
+  readonly metrics?: Registry;
 }
 
 export type { FanOut } from './fan-out.js';
 
-/** The funding sales not yet settled of a switch purchase `o` (its re-balance's sells, `…:sell:<fund>`). */
-const UNSETTLED_SALES_OF_SWITCH = `SELECT 1 FROM orders s
-  WHERE s.pot_id = o.pot_id AND starts_with(s.order_id, regexp_replace(o.order_id, ':switch:[^:]+$', '') || ':sell:') AND s.status <> 'settled'`;
-
 /** How often a report being handled is marked in progress (its ack wait is 60 s). */
 const REPORT_WORKING_EVERY_MS = 20_000;
+/** The command that opens ACME's rounding pot, once. */
+const ACME_POT_OPENING = 'acme:rounding-pot';
+/** How long `start` waits for it by default: the publisher's own default wait for an outcome. */
+const ACME_POT_TIMEOUT_MS = 60_000;
 
 /**
  * The dealing desk: at each fund's cut-off it aggregates the cycle's orders into one external trade and
- * sends it to the custodian; it follows the custodian's reports, and turns a priced trade into one
- * allocation per order (and ACME's residue), a rejected trade into released reservations, a settled
- * trade into one settlement per order, each a command through the orders' own pots. Every command id is
- * derived from the order or trade (`allocate:<order>`, `settle:<order>`, …), so a fan-out repeated
- * after a crash or a repeated report applies nothing twice; a report is acknowledged only once all its
- * commands have their outcomes.
+ * sends it to the custodian; it follows the custodian's reports, and moves each trade's dealing saga
+ * (trade-saga.ts) on the saga engine: a priced trade becomes one allocation per order (and ACME's
+ * residue) and the switch buys its sales fund, a rejected trade released reservations, a settled trade
+ * one settlement per order, each a command through the orders' own pots. Every command id is derived
+ * from the order or trade (`allocate:<order>`, `settle:<order>`, …), so a step repeated after a crash
+ * or for a repeated report applies nothing twice; a report is acknowledged only once its saga's steps
+ * have all their outcomes.
  */
 export class DealingDesk {
   #loop: Promise<void> = Promise.resolve();
   #stopping = false;
   readonly #handled = new Set<(report: CustodianReport, fanOut: FanOut | undefined) => void>();
 
-  constructor(private readonly options: DeskOptions) {}
+  readonly #engine: SagaEngine;
+  readonly #sagas: TradeDealingStore;
+
+  constructor(private readonly options: DeskOptions) {
+    const { pool, publisher, log, assets, outcomeTimeoutMs, metrics } = options;
+    const fanOutTimeoutMs = outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS;
+    this.#engine = new SagaEngine({ pool, publisher, log, source: 'dealing-desk', fanOutTimeoutMs, ...(metrics === undefined ? {} : { metrics }) });
+    this.#sagas = tradeDealingStore({ pool, assets, now: () => publisher.now() });
+  }
 
   /** Opens ACME's rounding pot if needed, re-sends trades placed but maybe not sent, and follows the reports. */
   async start(): Promise<void> {
-    const sent = await this.options.publisher.submit('pot.open', { commandId: 'acme:rounding-pot', memberId: ACME_MEMBER, potId: ACME_ROUNDING_POT, payload: {}, source: 'dealing-desk' });
-    await sent.outcome(this.options.outcomeTimeoutMs);
+    const opening = { process: 'pot.open', commandId: ACME_POT_OPENING, pot: { memberId: ACME_MEMBER, potId: ACME_ROUNDING_POT }, payload: {} } as const;
+    const timeoutMs = this.options.outcomeTimeoutMs ?? ACME_POT_TIMEOUT_MS;
+    if ((await this.#engine.send(opening, { timeoutMs })) === undefined) throw new OutcomeTimeoutError(ACME_POT_OPENING, timeoutMs);
     for (const trade of await tradesInStatus(this.options.pool, 'placed')) await this.#send(trade);
     this.#loop = this.#follow();
   }
@@ -100,26 +94,26 @@ export class DealingDesk {
   }
 
   async #send(trade: Trade): Promise<void> {
-    const currencyScale = this.#scale(trade.currency);
-    const fundScale = this.#scale(trade.fund);
+    const scales = scalesOf(this.options.assets, trade);
     await this.options.custodian.placeTrade({
       tradeId: trade.tradeId,
       fund: trade.fund,
       currency: trade.currency,
       dealingDate: trade.dealingDate,
       settlementDate: trade.settlementDate,
-      buyCash: formatAmount(trade.buyCashMinor, currencyScale),
-      sellUnits: formatAmount(trade.sellUnitsMinor, fundScale),
+      buyCash: formatAmount(trade.buyCashMinor, scales.currency),
+      sellUnits: formatAmount(trade.sellUnitsMinor, scales.fund),
     });
     this.options.log.info({ tradeId: trade.tradeId, orders: trade.orders }, 'trade sent to the custodian');
   }
 
   async #follow(): Promise<void> {
     try {
-      for await (const { report, ack, working } of this.options.custodian.reports()) {
+      for await (const delivery of this.options.custodian.reports()) {
+        const report = delivery.report;
         let fanOut: FanOut | undefined;
         // A fan-out of a million commands takes minutes: the report is kept from redelivery meanwhile.
-        const keepAlive = setInterval(working, REPORT_WORKING_EVERY_MS);
+        const keepAlive = setInterval(() => delivery.working(), REPORT_WORKING_EVERY_MS);
         try {
           fanOut = await this.handle(report);
         } catch (error) {
@@ -129,7 +123,7 @@ export class DealingDesk {
         } finally {
           clearInterval(keepAlive);
         }
-        ack();
+        delivery.ack();
         for (const listener of this.#handled) listener(report, fanOut);
       }
     } catch (error) {
@@ -154,220 +148,58 @@ export class DealingDesk {
     }
   }
 
+  /** A priced trade: its pricing recorded once, then its saga allocates its orders and places the switch buys its sales fund. */
   async #priced(trade: Trade, report: Extract<CustodianReport, { kind: 'priced' }>): Promise<FanOut | undefined> {
     if (trade.status === 'settled' || trade.status === 'rejected') return undefined;
-    const price = readRate(report.price);
     const ours = await closingPrice(this.options.pool, trade.fund, trade.dealingDate);
-    if (ours !== undefined && !samePrice(ours, price)) {
+    if (ours !== undefined && !samePrice(ours, readRate(report.price))) {
       throw new Error(`trade ${trade.tradeId}: the custodian priced it at ${report.price}, the closing price loaded is ${ours}`);
     }
-    const basis = await tradeBasis(this.options.pool, trade.tradeId);
-    const filled = {
-      buyCashMinor: this.#amount(report.buyCashFilled, trade.currency),
-      sellUnitsMinor: this.#amount(report.sellUnitsFilled, trade.fund),
-    };
-    const allocation = allocateTrade(basis, { price, buyCashFilledMinor: filled.buyCashMinor, sellUnitsFilledMinor: filled.sellUnitsMinor }, {
-      fund: this.#scale(trade.fund),
-      currency: this.#scale(trade.currency),
-    });
-    if (trade.status === 'placed') await recordPricing(this.options.pool, trade.tradeId, report.price, filled, allocation);
-    const allocated = await this.#fanOut([...this.#allocations(trade, basis, allocation, report.price), ...this.#residue('trade.residue', 'residue', trade, allocation)]);
-    await this.#switches(trade);
+    const pricing = { price: report.price, buyCashFilled: report.buyCashFilled, sellUnitsFilled: report.sellUnitsFilled };
+    if (trade.status === 'placed') {
+      const scales = scalesOf(this.options.assets, trade);
+      const read = readPricing(pricing, scales);
+      const allocation = allocationOf(await tradeBasis(this.options.pool, trade.tradeId), pricing, scales);
+      await recordPricing(this.options.pool, trade.tradeId, report.price, { buyCashMinor: read.buyCashFilledMinor, sellUnitsMinor: read.sellUnitsFilledMinor }, allocation);
+    }
+    // A trade priced before its saga existed (or a crash between the two) starts it here: the same ids again.
+    await this.#sagas.start(trade.tradeId, 'allocating', { pricing });
+    const run = this.#run(trade.tradeId, { pricing });
+    await run.drive('priced');
+    const allocated = await run.answer(['allocating']);
+    await run.answer(['switching']);
     return allocated;
   }
 
-  /**
-   * The switches a priced trade releases: a re-balance that sold in it (`rebalance:<pot>:<day>:sell:<fund>`)
-   * and decided to buy with the proceeds has those buys placed once every sale of that re-balance is
-   * priced, each as an `order.buy` funded by the proceeds, up to its amount, under an id of its own
-   * (`…:switch:<fund>`, apart from a cash buy of the same fund), so that a repeated report places
-   * nothing twice. A buy the pot refuses (nothing was sold, so there
-   * are no proceeds) is logged, not a break.
-   */
-  async #switches(trade: Trade): Promise<void> {
-    const { rows } = await this.options.pool.query<{ command_id: string; member_id: string; pot_id: string; legs: readonly RebalanceLeg[]; sells_open: number; sales_settle: string }>(
-      `SELECT r.command_id, r.member_id, r.pot_id, r.pot_change->'legs' AS legs,
-              (SELECT count(*)::int FROM orders s
-                WHERE s.pot_id = r.pot_id AND starts_with(s.order_id, r.command_id || ':sell:')
-                  AND s.status NOT IN ('allocated', 'settled')) AS sells_open,
-              (SELECT max(x.settlement_date)::text FROM orders s JOIN external_trades x ON x.trade_id = s.trade_id
-                WHERE s.pot_id = r.pot_id AND starts_with(s.order_id, r.command_id || ':sell:')) AS sales_settle
-         FROM (SELECT DISTINCT regexp_replace(order_id, ':sell:[^:]+$', '') AS rebalance_id
-                 FROM trade_orders WHERE trade_id = $1 AND side = 'sell' AND order_id LIKE 'rebalance:%:sell:%') t
-         JOIN movements r ON r.command_id = t.rebalance_id AND r.process = 'pot.rebalance'`,
-      [trade.tradeId],
-    );
-    const commands: FanOutCommand[] = rows.flatMap((row) =>
-      row.sells_open > 0
-        ? []
-        : row.legs.flatMap((leg) =>
-            leg.side === 'buy' && leg.funding === 'proceeds' && this.#settlesAfter(leg.fund, row.sales_settle)
-              ? [
-                  {
-                    process: 'order.buy',
-                    request: {
-                      commandId: `${row.command_id}:switch:${leg.fund}`,
-                      memberId: row.member_id,
-                      potId: row.pot_id,
-                      payload: { fund: leg.fund, amount: leg.amount, currency: dealingOf(this.options.assets, leg.fund)?.currency ?? trade.currency, funding: 'proceeds' },
-                    },
-                  },
-                ]
-              : [],
-          ),
-    );
-    if (commands.length === 0) return;
-    const placed = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS, source: 'dealing-desk' }, commands);
-    this.options.log.info({ tradeId: trade.tradeId, switches: placed.applied, refused: placed.rejected.length }, 'switch buys placed out of priced sale proceeds');
-    if (placed.rejected.length > 0) this.options.log.warn({ tradeId: trade.tradeId, refused: placed.rejected.slice(0, 20) }, 'switch buys refused (no proceeds to invest)');
-  }
-
+  /** A rejected trade: recorded once, then its saga releases every reservation and closes the orders. */
   async #rejected(trade: Trade): Promise<FanOut | undefined> {
     if (trade.status !== 'placed' && trade.status !== 'rejected') return undefined;
     if (trade.status === 'placed') await recordRejection(this.options.pool, trade.tradeId);
-    const basis = await tradeBasis(this.options.pool, trade.tradeId);
-    const released = await this.#fanOut(
-      basis.map((order) => ({
-        process: 'order.allocate',
-        request: { commandId: `allocate:${order.orderId}`, memberId: order.memberId, potId: order.potId, effectiveDate: trade.dealingDate, payload: { orderId: order.orderId, tradeId: trade.tradeId, filled: '0' } },
-      })),
-    );
-    const closed = await this.#fanOut(this.#settlements(trade, basis));
-    return { commands: released.commands + closed.commands, applied: released.applied + closed.applied, rejected: [...released.rejected, ...closed.rejected] };
+    await this.#sagas.start(trade.tradeId, 'unreserving', {});
+    const run = this.#run(trade.tradeId);
+    await run.drive('rejected');
+    return run.answer(['unreserving', 'closing']);
   }
 
+  /**
+   * A settled trade: its saga, allocated (an allocation left unfinished is finished first), takes the
+   * custodian's settlement, settles every order (a switch's purchase once its funding sales have) and
+   * ACME's residue, then the switch purchases left waiting that are now free.
+   */
   async #settled(trade: Trade): Promise<FanOut | undefined> {
     if (trade.status === 'placed') throw new Error(`trade ${trade.tradeId} settled before it was priced here; waiting for the pricing`);
     if (trade.status === 'rejected') return undefined;
+    // A trade priced before its saga existed was allocated then: its saga starts waiting for the settlement.
+    await this.#sagas.start(trade.tradeId, 'priced', {});
+    const run = this.#run(trade.tradeId);
+    await run.drive('priced');
     if (trade.status === 'priced') await recordSettlement(this.options.pool, trade.tradeId);
-    const basis = await tradeBasis(this.options.pool, trade.tradeId);
-    const execution = await tradeExecution(this.options.pool, trade.tradeId);
-    const residue =
-      execution === undefined
-        ? []
-        : this.#residue('trade.settle-residue', 'settle-residue', trade, { residueUnitsMinor: execution.residueUnitsMinor, residueCashMinor: execution.residueCashMinor });
-    // A switch's purchase settles after the sales that fund it (the Trust pays the custodian out of
-    // their proceeds); one whose sales settle later today waits for them (see #releasedSwitches).
-    const waiting = await this.#switchesAwaitingSales(trade.tradeId);
-    const settled = await this.#fanOut([...this.#settlements(trade, basis.filter((order) => !waiting.has(order.orderId))), ...residue]);
-    const released = await this.#releasedSwitches();
-    return { commands: settled.commands + released.commands, applied: settled.applied + released.applied, rejected: [...settled.rejected, ...released.rejected] };
+    await run.decide({ decision: 'settled', by: 'custodian' }, 'settled');
+    return run.answer(['settling', 'releasing']);
   }
 
-  /** The switch purchases of a trade whose funding sales (their re-balance's sells) have not all settled. */
-  async #switchesAwaitingSales(tradeId: string): Promise<Set<string>> {
-    const { rows } = await this.options.pool.query<{ order_id: string }>(
-      `SELECT o.order_id FROM orders o
-        WHERE o.trade_id = $1 AND o.funding = 'proceeds' AND o.order_id LIKE 'rebalance:%:switch:%'
-          AND EXISTS (${UNSETTLED_SALES_OF_SWITCH})`,
-      [tradeId],
-    );
-    return new Set(rows.map((row) => row.order_id));
-  }
-
-  /**
-   * Settles the switch purchases left waiting: their trade has settled and now so have their funding
-   * sales. Ids are the usual `settle:<order>`, so a repeat applies nothing twice.
-   */
-  async #releasedSwitches(): Promise<FanOut> {
-    const { rows } = await this.options.pool.query<{ order_id: string; member_id: string; pot_id: string; trade_id: string; settlement_date: string }>(
-      `SELECT o.order_id, o.member_id, o.pot_id, o.trade_id, x.settlement_date::text AS settlement_date
-         FROM orders o JOIN external_trades x ON x.trade_id = o.trade_id
-        WHERE o.funding = 'proceeds' AND o.status = 'allocated' AND x.status = 'settled' AND o.order_id LIKE 'rebalance:%:switch:%'
-          AND NOT EXISTS (${UNSETTLED_SALES_OF_SWITCH})`,
-    );
-    if (rows.length === 0) return { commands: 0, applied: 0, rejected: [] };
-    return this.#fanOut(
-      rows.map((row) => ({
-        process: 'order.settle',
-        request: { commandId: `settle:${row.order_id}`, memberId: row.member_id, potId: row.pot_id, effectiveDate: row.settlement_date, payload: { orderId: row.order_id, tradeId: row.trade_id } },
-      })),
-    );
-  }
-
-  #allocations(trade: Trade, basis: readonly BasisOrder[], allocation: TradeAllocation, price: string) {
-    const byOrder = new Map(allocation.orders.map((order) => [order.orderId, order]));
-    return basis.map((order) => {
-      const share = byOrder.get(order.orderId);
-      const filledMinor = share?.filledMinor ?? 0n;
-      const filled = formatAmount(filledMinor, this.#scale(order.side === 'buy' ? trade.currency : trade.fund));
-      return {
-        process: 'order.allocate',
-        request: {
-          commandId: `allocate:${order.orderId}`,
-          memberId: order.memberId,
-          potId: order.potId,
-          effectiveDate: trade.dealingDate,
-          payload: { orderId: order.orderId, tradeId: trade.tradeId, price, filled },
-        },
-      };
-    });
-  }
-
-  #settlements(trade: Trade, basis: readonly BasisOrder[]) {
-    return basis.map((order) => ({
-      process: 'order.settle',
-      request: {
-        commandId: `settle:${order.orderId}`,
-        memberId: order.memberId,
-        potId: order.potId,
-        effectiveDate: trade.settlementDate,
-        payload: { orderId: order.orderId, tradeId: trade.tradeId },
-      },
-    }));
-  }
-
-  #residue(process: string, prefix: string, trade: Trade, residue: Pick<TradeAllocation, 'residueUnitsMinor' | 'residueCashMinor'>) {
-    if (residue.residueUnitsMinor === 0n && residue.residueCashMinor === 0n) return [];
-    return [
-      {
-        process,
-        request: {
-          commandId: `${prefix}:${trade.tradeId}`,
-          memberId: ACME_MEMBER,
-          potId: ACME_ROUNDING_POT,
-          effectiveDate: process === 'trade.residue' ? trade.dealingDate : trade.settlementDate,
-          payload: {
-            tradeId: trade.tradeId,
-            fund: trade.fund,
-            units: formatAmount(residue.residueUnitsMinor, this.#scale(trade.fund)),
-            cash: formatAmount(residue.residueCashMinor, this.#scale(trade.currency)),
-          },
-        },
-      },
-    ];
-  }
-
-  /** A fan-out of dealing commands: each rejection is a break, logged with its reason. */
-  async #fanOut(commands: readonly FanOutCommand[]): Promise<FanOut> {
-    const done = await fanOut({ pool: this.options.pool, publisher: this.options.publisher, log: this.options.log, timeoutMs: this.options.outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS, source: 'dealing-desk' }, commands);
-    if (done.rejected.length > 0) this.options.log.error({ rejected: done.rejected.slice(0, 20), count: done.rejected.length }, 'dealing commands were rejected: breaks to investigate');
-    return done;
-  }
-
-  /**
-   * A switch's purchase must not settle before the sales that fund it (the Trust would pay the
-   * custodian before being paid): placed now, it deals at its fund's next cut-off (forward pricing)
-   * and settles its settlement period later, which must reach the sales' settlement. One that does
-   * not is left to the re-balance after the sales settle, which buys with cash.
-   */
-  #settlesAfter(fund: string, salesSettle: string): boolean {
-    const dealing = dealingOf(this.options.assets, fund);
-    if (dealing === undefined) return false;
-    const dealt = dealingDateAt(dealing.calendar, dealing.cutoff, this.options.publisher.now().toISOString());
-    return addBusinessDays(dealing.calendar, dealt, dealing.settlementDays) >= salesSettle;
-  }
-
-  #scale(code: string): number {
-    const scale = this.options.assets.find(code)?.scale;
-    if (scale === undefined) throw new Error(`unknown asset ${code}`);
-    return scale;
-  }
-
-  #amount(text: string, code: string): bigint {
-    const parsed = parseAmount(text, this.#scale(code), { zero: true });
-    if (!parsed.ok) throw new Error(`${code}: ${parsed.reason}`);
-    return parsed.value;
+  #run(tradeId: string, report: TradeDealingRow = {}): SagaRun<TradeDealingState, TradeDealing> {
+    return tradeRun(this.#engine, this.#sagas, this.options.log, tradeId, report);
   }
 }
 

@@ -27,6 +27,8 @@ export interface FanOutOptions {
   readonly source?: string;
 }
 
+/** The most commands one fan-out sends: a trade's orders at most (TRADE_ORDERS_MAX); its ids and pending set are held in memory. */
+export const FAN_OUT_COMMANDS_MAX = 20_000_000;
 /** The most commands one `submitMany` carries in a fan-out. */
 const FAN_OUT_CHUNK = 5000;
 /** Default limit of a whole fan-out. */
@@ -50,6 +52,7 @@ const JOURNAL_CHECK_AFTER_MS = 2000;
  * as a rejection too, never counted as applied.
  */
 export async function fanOut(options: FanOutOptions, commands: readonly FanOutCommand[]): Promise<FanOut> {
+  if (commands.length > FAN_OUT_COMMANDS_MAX) throw new RangeError(`a fan-out of ${commands.length} commands, more than ${FAN_OUT_COMMANDS_MAX}`);
   const publish = async (batch: readonly FanOutCommand[]) => {
     const source = options.source;
     const sourced = source === undefined ? batch : batch.map((command) => ({ ...command, request: { source, ...command.request } }));

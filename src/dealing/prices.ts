@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { readCsv } from '../csv/index.js';
 import { inTransaction } from '../journal/database.js';
 import type { Queryable } from '../journal/store.js';
-import { dealingOf, formatRate, isBusinessDay, isCalendarDate, parseRate, type AssetCatalog } from '../ledger/index.js';
+import { dealingOf, formatRate, isBusinessDay, isCalendarDate, parseRate, type AssetCatalog, type Rate } from '../ledger/index.js';
 
 /**
  * Closing prices: one per fund per business day, exact decimals of at most 8 places. A price once
@@ -38,12 +38,18 @@ export type PriceLoad =
 
 /** The closing price of `fund` on `businessDate` as stored (8 decimals), or undefined. */
 export async function closingPrice(db: Queryable, fund: string, businessDate: string): Promise<string | undefined> {
-  const { rows } = await db.query<{ price: string }>('SELECT price::text AS price FROM fund_prices WHERE fund = $1 AND business_date = $2::date', [fund, businessDate]);
+  const { rows } = await db.query<{ price: string }>('SELECT price::text AS price FROM fund_prices WHERE fund = $1 AND business_date = $2::date', [
+    fund,
+    businessDate,
+  ]);
   return rows[0]?.price;
 }
 
 export async function pricesOn(db: Queryable, businessDate: string): Promise<PriceRow[]> {
-  const { rows } = await db.query<{ fund: string; price: string }>('SELECT fund, price::text AS price FROM fund_prices WHERE business_date = $1::date ORDER BY fund', [businessDate]);
+  const { rows } = await db.query<{ fund: string; price: string }>(
+    'SELECT fund, price::text AS price FROM fund_prices WHERE business_date = $1::date ORDER BY fund',
+    [businessDate],
+  );
   return rows.map((row) => ({ fund: row.fund, date: businessDate, price: row.price }));
 }
 
@@ -108,7 +114,9 @@ export async function loadPrices(pool: pg.Pool, rows: readonly PriceRow[], sourc
 function samePrice(a: string, b: string): boolean {
   const x = parseRate(a);
   const y = parseRate(b);
-  return x.ok && y.ok && formatRate({ mantissa: x.value.mantissa * 10n ** BigInt(8 - x.value.scale), scale: 8 }) === formatRate({ mantissa: y.value.mantissa * 10n ** BigInt(8 - y.value.scale), scale: 8 });
+  if (!x.ok || !y.ok) return false;
+  const atEight = (rate: Rate) => formatRate({ mantissa: rate.mantissa * 10n ** BigInt(8 - rate.scale), scale: 8 });
+  return atEight(x.value) === atEight(y.value);
 }
 
 /**

@@ -1,18 +1,14 @@
 import type pg from 'pg';
-import {
-  rebalanceDecision,
-  readPrices,
-  type AccountId,
-  type AssetCatalog,
-  type Rate,
-  type RebalanceLeg,
-  type RiskProfile,
-} from '../ledger/index.js';
+import type { Registry } from 'prom-client';
+import { readPrices, type AssetCatalog, type RiskProfile } from '../ledger/index.js';
+import { SagaEngine, type FanOutOutcome } from '../sagas/index.js';
 import type { LedgerPublisher } from '../sdk/publisher.js';
 import type { Log } from '../shards/log.js';
-import { fanOut, type FanOut, type FanOutCommand } from './fan-out.js';
+import { FAN_OUT_TIMEOUT_MS } from './fan-out.js';
 import { pricesOn } from './prices.js';
-
+import { legCommands, rebalanceBatchSaga, switchLegs, type RebalanceBatch, type RebalanceBatchRow, type RebalanceBatchState } from './rebalance-saga.js';
+import { batchIdOf, REBALANCE_BATCH_MAX, rebalanceBatchStore, type RebalanceBatchStore } from './rebalance-store.js';
+import { SagaRun } from './saga-run.js';
 export interface RebalancerOptions {
   readonly pool: pg.Pool;
   readonly publisher: LedgerPublisher;
@@ -27,6 +23,8 @@ export interface RebalancerOptions {
   readonly outcomeTimeoutMs?: number;
   /** Called as batches finish: pots done so far, of how many. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Where the saga engine's metrics go (src/sagas/metrics.ts: once per registry). */
+  readonly metrics?: Registry;
 }
 
 export interface RebalanceRun {
@@ -51,65 +49,67 @@ export interface RebalanceRun {
 
 const BATCH_DEFAULT = 2000;
 const CONCURRENCY_DEFAULT = 4;
-
-interface PotRow {
-  readonly pot_id: string;
-  readonly member_id: string;
-  readonly risk_profile: string;
-  readonly rebalanced_on: string | null;
-}
+/** The most pots one run pages through: four times the Trust's 5 million members (a bound on its loop, checked as it pages). */
+export const REBALANCE_POTS_MAX = 20_000_000;
 
 /**
  * The re-balancing fan-out, after a day's closing prices, over every open pot that follows a profile,
- * in batches of pots read in pot order:
+ * in batches of pots read in pot order, each batch a saga of the engine (rebalance-saga.ts):
  * 1. **Screening**: each pot's balance snapshot (as committed) goes through the same pure
  *    `rebalanceDecision` the pot itself runs; a pot within its band, or whose every leg is under the
  *    minimum, gets no command. The pot is the single writer and decides again on its live state; a
  *    pot that moves out of its band after it was screened is re-balanced on the next day's run.
  * 2. One `pot.rebalance` per remaining pot through its own partition, then the orders each pot decided
- *    (its movement's `rebalance` change), as `order.sell` and `order.buy`; each fan-out waits on the
+ *    (its movement's `rebalance` change), as `order.sell` and `order.buy`; each step waits on the
  *    journal for its outcomes (`fanOut`). A few batches are in flight at once.
  *
  * Every id derives from the pot and the day (`rebalance:<pot>:<day>`, `…:sell:<fund>`), so a run resumed
  * after a crash — or run twice — sends the same commands, which the ledger answers from their recorded
  * outcomes: a pot already re-balanced for the day is sent again (its legs are placed once), one
- * re-balanced for a later day is skipped, and no pot is re-balanced twice for a day.
+ * re-balanced for a later day is skipped, and no pot is re-balanced twice for a day. A batch whose saga
+ * finished in an earlier run has its steps sent again the same way.
  */
 export class Rebalancer {
-  readonly #profiles: ReadonlyMap<string, RiskProfile>;
+  readonly #engine: SagaEngine;
+  readonly #batches: RebalanceBatchStore;
 
   constructor(private readonly options: RebalancerOptions) {
-    this.#profiles = new Map(options.profiles.map((profile) => [profile.id, profile]));
+    const batch = options.batch ?? BATCH_DEFAULT;
+    if (!Number.isInteger(batch) || batch < 1 || batch > REBALANCE_BATCH_MAX) throw new RangeError(`a re-balance batch holds 1 to ${REBALANCE_BATCH_MAX} pots`);
+    const { pool, publisher, log, outcomeTimeoutMs, metrics } = options;
+    const fanOutTimeoutMs = outcomeTimeoutMs ?? FAN_OUT_TIMEOUT_MS;
+    this.#engine = new SagaEngine({ pool, publisher, log, source: 'rebalancer', fanOutTimeoutMs, ...(metrics === undefined ? {} : { metrics }) });
+    this.#batches = rebalanceBatchStore({ pool, profiles: new Map(options.profiles.map((profile) => [profile.id, profile])), assets: options.assets });
   }
 
   async run(date: string): Promise<RebalanceRun> {
     const { pool } = this.options;
-    const priceText = Object.fromEntries((await pricesOn(pool, date)).map((row) => [row.fund, row.price]));
-    const prices = readPrices(priceText);
+    const prices = readPrices(Object.fromEntries((await pricesOn(pool, date)).map((row) => [row.fund, row.price])));
     if (typeof prices === 'string') throw new Error(`the closing prices of ${date}: ${prices}`);
     const counted = await pool.query<{ n: bigint }>("SELECT count(*) AS n FROM pots WHERE risk_profile IS NOT NULL AND status = 'open'");
     const total = Number(counted.rows[0]?.n ?? 0n);
     const tally = new Tally(date, total);
     const inFlight = new Set<Promise<void>>();
     const concurrency = Math.max(1, this.options.concurrency ?? CONCURRENCY_DEFAULT);
+    const batch = this.options.batch ?? BATCH_DEFAULT;
     let cursor = '';
-    for (;;) {
-      const { rows } = await pool.query<PotRow>(
-        `SELECT pot_id, member_id, risk_profile, rebalanced_on::text AS rebalanced_on FROM pots
-          WHERE risk_profile IS NOT NULL AND status = 'open' AND pot_id > $1
-          ORDER BY pot_id LIMIT $2`,
-        [cursor, this.options.batch ?? BATCH_DEFAULT],
+    for (let paged = 0; ; paged += batch) {
+      if (paged > REBALANCE_POTS_MAX) throw new Error(`a re-balance run of more than ${REBALANCE_POTS_MAX} pots`);
+      const { rows } = await pool.query<{ pot_id: string }>(
+        `SELECT pot_id FROM pots WHERE risk_profile IS NOT NULL AND status = 'open' AND pot_id > $1 ORDER BY pot_id LIMIT $2`,
+        [cursor, batch],
       );
-      if (rows.length === 0) break;
-      cursor = rows[rows.length - 1]?.pot_id ?? cursor;
-      const commands = await this.#screen(rows, date, priceText, prices, tally);
-      const batch = this.#deal(commands, tally)
+      const last = rows[rows.length - 1]?.pot_id;
+      if (last === undefined) break;
+      const pots = rows.length;
+      const done = this.#deal({ date, after: cursor, last }, tally)
         .then(() => {
-          tally.done += rows.length;
+          tally.done += pots;
           this.options.onProgress?.(tally.done, total);
         })
-        .finally(() => inFlight.delete(batch));
-      inFlight.add(batch);
+        .finally(() => inFlight.delete(done));
+      inFlight.add(done);
+      cursor = last;
       if (inFlight.size >= concurrency) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
@@ -117,94 +117,19 @@ export class Rebalancer {
     return tally.report();
   }
 
-  /** The `pot.rebalance` commands of the pots of one batch that the snapshot says should trade. */
-  async #screen(rows: readonly PotRow[], date: string, priceText: Readonly<Record<string, string>>, prices: ReadonlyMap<string, Rate>, tally: Tally): Promise<FanOutCommand[]> {
-    const { rows: held } = await this.options.pool.query<{ pot_id: string; account_id: AccountId; balance_minor: bigint }>(
-      'SELECT pot_id, account_id, balance_minor FROM balances WHERE pot_id = ANY($1::text[]) AND balance_minor <> 0',
-      [rows.map((row) => row.pot_id)],
-    );
-    const balancesOf = new Map<string, Map<AccountId, bigint>>();
-    for (const row of held) {
-      const balances = balancesOf.get(row.pot_id) ?? new Map<AccountId, bigint>();
-      balances.set(row.account_id, row.balance_minor);
-      balancesOf.set(row.pot_id, balances);
-    }
-    const commands: FanOutCommand[] = [];
-    for (const row of rows) {
-      const profile = this.#profiles.get(row.risk_profile);
-      if (profile === undefined) {
-        tally.defer('UNKNOWN_PROFILE');
-        continue;
-      }
-      if (row.rebalanced_on !== null && row.rebalanced_on > date) {
-        tally.later += 1;
-        continue;
-      }
-      // A pot re-balanced for the day already is sent again, so that its legs are surely placed.
-      if (row.rebalanced_on !== date) {
-        const decision = rebalanceDecision(profile, row.pot_id, balancesOf.get(row.pot_id) ?? new Map(), prices, this.options.assets);
-        if (decision.kind === 'within-band' || decision.legs.length === 0) {
-          tally.screened += 1;
-          continue;
-        }
-      }
-      const funds = Object.fromEntries(profile.targets.map((t) => [t.fund, priceText[t.fund] ?? '0']));
-      commands.push({
-        process: 'pot.rebalance',
-        request: { commandId: `rebalance:${row.pot_id}:${date}`, memberId: row.member_id, potId: row.pot_id, payload: { date, profile, prices: funds } },
-      });
-    }
-    return commands;
-  }
-
-  /** Sends one batch's re-balances, then the orders the pots decided. */
-  async #deal(commands: readonly FanOutCommand[], tally: Tally): Promise<void> {
-    if (commands.length === 0) return;
-    const decided = await this.#fanOut(commands);
-    for (const { code } of decided.rejected) tally.defer(code);
-    const deferred = new Set(decided.rejected.map((r) => r.commandId));
-    const currencyOf = new Map(commands.map(({ request }) => [request.commandId, (request.payload as { profile: RiskProfile }).profile.currency]));
-    const applied = commands.map(({ request }) => request.commandId).filter((id) => !deferred.has(id));
-    tally.rebalanced += applied.length;
-    const { rows } = await this.options.pool.query<{ command_id: string; member_id: string; pot_id: string; pot_change: { legs?: readonly RebalanceLeg[] } | null }>(
-      `SELECT o.command_id, m.member_id, m.pot_id, m.pot_change
-         FROM command_outcomes o JOIN movements m ON m.movement_id = o.movement_id
-        WHERE o.command_id = ANY($1::text[]) AND o.status = 'applied'`,
-      [applied],
-    );
-    const legs: FanOutCommand[] = [];
-    for (const row of rows) {
-      const currency = currencyOf.get(row.command_id);
-      if (currency === undefined) throw new Error(`a re-balance outcome ${row.command_id} that this batch did not send`);
-      for (const leg of row.pot_change?.legs ?? []) {
-        // A switch leg waits for the sales' pricing: the dealing desk places it then (`DealingDesk`).
-        if (leg.side === 'buy' && leg.funding === 'proceeds') {
-          tally.switches += 1;
-          continue;
-        }
-        const commandId = `${row.command_id}:${leg.side}:${leg.fund}`;
-        const envelope = { commandId, memberId: row.member_id, potId: row.pot_id };
-        legs.push(
-          leg.side === 'sell'
-            ? { process: 'order.sell', request: { ...envelope, payload: { fund: leg.fund, units: leg.units } } }
-            : { process: 'order.buy', request: { ...envelope, payload: { fund: leg.fund, amount: leg.amount, currency } } },
-        );
-      }
-    }
-    if (legs.length === 0) return;
-    const placed = await this.#fanOut(legs);
-    const refused = new Set(placed.rejected.map((r) => r.commandId));
-    for (const { code } of placed.rejected) tally.legsRefused[code] = (tally.legsRefused[code] ?? 0) + 1;
-    for (const { process, request } of legs) {
-      if (refused.has(request.commandId)) continue;
-      if (process === 'order.sell') tally.sells += 1;
-      else tally.buys += 1;
-    }
-  }
-
-  #fanOut(commands: readonly FanOutCommand[]): Promise<FanOut> {
-    const { pool, publisher, log, outcomeTimeoutMs } = this.options;
-    return fanOut({ pool, publisher, log, source: 'rebalancer', ...(outcomeTimeoutMs === undefined ? {} : { timeoutMs: outcomeTimeoutMs }) }, commands);
+  /** One batch's saga: its re-balances, then the orders the pots decided (both sent again when an earlier run finished it). */
+  async #deal(row: RebalanceBatchRow, tally: Tally): Promise<void> {
+    await this.#batches.start(row);
+    const run = new SagaRun<RebalanceBatchState, RebalanceBatch>({
+      engine: this.#engine,
+      saga: rebalanceBatchSaga,
+      store: this.#batches,
+      id: batchIdOf(row),
+      dataFor: (record, state) => this.#batches.dataFor(record, state),
+      seen: (state, outcome, data) => tally.count(state, outcome, data),
+    });
+    await run.drive('placed');
+    await run.answer(['rebalancing', 'placing']);
   }
 }
 
@@ -227,6 +152,27 @@ class Tally {
 
   defer(code: string): void {
     this.deferred[code] = (this.deferred[code] ?? 0) + 1;
+  }
+
+  /** A batch's step, as its outcome came. */
+  count(state: RebalanceBatchState, outcome: FanOutOutcome, batch: RebalanceBatch): void {
+    if (state === 'rebalancing') {
+      this.screened += batch.screening.screened;
+      this.later += batch.screening.later;
+      for (let i = 0; i < batch.screening.unknownProfile; i += 1) this.defer('UNKNOWN_PROFILE');
+      for (const { code } of outcome.rejected) this.defer(code);
+      this.rebalanced += outcome.commands - outcome.rejected.length;
+      return;
+    }
+    if (state !== 'placing') return;
+    this.switches += switchLegs(batch);
+    const refused = new Set(outcome.rejected.map((rejection) => rejection.commandId));
+    for (const { code } of outcome.rejected) this.legsRefused[code] = (this.legsRefused[code] ?? 0) + 1;
+    for (const leg of legCommands(batch)) {
+      if (refused.has(leg.key ?? '')) continue;
+      if (leg.process === 'order.sell') this.sells += 1;
+      else this.buys += 1;
+    }
   }
 
   report(): RebalanceRun {

@@ -29,6 +29,15 @@ export interface BasisOrder {
   readonly amountMinor: bigint;
 }
 
+/**
+ * The most orders one trade aggregates: four per member of the Trust's 5 million in one cycle of one
+ * fund. A trade's basis and the fan-outs of its saga are held in memory whole; past this, aggregation
+ * refuses (its transaction rolls back) rather than deal a cycle it cannot hold.
+ */
+export const TRADE_ORDERS_MAX = 20_000_000;
+/** The most trades left placed that the desk sends again at its start: one per fund and dealing day, far fewer in practice. */
+export const PLACED_TRADES_MAX = 10_000;
+
 /** The advisory-lock class of aggregation: (class, hash of the fund) serialises one fund's cut-offs. */
 const AGGREGATION_LOCK_CLASS = 7302;
 
@@ -57,6 +66,7 @@ export async function aggregateCycle(pool: pg.Pool, fund: string, dealingDate: s
       [fund, dealingDate, tradeId],
     );
     if (taken.rows.length === 0) return undefined;
+    if (taken.rows.length > TRADE_ORDERS_MAX) throw new Error(`the cycle of ${fund} on ${dealingDate}: ${taken.rows.length} orders, more than a trade takes (${TRADE_ORDERS_MAX})`);
     let buyCash = 0n;
     let sellUnits = 0n;
     for (const row of taken.rows) {
@@ -66,7 +76,16 @@ export async function aggregateCycle(pool: pg.Pool, fund: string, dealingDate: s
     await client.query(
       `INSERT INTO external_trades (trade_id, fund, currency, dealing_date, settlement_date, buy_cash_minor, sell_units_minor, orders, status)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'placed')`,
-      [tradeId, fund, dealing.currency, dealingDate, addBusinessDays(dealing.calendar, dealingDate, dealing.settlementDays), buyCash.toString(), sellUnits.toString(), taken.rows.length],
+      [
+        tradeId,
+        fund,
+        dealing.currency,
+        dealingDate,
+        addBusinessDays(dealing.calendar, dealingDate, dealing.settlementDays),
+        buyCash.toString(),
+        sellUnits.toString(),
+        taken.rows.length,
+      ],
     );
     await client.query(
       `INSERT INTO trade_orders (trade_id, order_id, pot_id, member_id, side, amount_minor)
@@ -123,17 +142,20 @@ export async function findTrade(db: Queryable, tradeId: string): Promise<Trade |
   return rows[0] === undefined ? undefined : tradeOf(rows[0]);
 }
 
+/** The trades in `status`, at most PLACED_TRADES_MAX (more is a backlog for an operator: it throws). */
 export async function tradesInStatus(db: Queryable, status: Trade['status']): Promise<Trade[]> {
-  const { rows } = await db.query<TradeRow>(`SELECT ${TRADE_COLUMNS} FROM external_trades WHERE status = $1 ORDER BY trade_id`, [status]);
+  const { rows } = await db.query<TradeRow>(`SELECT ${TRADE_COLUMNS} FROM external_trades WHERE status = $1 ORDER BY trade_id LIMIT $2`, [status, PLACED_TRADES_MAX + 1]);
+  if (rows.length > PLACED_TRADES_MAX) throw new Error(`more than ${PLACED_TRADES_MAX} trades are ${status}`);
   return rows.map(tradeOf);
 }
 
 /** The allocation basis of a trade: its orders as aggregated, in order id order. */
 export async function tradeBasis(db: Queryable, tradeId: string): Promise<BasisOrder[]> {
   const { rows } = await db.query<{ order_id: string; pot_id: string; member_id: string; side: OrderSide; amount_minor: bigint }>(
-    'SELECT order_id, pot_id, member_id, side, amount_minor FROM trade_orders WHERE trade_id = $1 ORDER BY order_id',
-    [tradeId],
+    'SELECT order_id, pot_id, member_id, side, amount_minor FROM trade_orders WHERE trade_id = $1 ORDER BY order_id LIMIT $2',
+    [tradeId, TRADE_ORDERS_MAX + 1],
   );
+  if (rows.length > TRADE_ORDERS_MAX) throw new Error(`trade ${tradeId} has a basis of more than ${TRADE_ORDERS_MAX} orders`);
   return rows.map((row) => ({ orderId: row.order_id, potId: row.pot_id, memberId: row.member_id, side: row.side, amountMinor: row.amount_minor }));
 }
 

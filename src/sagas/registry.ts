@@ -1,3 +1,5 @@
+import { rebalanceBatchSaga } from '../dealing/rebalance-saga.js';
+import { tradeDealingSaga } from '../dealing/trade-saga.js';
 import { conversionSaga } from '../payments/conversions.js';
 import { PAYMENT_SAGAS } from '../payments/sagas.js';
 import type { Saga } from './define.js';
@@ -30,7 +32,7 @@ export function sagaRegistry(sagas: readonly Saga[]): SagaRegistry {
   return { find: (name) => byName.get(name), list: () => list };
 }
 
-/** Every saga: the payment kinds, conversions (and, as they move onto the engine, dealing's). */
-export const SAGAS: readonly Saga[] = [...PAYMENT_SAGAS.map(registered), registered(conversionSaga)];
+/** Every saga: the payment kinds, conversions, a trade's dealing and a re-balance run's batches. */
+export const SAGAS: readonly Saga[] = [...PAYMENT_SAGAS.map(registered), registered(conversionSaga), registered(tradeDealingSaga), registered(rebalanceBatchSaga)];
 
 export const sagas = sagaRegistry(SAGAS);

@@ -1,4 +1,5 @@
 import { connect } from '@nats-io/transport-node';
+import type pg from 'pg';
 import pino from 'pino';
 import { loadConfig } from '../../config/config.js';
 import { natsConnectOptions } from '../../config/nats.js';
@@ -12,6 +13,8 @@ import { printJson, printLines, progressBar } from '../output.js';
 import type { CliCommand } from './command.js';
 
 const USAGE = 'rebalance <date> [--json]';
+/** How long one batch's step may wait for its outcomes from the command line (a batch of 2,000 pots takes seconds). */
+const REBALANCE_OUTCOME_TIMEOUT_MS = 300_000;
 
 /**
  * Fans out the day's re-balance to every pot that follows a profile, at that day's closing prices, with
@@ -28,9 +31,12 @@ export const rebalanceCommand: CliCommand = {
     try {
       const publisher = await LedgerPublisher.connect({ nc, prefix: config.NATS_PREFIX, registry: ledgerProcesses, partitionCount: config.PARTITION_COUNT });
       const bar = progressBar(values.json !== true, 'rebalance [{bar}] {value}/{total} pots');
-      const run = await withDatabase(config, (pool) =>
-        new Rebalancer({ pool, publisher, profiles: DEFAULT_PROFILES, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'warn' }), outcomeTimeoutMs: 300_000, onProgress: (done, total) => bar.update(done, total) }).run(date),
-      ).finally(() => bar.stop());
+      const rebalancer = (pool: pg.Pool) =>
+        new Rebalancer({
+          pool, publisher, profiles: DEFAULT_PROFILES, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'warn' }), outcomeTimeoutMs: REBALANCE_OUTCOME_TIMEOUT_MS,
+          onProgress: (done, total) => bar.update(done, total),
+        });
+      const run = await withDatabase(config, (pool) => rebalancer(pool).run(date)).finally(() => bar.stop());
       await publisher.close();
       if (values.json === true) printJson(run);
       else {
