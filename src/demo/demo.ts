@@ -127,8 +127,8 @@ async function publish(publisher: LedgerPublisher, requests: readonly { process:
   const refused = new Map<string, number>();
   let applied = 0;
   for (const notice of await Promise.all(sent.map((s) => s.outcome(120_000)))) {
-    const outcome = notice.outcome as { kind: string; code?: string };
-    if (outcome.kind === 'rejected') refused.set(outcome.code ?? 'unknown', (refused.get(outcome.code ?? 'unknown') ?? 0) + 1);
+    const { outcome } = notice;
+    if (outcome.kind === 'rejected') refused.set(outcome.code, (refused.get(outcome.code) ?? 0) + 1);
     else applied += 1;
   }
   return { applied, refused };
