@@ -29,7 +29,15 @@ export const rebalanceCommand: CliCommand = {
       const publisher = await LedgerPublisher.connect({ nc, prefix: config.NATS_PREFIX, registry: ledgerProcesses, partitionCount: config.PARTITION_COUNT });
       const bar = progressBar(values.json !== true, 'rebalance [{bar}] {value}/{total} pots');
       const run = await withDatabase(config, (pool) =>
-        new Rebalancer({ pool, publisher, profiles: DEFAULT_PROFILES, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'warn' }), outcomeTimeoutMs: 300_000, onProgress: (done, total) => bar.update(done, total) }).run(date),
+        new Rebalancer({
+          pool,
+          publisher,
+          profiles: DEFAULT_PROFILES,
+          assets: assetCatalog(DEFAULT_ASSETS),
+          log: pino({ level: 'warn' }),
+          outcomeTimeoutMs: 300_000,
+          onProgress: (done, total) => bar.update(done, total),
+        }).run(date),
       ).finally(() => bar.stop());
       await publisher.close();
       if (values.json === true) printJson(run);

@@ -103,12 +103,16 @@ function humanTrade(trace: TradeTrace): string[] {
     `          ${trade.fund} in ${trade.currency}: buy ${trade.buyCash} ${trade.currency}, sell ${trade.sellUnits} units; ${trade.orders} orders`,
     execution === undefined
       ? 'executed  not yet'
-      : `executed  buy ${execution.buyCashFilled} ${trade.currency} → ${execution.buyUnitsExecuted} units; sell ${execution.sellUnitsFilled} units → ${execution.sellProceedsExecuted} ${trade.currency}`,
+      : `executed  buy ${execution.buyCashFilled} ${trade.currency} → ${execution.buyUnitsExecuted} units; ` +
+        `sell ${execution.sellUnitsFilled} units → ${execution.sellProceedsExecuted} ${trade.currency}`,
     'orders',
     ...formatTable(
       [{ title: 'order' }, { title: 'pot' }, { title: 'member' }, { title: 'side' }, { title: 'amount', align: 'right' }, { title: 'status' },
         { title: 'filled', align: 'right' }, { title: 'units', align: 'right' }, { title: 'cash', align: 'right' }],
-      trace.orders.map((o) => [o.orderId, o.potId, o.memberId, o.side, o.amount, o.status ?? '?', o.allocation?.filled ?? '-', o.allocation?.units ?? '-', o.allocation?.cash ?? '-']),
+      trace.orders.map((o) => [
+        o.orderId, o.potId, o.memberId, o.side, o.amount, o.status ?? '?',
+        o.allocation?.filled ?? '-', o.allocation?.units ?? '-', o.allocation?.cash ?? '-',
+      ]),
     ).map((line) => `  ${line}`),
     ...more,
     "residue in ACME's rounding pot",
