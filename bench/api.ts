@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { inspect } from 'node:util';
 import autocannon from 'autocannon';
 import { createApiKey } from '../src/api/keys.js';
 import { conditions, createBenchDatabase, deleteBenchStreams, freePort, numberFlag, percentile, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
@@ -287,7 +288,7 @@ async function runLane(url: string, lane: Lane, seconds: number, tally: Tally): 
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       { url, connections: lane.connections, overallRate: lane.rate, amount: lane.rate * seconds, timeout: REQUEST_TIMEOUT_SECONDS, requests: [tally.request] },
-      (error: unknown, result) => (error === null || error === undefined ? resolve(result) : reject(error instanceof Error ? error : new Error(String(error)))),
+      (error: unknown, result) => (error === null || error === undefined ? resolve(result) : reject(error instanceof Error ? error : new Error(inspect(error)))),
     );
     instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => tally.answered(statusCode, responseTimeMs, performance.now() <= windowEnd));
   });

@@ -179,7 +179,7 @@ export async function journalCeiling(db: BaselineDatabase, items: readonly Commi
       next += 1;
       const group = groups[index];
       if (group === undefined) break;
-      await Promise.all(group.after.map((earlier) => committed[earlier]?.promise));
+      await Promise.all(group.after.flatMap((earlier) => committed[earlier]?.promise ?? []));
       await commitGroup(db.service, group, claims, assets);
       committed[index]?.resolve();
     }

@@ -89,7 +89,7 @@ export async function payments(options: Map<string, string>): Promise<Record<str
     const seconds = (performance.now() - started) / 1000;
     latencies.sort((a, b) => a - b);
     const { rows } = await db.owner.query<{ total: bigint | null }>("SELECT sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'payments.clearing'");
-    Object.assign(measured, {
+    const figures = {
       seconds: round(seconds, 2),
       paymentsPerSec: round(count / seconds, 1),
       commandsPerSec: round((2 * count) / seconds, 1),
@@ -98,8 +98,12 @@ export async function payments(options: Map<string, string>): Promise<Record<str
       maxMs: round(latencies[latencies.length - 1] ?? Number.NaN, 1),
       statuses,
       clearingMinor: String(rows[0]?.total ?? 0n),
-    });
-    log(`payments: ${count} in ${round(seconds, 2)} s (${measured.paymentsPerSec}/s), p50 ${measured.p50Ms} ms, p99 ${measured.p99Ms} ms, max ${measured.maxMs} ms; ${JSON.stringify(statuses)}; clearing ${measured.clearingMinor}`);
+    };
+    Object.assign(measured, figures);
+    log(
+      `payments: ${count} in ${round(seconds, 2)} s (${figures.paymentsPerSec}/s), p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, max ${figures.maxMs} ms; ` +
+        `${JSON.stringify(statuses)}; clearing ${figures.clearingMinor}`,
+    );
     await publisher.close();
     return measured;
   } finally {

@@ -66,14 +66,15 @@ export async function scale(options: Map<string, string>): Promise<Record<string
     const verifyStarted = performance.now();
     const verified = await verifyLedger(db.owner);
     const failed = verified.checks.filter((check) => !check.ok).map((check) => `${check.name}: ${check.examples[0] ?? ''}`);
+    const verifySec = round((performance.now() - verifyStarted) / 1000, 1);
     Object.assign(measured, {
-      verifySec: round((performance.now() - verifyStarted) / 1000, 1),
+      verifySec,
       verifyOk: verified.ok,
       ...(failed.length === 0 ? {} : { verifyFailed: failed }),
       databaseMiB: await databaseMiB(db),
       benchPeakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     });
-    log(`verify: ${verified.ok ? 'ok' : `FAILED (${failed.join('; ')})`} in ${measured.verifySec} s`);
+    log(`verify: ${verified.ok ? 'ok' : `FAILED (${failed.join('; ')})`} in ${verifySec} s`);
     return measured;
   } finally {
     await rm(folder, { recursive: true, force: true });

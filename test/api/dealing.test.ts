@@ -5,6 +5,7 @@ import { ACME_ROUNDING_POT } from '../../src/dealing/desk.js';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { bearer, buildTestApp, json, type TestApp } from '../support/api.js';
 import { DealingStack } from '../support/dealing.js';
+import { stringMatching } from '../support/matchers.js';
 
 /**
  * The dealing routes over the real system: prices in (JSON and CSV, all or nothing) and out, and
@@ -82,7 +83,7 @@ describe('POST /prices', () => {
       { fund: 'FUND-A', date: '2026-07-01', price: '1.51' },
     ]);
     expect(response.statusCode).toBe(422);
-    expect(errorsOf(response)).toEqual([{ path: 'body.prices.1', message: expect.stringMatching(/FUND-A on 2026-07-01 has the price 1\.50000000 already/) }]);
+    expect(errorsOf(response)).toEqual([{ path: 'body.prices.1', message: stringMatching(/FUND-A on 2026-07-01 has the price 1\.50000000 already/) }]);
     expect(await pricesOn('2026-07-03')).toEqual([]);
   });
 
@@ -152,8 +153,8 @@ describe('POST /prices/csv', () => {
     const broken = await postCsv('fund,date,price\nFUND-A,2026-07-15,1.00\nFUND-B,"2026-07-15"x,1.00\nFUND-C,2026-07-15,"1,00"\n');
     expect(broken.statusCode).toBe(422);
     expect(errorsOf(broken)).toEqual([
-      { path: 'line 3, column 2 (date)', message: expect.stringMatching(/goes on after its closing quote/) },
-      { path: 'line 4, column 3 (price)', message: expect.stringMatching(/price/) },
+      { path: 'line 3, column 2 (date)', message: stringMatching(/goes on after its closing quote/) },
+      { path: 'line 4, column 3 (price)', message: stringMatching(/price/) },
     ]);
     expect(await pricesOn('2026-07-15')).toEqual([]);
   });
@@ -161,11 +162,11 @@ describe('POST /prices/csv', () => {
   it('refuses a file without its header, an empty one, and a conflict with a stored price', async () => {
     const headless = await postCsv('FUND-A,2026-07-10,1.00\nFUND-B,2026-07-10,1.00\n');
     expect(headless.statusCode).toBe(422);
-    expect(errorsOf(headless)[0]).toEqual({ path: 'line 1', message: expect.stringMatching(/header fund,date,price/) });
+    expect(errorsOf(headless)[0]).toEqual({ path: 'line 1', message: stringMatching(/header fund,date,price/) });
     const empty = await postCsv('fund,date,price\n');
     expect(errorsOf(empty)).toEqual([{ path: 'line 1', message: 'no prices after the header' }]);
     const conflict = await postCsv('fund,date,price\nFUND-A,2026-07-10,1.00\nFUND-A,2026-07-07,1.26\n');
-    expect(errorsOf(conflict)).toEqual([{ path: 'line 3', message: expect.stringMatching(/has the price 1\.25000000 already/) }]);
+    expect(errorsOf(conflict)).toEqual([{ path: 'line 3', message: stringMatching(/has the price 1\.25000000 already/) }]);
     expect(await pricesOn('2026-07-10')).toEqual([]);
   });
 

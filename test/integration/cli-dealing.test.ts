@@ -7,6 +7,7 @@ import { urlWithDatabase } from '../../src/journal/database.js';
 import { ownerUrl } from '../support/database.js';
 import { runPotledger, type CliRun } from '../support/cli.js';
 import { DealingStack } from '../support/dealing.js';
+import { stringMatching } from '../support/matchers.js';
 
 /**
  * `potledger prices` and `potledger trace` as an operator runs them: a child process per command
@@ -68,7 +69,7 @@ describe('potledger prices', () => {
     // The file is well formed but changes a stored price: refused by the database check, with its line.
     const conflict = await potledger(['prices', 'load', await csvFile('conflict.csv', ['fund,date,price', 'FUND-A,2026-06-02,1.00', 'FUND-A,2026-06-01,2.6']), '--json']);
     expect(conflict.status).toBe(1);
-    expect(JSON.parse(conflict.stdout)).toMatchObject({ problems: [{ line: 3, problem: expect.stringMatching(/FUND-A on 2026-06-01 has the price 2\.50000000 already/) }] });
+    expect(JSON.parse(conflict.stdout)).toMatchObject({ problems: [{ line: 3, problem: stringMatching(/FUND-A on 2026-06-01 has the price 2\.50000000 already/) }] });
     const shown = await potledger(['prices', 'show', '2026-06-02']);
     expect(shown.status).toBe(1);
     expect(shown.stderr).toMatch(/no closing prices are loaded for 2026-06-02/);

@@ -14,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import { testShardWorker } from '../support/shard-worker.js';
 import { waitFor } from '../support/wait.js';
+import { stringMatching } from '../support/matchers.js';
 
 /**
  * The close marker in the command stream: one batch that holds commands before the marker, the marker,
@@ -103,7 +104,7 @@ describe('close markers', () => {
       const { rows } = await db.owner.query<{ code: string; reason: string }>('SELECT code, reason FROM poison_messages WHERE partition = 0');
       return rows[0];
     });
-    expect(poison).toMatchObject({ code: PoisonCode.closeMarker, reason: expect.stringMatching(/2027-03-05, whose close was never requested/) });
+    expect(poison).toMatchObject({ code: PoisonCode.closeMarker, reason: stringMatching(/2027-03-05, whose close was never requested/) });
     const { rows } = await db.owner.query("SELECT 1 FROM partition_closes WHERE business_date = '2027-03-05'");
     expect(rows).toEqual([]);
   });

@@ -185,7 +185,7 @@ describe('the end-of-day close, with commands flowing during it', () => {
       fc.asyncProperty(scenario, async (ops) => {
         run += 1;
         const date = dateOf(run);
-        const sendPhase = (wanted: Phase) => Promise.all(ops.map((o, index) => (o.phase === wanted ? send(o, `close-r${run}-${index}`) : undefined)));
+        const sendPhase = (wanted: Phase) => Promise.all(ops.flatMap((o, index) => (o.phase === wanted ? [send(o, `close-r${run}-${index}`)] : [])));
         await sendPhase('before');
         // Settled both before looking: a failed send must not leave the close running into the next run.
         const [closing, during] = await Promise.allSettled([closeDay(stack.db.service, stack.nats.nc, stack.nats.prefix, PARTITIONS, date), sendPhase('during')]);

@@ -5,6 +5,7 @@ import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/
 import { PaymentsDesk } from '../../src/payments/desk.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import { applyCommand, bearer, json, membersInThreePartitions, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
+import { stringContaining } from '../support/matchers.js';
 
 /**
  * Payments between pots through the running system (API, payments desk, JetStream, a shard worker,
@@ -61,13 +62,13 @@ describe('payments between pots', () => {
 
   it('is rejected, with nothing moved, when the payer lacks the funds', async () => {
     const response = await pay('pay-2', members.payer, members.payee, '70.01');
-    expect(json(response)).toMatchObject({ status: 'rejected', reason: expect.stringContaining('LEDGER_ERR_INSUFFICIENT_FUNDS') });
+    expect(json(response)).toMatchObject({ status: 'rejected', reason: stringContaining('LEDGER_ERR_INSUFFICIENT_FUNDS') });
     expect([await cash(members.payer), await cash(members.payee), await clearing()]).toEqual([7_000n, 3_000n, 0n]);
   });
 
   it('is refunded when the payee refuses it (a closed pot)', async () => {
     const response = await pay('pay-3', members.payer, members.closed, '10.00');
-    expect(json(response)).toMatchObject({ status: 'refunded', reason: expect.stringContaining('closed') });
+    expect(json(response)).toMatchObject({ status: 'refunded', reason: stringContaining('closed') });
     expect([await cash(members.payer), await clearing()]).toEqual([7_000n, 0n]);
     const { rows } = await stack.db.owner.query<{ command_id: string }>("SELECT command_id FROM command_outcomes WHERE command_id LIKE 'payment:pay-3:%' ORDER BY command_id");
     expect(rows.map((row) => row.command_id)).toEqual(['payment:pay-3:credit', 'payment:pay-3:debit', 'payment:pay-3:refund']);

@@ -25,6 +25,7 @@ import {
 } from '../support/shard-checks.js';
 import { waitFor } from '../support/wait.js';
 import { WorkerFleet, workerEnvironment, type WorkerProcess } from '../support/workers.js';
+import { stringMatching } from '../support/matchers.js';
 
 /*
  * Zombie test: worker A owns every partition; it is frozen (SIGSTOP) past its lease while commands for
@@ -374,6 +375,6 @@ describe('a worker frozen in the middle of a commit', () => {
       "SELECT left(query, 60) AS query FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
     );
     console.log(`[shard-zombie] frozen mid-commit: ${takenOver}; owners ${owners.join(' ')}; sessions waiting for a lock: ${JSON.stringify(waiting.map((w) => w.query))}`);
-    expect({ takenOver, owners }).toEqual({ takenOver: expect.stringMatching(/^taken over in/), owners: ['p0=B', 'p1=B'] });
+    expect({ takenOver, owners }).toEqual({ takenOver: stringMatching(/^taken over in/), owners: ['p0=B', 'p1=B'] });
   });
 });
