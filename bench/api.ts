@@ -5,7 +5,19 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import autocannon from 'autocannon';
 import { createApiKey } from '../src/api/keys.js';
-import { conditions, createBenchDatabase, deleteBenchStreams, freePort, numberFlag, percentile, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
+import {
+  conditions,
+  createBenchDatabase,
+  deleteBenchStreams,
+  freePort,
+  numberFlag,
+  percentile,
+  round,
+  startWorker,
+  stopWorker,
+  waitForPartitionOwners,
+  type BenchDatabase,
+} from './support.js';
 
 /**
  * `npm run bench -- api [--json] [--members N] [--rate R] [--edit-rate R] [--seconds S]
@@ -45,7 +57,15 @@ export async function api(options: Map<string, string>): Promise<Record<string, 
   let worker: ChildProcess | undefined;
   try {
     const machine = await conditions(db.owner);
-    const setting = { partitions, workers: 1, members, seconds: commandsPace.seconds, connections: commandsPace.connections, pacing: commandsPace.pacing, apiWaitTimeoutMs: API_WAIT_TIMEOUT_MS };
+    const setting = {
+      partitions,
+      workers: 1,
+      members,
+      seconds: commandsPace.seconds,
+      connections: commandsPace.connections,
+      pacing: commandsPace.pacing,
+      apiWaitTimeoutMs: API_WAIT_TIMEOUT_MS,
+    };
     log(`conditions: ${JSON.stringify({ ...machine, ...setting, commandsOfferedRate: commandsPace.rate, editsOfferedRate: editsPace.rate })}`);
     worker = await startWorker(serviceEnv(db, prefix, partitions, port), { readyUrl: `${base}/health/ready` });
     await waitForPartitionOwners(db.owner, partitions);

@@ -237,7 +237,16 @@ async function startShardWorker(db: BenchDatabase, nc: NatsConnection, prefix: s
     const child: ChildProcess = await startWorker(env, { readyUrl: `http://127.0.0.1:${port}/health/ready` });
     return { stop: () => stopWorker(child) };
   }
-  const worker = new ShardWorker({ pool: db.service, nc, prefix, registry: ledgerProcesses, assets, partitionCount: settings.partitions, metrics: createShardMetrics(), log: logger });
+  const worker = new ShardWorker({
+    pool: db.service,
+    nc,
+    prefix,
+    registry: ledgerProcesses,
+    assets,
+    partitionCount: settings.partitions,
+    metrics: createShardMetrics(),
+    log: logger,
+  });
   await worker.start();
   return { stop: () => worker.stop() };
 }
@@ -289,7 +298,11 @@ async function setUp(stack: CycleStack, settings: Settings): Promise<{ seconds: 
   const funded = await drive(stack.publisher, deposits, settings.window);
   log(`set-up: funded ${settings.pots} pots in ${round(funded.seconds, 2)} s (${round(settings.pots / funded.seconds)} commands/s)`);
   const amounts = Array.from({ length: settings.orders }, (_, order) => orderAmountMinor(order));
-  const buys = amounts.map((amountMinor, order) => ({ process: 'order.buy', ...pot(potOf(order, settings.pots)), payload: { fund: FUND, amount: pence(amountMinor), currency: 'GBP' } }));
+  const buys = amounts.map((amountMinor, order) => ({
+    process: 'order.buy',
+    ...pot(potOf(order, settings.pots)),
+    payload: { fund: FUND, amount: pence(amountMinor), currency: 'GBP' },
+  }));
   const placed = await drive(stack.publisher, buys, settings.window);
   const largestMinor = amounts.reduce((largest, amount) => (amount > largest ? amount : largest), 0n);
   log(`set-up: placed ${settings.orders} order.buy of ${FUND}, ${pence(amounts[0] ?? 0n)} to ${pence(largestMinor)} GBP, in ${round(placed.seconds, 2)} s (${round(settings.orders / placed.seconds)} commands/s)`);

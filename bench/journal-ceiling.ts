@@ -292,7 +292,16 @@ function copyRows(items: readonly CommitItem[], hashOf: ReadonlyMap<string, { pr
     outcomes.push(copyLine([command.commandId, item.fingerprint, command.process, command.memberId, command.potId, item.partition, 'applied', movement.movementId,
       null, null, null, null, null, command.producedAt]));
     for (const posting of item.postings) {
-      entries.push(copyLine([movement.movementId, posting.entryIndex, posting.side, posting.account, posting.asset, posting.amountMinor, posting.balanceAfterMinor, posting.accountVersion]));
+      entries.push(copyLine([
+        movement.movementId,
+        posting.entryIndex,
+        posting.side,
+        posting.account,
+        posting.asset,
+        posting.amountMinor,
+        posting.balanceAfterMinor,
+        posting.accountVersion,
+      ]));
       latest.set(posting.account, { item, posting });
       addToTotal(totals, item.partition, posting);
     }
@@ -308,7 +317,11 @@ function copyRows(items: readonly CommitItem[], hashOf: ReadonlyMap<string, { pr
 }
 
 /** Adds a posting's signed amount (debit +, credit −) to its partition's total, as `commitItems` does. */
-function addToTotal(totals: Map<string, { partition: number; kind: string; asset: string; deltaMinor: bigint }>, itemPartition: number, posting: CommitItem['postings'][number]): void {
+function addToTotal(
+  totals: Map<string, { partition: number; kind: string; asset: string; deltaMinor: bigint }>,
+  itemPartition: number,
+  posting: CommitItem['postings'][number],
+): void {
   const ref = parseAccountId(posting.account);
   if (ref === undefined) throw new Error(`physical floor: ${posting.account} is not an account id`);
   const partition = ref.owner.type === 'system' ? ref.owner.partition : itemPartition;

@@ -37,7 +37,16 @@ export async function payments(options: Map<string, string>): Promise<Record<str
   // The desk gets as many connections as a service process has by default (DATABASE_POOL_MAX).
   const db = await createBenchDatabase('payments', DESK_CONNECTIONS);
   const prefix = `benchpay${db.name.slice(-6)}`;
-  const measured: Record<string, unknown> = { bench: 'payments', ...(await conditions(db.owner)), pots, payments: count, window, partitions, workers: 1, deskConnections: DESK_CONNECTIONS };
+  const measured: Record<string, unknown> = {
+    bench: 'payments',
+    ...(await conditions(db.owner)),
+    pots,
+    payments: count,
+    window,
+    partitions,
+    workers: 1,
+    deskConnections: DESK_CONNECTIONS,
+  };
   log(`conditions: ${JSON.stringify(measured)}`);
   const nc = await connect({ servers: requireEnv('NATS_URL'), name: 'potledger-bench-payments' });
   const port = await freePort();
@@ -80,7 +89,13 @@ export async function payments(options: Map<string, string>): Promise<Record<str
         if (i >= count) return;
         const from = i % pots;
         const begun = performance.now();
-        const payment: Payment = await desk.send({ paymentId: `bench-${i}`, payer: pot(from), payee: pot(payeeOf(from)), amount: `${(i % 9) + 1}.${String(i % 100).padStart(2, '0')}`, currency: 'GBP' });
+        const payment: Payment = await desk.send({
+          paymentId: `bench-${i}`,
+          payer: pot(from),
+          payee: pot(payeeOf(from)),
+          amount: `${(i % 9) + 1}.${String(i % 100).padStart(2, '0')}`,
+          currency: 'GBP',
+        });
         latencies.push(performance.now() - begun);
         statuses[payment.status] = (statuses[payment.status] ?? 0) + 1;
       }

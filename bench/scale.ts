@@ -101,7 +101,21 @@ async function seed(db: BenchDatabase, members: number, partitions: number, fold
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/seed/seed.ts', '--members', String(members), '--partitions', String(partitions), '--as-of', SEED_AS_OF, '--statement', custodianFile, '--bank-statement', bankFile],
+    [
+      '--import',
+      'tsx',
+      'src/seed/seed.ts',
+      '--members',
+      String(members),
+      '--partitions',
+      String(partitions),
+      '--as-of',
+      SEED_AS_OF,
+      '--statement',
+      custodianFile,
+      '--bank-statement',
+      bankFile,
+    ],
     { env: { ...process.env, DATABASE_URL: db.ownerUrl, PARTITION_COUNT: String(partitions) }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const peak = samplePeakRss(child);
@@ -132,17 +146,45 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
   const workerPeak = samplePeakRss(worker);
   try {
     await waitForPartitionOwners(db.owner, partitions);
-    const publisher = await LedgerPublisher.connect({ nc, prefix, registry: ledgerProcesses, partitionCount: partitions, now: () => clock.now(), streamLimits: { maxBytes: streamMaxBytes } });
+    const publisher = await LedgerPublisher.connect({
+      nc,
+      prefix,
+      registry: ledgerProcesses,
+      partitionCount: partitions,
+      now: () => clock.now(),
+      streamLimits: { maxBytes: streamMaxBytes },
+    });
     const simulator = await CustodianSimulator.start({ nc, prefix, assets, closingPrice: (fund, date) => closingPrice(db.service, fund, date) });
-    const desk = new DealingDesk({ pool: db.service, publisher, custodian: await NatsCustodian.connect(nc, prefix, (_m, problem) => logger.error({ problem }, 'a malformed custodian report')), assets, log: logger });
+    const desk = new DealingDesk({
+      pool: db.service,
+      publisher,
+      custodian: await NatsCustodian.connect(nc, prefix, (_m, problem) => logger.error({ problem }, 'a malformed custodian report')),
+      assets,
+      log: logger,
+    });
     await desk.start();
-    const days = new BusinessDays({ pool: db.service, jsm: await jetstreamManager(nc), names: names(prefix), partitionCount: partitions, assets, desk, simulator, clock, timeoutMs: 60 * 60 * 1000 });
+    const days = new BusinessDays({
+      pool: db.service,
+      jsm: await jetstreamManager(nc),
+      names: names(prefix),
+      partitionCount: partitions,
+      assets,
+      desk,
+      simulator,
+      clock,
+      timeoutMs: 60 * 60 * 1000,
+    });
     try {
       const d1 = addBusinessDays(UK_CALENDAR, SEED_AS_OF, 1);
       const dealing = [2, 3, 4, 5].map((n) => addBusinessDays(UK_CALENDAR, SEED_AS_OF, n));
       const moved = movedPrice(movePercent);
       for (const [date, a] of [[d1, moved], ...dealing.map((date) => [date, moved])] as const) {
-        const loaded = await loadPrices(db.service, [{ fund: 'FUND-A', date, price: a }, { fund: 'FUND-B', date, price: SEED_PRICE }, { fund: 'FUND-C', date, price: SEED_PRICE }], 'bench-scale', assets);
+        const loaded = await loadPrices(
+          db.service,
+          [{ fund: 'FUND-A', date, price: a }, { fund: 'FUND-B', date, price: SEED_PRICE }, { fund: 'FUND-C', date, price: SEED_PRICE }],
+          'bench-scale',
+          assets,
+        );
         if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
       }
       log(`prices: FUND-A ${SEED_PRICE} → ${moved} on ${d1}, FUND-B and FUND-C ${SEED_PRICE}; the re-balance at ${d1}'s close deals on ${dealing[0]}`);
@@ -181,7 +223,11 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
       const reconStarted = performance.now();
       const opening = custodianStatementOf(JSON.parse(await readFile(seeded.custodianFile, 'utf8')), assets);
       const bankOpening = bankStatementOf(JSON.parse(await readFile(seeded.bankFile, 'utf8')), assets);
-      const recon = await runReconciliation(db.service, { custodian: simulator.statement(asOf, opening.holdings), bank: bankAt(simulator, bankOpening, asOf), inputs: { source: 'bench scale', asOf } }, assets);
+      const recon = await runReconciliation(db.service, {
+        custodian: simulator.statement(asOf, opening.holdings),
+        bank: bankAt(simulator, bankOpening, asOf),
+        inputs: { source: 'bench scale', asOf },
+      }, assets);
       const reconSec = (performance.now() - reconStarted) / 1000;
       log(`recon: ${recon.breaks.length} breaks at the close of ${asOf} in ${round(reconSec, 1)} s`);
 

@@ -15,7 +15,20 @@ import {
   type BenchRequest,
   type CommitLimits,
 } from './journal-ceiling.js';
-import { conditions, cpuMeter, createBenchDatabase, deleteBenchStreams, numberFlag, percentile, requireEnv, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
+import {
+  conditions,
+  cpuMeter,
+  createBenchDatabase,
+  deleteBenchStreams,
+  numberFlag,
+  percentile,
+  requireEnv,
+  round,
+  startWorker,
+  stopWorker,
+  waitForPartitionOwners,
+  type BenchDatabase,
+} from './support.js';
 
 /**
  * `npm run bench -- throughput [--json] [--pots N] [--commands N] [--paced-rate R] [--paced-seconds S]
@@ -188,7 +201,12 @@ async function postgresBaselines(db: BenchDatabase, potIds: readonly string[], c
 function deposits(potIds: readonly string[], count: number): BenchRequest[] {
   return Array.from({ length: count }, (_, i) => {
     const pot = i % potIds.length;
-    return { process: 'cash.deposit', memberId: `M${pot}`, potId: potIds[pot] ?? 'P0', payload: { amount: `${1 + (i % 97)}.${String(i % 100).padStart(2, '0')}`, currency: 'GBP' } };
+    return {
+      process: 'cash.deposit',
+      memberId: `M${pot}`,
+      potId: potIds[pot] ?? 'P0',
+      payload: { amount: `${1 + (i % 97)}.${String(i % 100).padStart(2, '0')}`, currency: 'GBP' },
+    };
   });
 }
 

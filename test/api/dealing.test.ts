@@ -131,7 +131,15 @@ describe('POST /prices/csv', () => {
   });
 
   it('lists every problem by its line and column and loads nothing', async () => {
-    const csv = ['fund,date,price', 'FUND-A,2026-07-08,1.00', 'FUND-B,2026-07-08', 'FUND-C,2026-07-11,1.00', 'FUND-A,2026-07-09,1.123456789', 'FUND-B,2026-07-09,2.00', 'FUND-A,2026-07-08,1.00'].join('\n');
+    const csv = [
+      'fund,date,price',
+      'FUND-A,2026-07-08,1.00',
+      'FUND-B,2026-07-08',
+      'FUND-C,2026-07-11,1.00',
+      'FUND-A,2026-07-09,1.123456789',
+      'FUND-B,2026-07-09,2.00',
+      'FUND-A,2026-07-08,1.00',
+    ].join('\n');
     const response = await postCsv(csv);
     expect(response.statusCode).toBe(422);
     expect(json(response)).toMatchObject({ code: 'API_ERR_PRICES_REJECTED' });
@@ -244,9 +252,33 @@ describe('traceability after a cycle', () => {
     expect(response.statusCode, response.body).toBe(200);
     const trace = json(response);
     expect(trace.orders).toEqual([
-      { orderId: 'buy-t-1', potId: 'P-t-1', memberId: 'M-t-1', side: 'buy', amount: '100.00', status: 'settled', allocation: { filled: '100.00', units: '81.004455', cash: '100.00' } },
-      { orderId: 'buy-t-2', potId: 'P-t-2', memberId: 'M-t-2', side: 'buy', amount: '250.00', status: 'settled', allocation: { filled: '250.00', units: '202.511138', cash: '250.00' } },
-      { orderId: 'buy-t-3', potId: 'P-t-3', memberId: 'M-t-3', side: 'buy', amount: '33.33', status: 'settled', allocation: { filled: '33.33', units: '26.998784', cash: '33.33' } },
+      {
+        orderId: 'buy-t-1',
+        potId: 'P-t-1',
+        memberId: 'M-t-1',
+        side: 'buy',
+        amount: '100.00',
+        status: 'settled',
+        allocation: { filled: '100.00', units: '81.004455', cash: '100.00' },
+      },
+      {
+        orderId: 'buy-t-2',
+        potId: 'P-t-2',
+        memberId: 'M-t-2',
+        side: 'buy',
+        amount: '250.00',
+        status: 'settled',
+        allocation: { filled: '250.00', units: '202.511138', cash: '250.00' },
+      },
+      {
+        orderId: 'buy-t-3',
+        potId: 'P-t-3',
+        memberId: 'M-t-3',
+        side: 'buy',
+        amount: '33.33',
+        status: 'settled',
+        allocation: { filled: '33.33', units: '26.998784', cash: '33.33' },
+      },
     ]);
     expect(trace).not.toHaveProperty('nextCursor');
     const residue = trace.residue as { commandId: string; potId: string; process: string }[];

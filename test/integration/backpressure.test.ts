@@ -60,7 +60,10 @@ describe('backpressure', () => {
     const accepted: string[] = [];
     let refusal: unknown;
     for (let chunk = 0; refusal === undefined && chunk < 200; chunk += 1) {
-      const requests = Array.from({ length: 100 }, (_, i) => ({ process: 'cash.deposit', request: { commandId: `flood-${chunk}-${i}`, memberId: member, potId: 'FLOOD-1-pot', payload: { amount: '1.00', currency: 'GBP' } } }));
+      const requests = Array.from({ length: 100 }, (_, i) => ({
+        process: 'cash.deposit',
+        request: { commandId: `flood-${chunk}-${i}`, memberId: member, potId: 'FLOOD-1-pot', payload: { amount: '1.00', currency: 'GBP' } },
+      }));
       try {
         await publisher.submitMany(requests);
         accepted.push(...requests.map((r) => r.request.commandId));

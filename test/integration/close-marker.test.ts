@@ -83,7 +83,10 @@ describe('close markers', () => {
     // The commands before the marker are in the close, those after it are not (a new account included).
     expect(await potBalancesAsOf(db.service, `${early}-P`, '2027-03-01')).toEqual(new Map([[`pot:${early}-P:cash:GBP`, 1000n]]));
     expect(await potBalancesAsOf(db.service, `${late}-P`, '2027-03-01')).toEqual(new Map());
-    const { rows } = await db.owner.query<{ partition: number; stream_seq: bigint }>('SELECT partition, stream_seq FROM partition_closes WHERE business_date = $1::date ORDER BY partition', ['2027-03-01']);
+    const { rows } = await db.owner.query<{ partition: number; stream_seq: bigint }>(
+      'SELECT partition, stream_seq FROM partition_closes WHERE business_date = $1::date ORDER BY partition',
+      ['2027-03-01'],
+    );
     expect(rows.map((row) => row.partition)).toEqual([0, 1]);
     for (const row of rows) {
       const marker = await jsm.streams.getMessage(ledger.commandStream, { seq: Number(row.stream_seq) });

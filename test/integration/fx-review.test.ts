@@ -25,7 +25,10 @@ async function cash(member: string, currency: string): Promise<bigint> {
 }
 
 async function systemTotals(kind: string): Promise<Record<string, bigint>> {
-  const { rows } = await stack.db.owner.query<{ asset: string; total: bigint }>('SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = $1 GROUP BY asset ORDER BY asset', [kind]);
+  const { rows } = await stack.db.owner.query<{ asset: string; total: bigint }>(
+    'SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = $1 GROUP BY asset ORDER BY asset',
+    [kind],
+  );
   return Object.fromEntries(rows.map((row) => [row.asset, row.total]));
 }
 
@@ -75,7 +78,12 @@ describe('S10: a cross-currency payment', () => {
   it('sends 100.00 EUR from a GBP pot for 85.48 GBP; the payee gets 100.00 EUR; each currency balances', async () => {
     const response = await pay('fx-pay-1', members.payer, members.payee, '100.00', 'EUR', 'GBP');
     expect(response.statusCode, response.body).toBe(200);
-    expect(json(response)).toMatchObject({ status: 'completed', amount: '100.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.17000000', rateDay: today(), cost: '85.48' } });
+    expect(json(response)).toMatchObject({
+      status: 'completed',
+      amount: '100.00',
+      currency: 'EUR',
+      exchange: { fromCurrency: 'GBP', rate: '1.17000000', rateDay: today(), cost: '85.48' },
+    });
     expect([await cash(members.payer, 'GBP'), await cash(members.payer, 'EUR'), await cash(members.payee, 'EUR')]).toEqual([1_991_452n, 0n, 10_000n]);
     expect(await systemTotals('fx.liquidity')).toEqual({ EUR: -10_000n, GBP: 8_548n });
     expect(await systemTotals('payments.clearing')).toEqual({ EUR: 0n });
@@ -104,7 +112,12 @@ describe('S10: a cross-currency payment', () => {
 
 describe('conversions', () => {
   const convert = (conversionId: string, amount: string) =>
-    stack.app.inject({ method: 'POST', url: '/conversions', headers: bearer(stack.keys.service), payload: { conversionId, ...party(members.payer), amount, currency: 'EUR', fromCurrency: 'GBP' } });
+    stack.app.inject({
+      method: 'POST',
+      url: '/conversions',
+      headers: bearer(stack.keys.service),
+      payload: { conversionId, ...party(members.payer), amount, currency: 'EUR', fromCurrency: 'GBP' },
+    });
 
   it("convert a pot's GBP into EUR at the day's rate, once however often asked", async () => {
     const first = await convert('conv-1', '117.00');
@@ -156,7 +169,16 @@ describe('the fraud rules hook: payments held for review', () => {
   it('lets 5,000.00 through (the limit is exclusive), and holds any payment from a pot with an open alert until it is acknowledged', async () => {
     expect(json(await pay('review-3', members.payer, members.payee, '5000.00', 'GBP'))).toMatchObject({ status: 'completed' });
     await insertAlerts(stack.db.service, [
-      { kind: 'threshold', alertId: 'threshold:test:GBP', movementId: 'test', potId: pot(members.payer), asset: 'GBP', amountMinor: 2_000_000n, thresholdMinor: 1_000_000n, atMs: Date.now() },
+      {
+        kind: 'threshold',
+        alertId: 'threshold:test:GBP',
+        movementId: 'test',
+        potId: pot(members.payer),
+        asset: 'GBP',
+        amountMinor: 2_000_000n,
+        thresholdMinor: 1_000_000n,
+        atMs: Date.now(),
+      },
     ]);
     const held = await pay('review-4', members.payer, members.payee, '1.00', 'GBP');
     expect(json(held)).toMatchObject({ status: 'review', review: { reason: stringContaining('open alert (threshold:test:GBP)') } });

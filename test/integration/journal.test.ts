@@ -95,7 +95,13 @@ describe('a cross-currency payment in the journal (S10)', () => {
     await executor.execute(command('pot.open', {}, 'P-FX', 'M-FX'));
     await executor.execute(command('cash.deposit', { amount: '200.00', currency: 'GBP' }, 'P-FX', 'M-FX'));
     const before = await balancesOf('P-FX');
-    const send = command('payment.send', { paymentId: 'PAY-FX', payee: { memberId: 'M-EUR', potId: 'P-EUR' }, amount: '100.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.17000000' } }, 'P-FX', 'M-FX');
+    const send = command('payment.send', {
+      paymentId: 'PAY-FX',
+      payee: { memberId: 'M-EUR', potId: 'P-EUR' },
+      amount: '100.00',
+      currency: 'EUR',
+      exchange: { fromCurrency: 'GBP', rate: '1.17000000' },
+    }, 'P-FX', 'M-FX');
     await db.owner.query(`CREATE FUNCTION test_refuse_eur() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: the EUR leg cannot be written'; END $$`);
     await db.owner.query(`CREATE TRIGGER test_refuse_eur BEFORE INSERT ON entries FOR EACH ROW WHEN (NEW.asset = 'EUR') EXECUTE FUNCTION test_refuse_eur()`);
     try {
@@ -118,7 +124,13 @@ describe('a cross-currency payment in the journal (S10)', () => {
     );
     expect(rows).toEqual([{ asset: 'EUR', total: '0' }, { asset: 'GBP', total: '8548' }]);
     // Refunded (the payee refused it): both legs undone in one movement, the payer whole again.
-    const refund = command('payment.refund', { paymentId: 'PAY-FX', amount: '100.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.17000000' }, reason: 'payee refused' }, 'P-FX', 'M-FX');
+    const refund = command('payment.refund', {
+      paymentId: 'PAY-FX',
+      amount: '100.00',
+      currency: 'EUR',
+      exchange: { fromCurrency: 'GBP', rate: '1.17000000' },
+      reason: 'payee refused',
+    }, 'P-FX', 'M-FX');
     expect(await executor.execute(refund)).toMatchObject({ kind: 'answered', outcome: { kind: 'applied' } });
     expect(await balancesOf('P-FX')).toEqual(before);
     const report = await verifyLedger(db.owner);

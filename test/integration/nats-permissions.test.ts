@@ -81,7 +81,14 @@ describe('NATS users and their permissions (a nats-server of its own)', () => {
     });
     await shardWorker.start();
     await waitFor('the worker to own every partition', () => shardWorker.ownedPartitions().length === PARTITIONS || undefined, { timeoutMs: 20_000 });
-    alerts = new AlertConsumer({ pool: db.service, nc: worker.nc, prefix: PREFIX, assets, rules: alertRules(loadConfig({ DATABASE_URL: 'postgres://unused@127.0.0.1/unused' }), assets), log: pino({ level: 'warn' }) });
+    alerts = new AlertConsumer({
+      pool: db.service,
+      nc: worker.nc,
+      prefix: PREFIX,
+      assets,
+      rules: alertRules(loadConfig({ DATABASE_URL: 'postgres://unused@127.0.0.1/unused' }), assets),
+      log: pino({ level: 'warn' }),
+    });
     await alerts.start();
     custodianSimulator = await CustodianSimulator.start({ nc: simulator.nc, prefix: PREFIX, assets, closingPrice: () => Promise.resolve(undefined) });
     ledgerPublisher = await LedgerPublisher.connect({ nc: publisher.nc, prefix: PREFIX, registry: ledgerProcesses, partitionCount: PARTITIONS, provisionStreams: false });
@@ -188,7 +195,15 @@ describe('NATS users and their permissions (a nats-server of its own)', () => {
       for (const [i, reply] of forged.entries()) {
         const commandId = `forged-reply-${i}`;
         commandIds.push(commandId);
-        const command = { commandId, process: 'pot.open', memberId: member, potId: `${member}-pot-${i}`, payload: {}, effectiveDate: '2026-06-01', producedAt: new Date().toISOString() };
+        const command = {
+          commandId,
+          process: 'pot.open',
+          memberId: member,
+          potId: `${member}-pot-${i}`,
+          payload: {},
+          effectiveDate: '2026-06-01',
+          producedAt: new Date().toISOString(),
+        };
         const headers = natsHeaders();
         headers.set(HEADER.reply, reply);
         await jetstream(publisher.nc).publish(ledger.commandSubject(partitionOf(member, PARTITIONS)), JSON.stringify(command), { msgID: commandId, headers });

@@ -23,7 +23,12 @@ const party = (member: string) => ({ memberId: member, potId: pot(member) });
 const command = (process: string, member: string, payload: unknown, key: string) => applyCommand(stack, process, member, payload, key);
 
 async function pay(paymentId: string, from: string, to: string, amount: string) {
-  return stack.app.inject({ method: 'POST', url: '/payments', headers: bearer(stack.keys.service), payload: { paymentId, payer: party(from), payee: party(to), amount, currency: 'GBP' } });
+  return stack.app.inject({
+    method: 'POST',
+    url: '/payments',
+    headers: bearer(stack.keys.service),
+    payload: { paymentId, payer: party(from), payee: party(to), amount, currency: 'GBP' },
+  });
 }
 
 async function cash(member: string): Promise<bigint> {
@@ -90,7 +95,12 @@ describe('payments between pots', () => {
     const insert = "INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')";
     await stack.db.service.query(insert, row('pay-crash-1'));
     await stack.db.service.query(insert, row('pay-crash-2'));
-    const debit = await publisher.submit('payment.send', { commandId: 'payment:pay-crash-2:debit', memberId: members.payer, potId: pot(members.payer), payload: { paymentId: 'pay-crash-2', payee: party(members.payee), amount: '5.00', currency: 'GBP' } });
+    const debit = await publisher.submit('payment.send', {
+      commandId: 'payment:pay-crash-2:debit',
+      memberId: members.payer,
+      potId: pot(members.payer),
+      payload: { paymentId: 'pay-crash-2', payee: party(members.payee), amount: '5.00', currency: 'GBP' },
+    });
     expect((await debit.outcome()).outcome).toMatchObject({ kind: 'applied' });
     expect(await clearing()).toBe(500n);
     const inFlight = await stack.app.inject({ method: 'GET', url: '/payments', headers: bearer(stack.keys.operator) });
@@ -215,7 +225,11 @@ describe('outside the payments desk', () => {
 
   it('a payment.send published directly on NATS is a break verify names, not money lost in silence', async () => {
     const publisher = await LedgerPublisher.connect({ nc: stack.nats.nc, prefix: stack.nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });
-    const sent = await publisher.submit('payment.send', { commandId: 'stray-send', ...party(members.payer), payload: { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' } });
+    const sent = await publisher.submit('payment.send', {
+      commandId: 'stray-send',
+      ...party(members.payer),
+      payload: { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' },
+    });
     expect((await sent.outcome()).outcome).toMatchObject({ kind: 'applied' });
     await publisher.close();
     const verified = await verifyLedger(stack.db.owner);

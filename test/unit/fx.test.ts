@@ -68,7 +68,13 @@ describe('S10: a cross-currency payment', () => {
   it('is refunded at the same rate: the payer gets back exactly the 85.48 GBP it paid, and every liquidity and clearing account returns to zero', () => {
     const ledger = ledgerWith('200.00');
     ledger.execute(command('payment.send', send), 'pay');
-    const refund = ledger.execute(command('payment.refund', { paymentId: 'PAY-EUR', amount: '100.00', currency: 'EUR', exchange: send.exchange, reason: 'payee closed' }), 'refund');
+    const refund = ledger.execute(command('payment.refund', {
+      paymentId: 'PAY-EUR',
+      amount: '100.00',
+      currency: 'EUR',
+      exchange: send.exchange,
+      reason: 'payee closed',
+    }), 'refund');
     expect(refund).toMatchObject({ outcome: { kind: 'applied' } });
     expect(Object.keys(nonZero(ledger)).sort()).toEqual(['pot:P-GBP:cash:GBP', `system:p${partitionOf('M-P-GBP', PARTITIONS)}:external.bank:GBP`].sort());
     expect(ledger.balances().get('pot:P-GBP:cash:GBP')).toBe(20_000n);
