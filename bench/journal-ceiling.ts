@@ -150,11 +150,14 @@ export function groupAsTheWorker<T extends { readonly partition: number }>(items
 }
 
 /** What the journal ceiling leaves out of the measured run's work (the JSON's `pgCeilingLeavesOut`). */
-export const CEILING_LEAVES_OUT = 'planning (done before the clock starts); NATS (consuming, acks, events, outcome notices); pot look-ups (the pots are warm in the measured run too)';
+export const CEILING_LEAVES_OUT =
+  'planning (done before the clock starts); NATS (consuming, acks, events, outcome notices); ' +
+  'pot look-ups (the pots are warm in the measured run too)';
 
 /** What the physical floor leaves out (the JSON's `physicalFloorLeavesOut`). */
 export const FLOOR_LEAVES_OUT =
-  "planning; NATS; the outcome look-ups, the fence and the hash chain's reads; the merge of balances and partition totals (their rows are appended with COPY to tables of the same columns without indexes); concurrency (one connection)";
+  "planning; NATS; the outcome look-ups, the fence and the hash chain's reads; the merge of balances and partition totals " +
+  '(their rows are appended with COPY to tables of the same columns without indexes); concurrency (one connection)';
 
 /** A baseline's result: movements per second and the transactions it took. */
 export interface Baseline {

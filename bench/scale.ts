@@ -215,7 +215,8 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
         const fanned = [...report.priced, ...report.settled];
         commands += fanned.reduce((sum, f) => sum + f.commands, 0);
         const rejected = fanned.reduce((sum, f) => sum + f.rejected.length, 0);
-        log(`${date}: ${report.trades.length} trades, ${fanned.reduce((sum, f) => sum + f.commands, 0)} fan-out commands (${rejected} rejected), ${report.snapshotAccounts} accounts closed, ${daySecs[date]} s`);
+        const fannedCommands = fanned.reduce((sum, f) => sum + f.commands, 0);
+        log(`${date}: ${report.trades.length} trades, ${fannedCommands} fan-out commands (${rejected} rejected), ${report.snapshotAccounts} accounts closed, ${daySecs[date]} s`);
       }
       const cycleSec = (performance.now() - cycleStarted) / 1000;
       const asOf = dealing[dealing.length - 1] ?? d1;
@@ -231,7 +232,9 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
       const reconSec = (performance.now() - reconStarted) / 1000;
       log(`recon: ${recon.breaks.length} breaks at the close of ${asOf} in ${round(reconSec, 1)} s`);
 
-      const orders = await db.service.query<{ side: string; status: string; funding: string; n: bigint }>('SELECT side, status, funding, count(*) AS n FROM orders GROUP BY 1, 2, 3 ORDER BY 1, 2, 3');
+      const orders = await db.service.query<{ side: string; status: string; funding: string; n: bigint }>(
+        'SELECT side, status, funding, count(*) AS n FROM orders GROUP BY 1, 2, 3 ORDER BY 1, 2, 3',
+      );
       return {
         measured: {
           d1Sec: round(d1Sec, 1),

@@ -106,7 +106,9 @@ function queriesFor(operation: OpenApiOperation | undefined, values: Readonly<Re
     if (value === undefined) throw new Error(`no test value for the required query parameter ${parameter.name}`);
     return `${parameter.name}=${value}`;
   });
-  const optional = query.filter((parameter) => parameter.required !== true && values[parameter.name] !== undefined).map((parameter) => `${parameter.name}=${values[parameter.name] ?? ''}`);
+  const optional = query
+    .filter((parameter) => parameter.required !== true && values[parameter.name] !== undefined)
+    .map((parameter) => `${parameter.name}=${values[parameter.name] ?? ''}`);
   const queries = [required.join('&')];
   if (optional.length > 0) queries.push([...required, ...optional].join('&'));
   return queries.map((text) => (text === '' ? '' : `?${text}`));

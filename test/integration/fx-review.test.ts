@@ -98,7 +98,10 @@ describe('S10: a cross-currency payment', () => {
     expect(json(response)).toMatchObject({ status: 'refunded', exchange: { cost: '85.48' } });
     expect(await cash(members.payer, 'GBP')).toBe(1_991_452n);
     expect(await systemTotals('fx.liquidity')).toEqual({ EUR: -10_000n, GBP: 8_548n });
-    const { rows } = await stack.db.owner.query<{ n: number }>("SELECT count(*)::int AS n FROM entries WHERE movement_id = (SELECT movement_id FROM command_outcomes WHERE command_id = 'payment:fx-pay-2:refund')");
+    const { rows } = await stack.db.owner.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM entries
+        WHERE movement_id = (SELECT movement_id FROM command_outcomes WHERE command_id = 'payment:fx-pay-2:refund')`,
+    );
     expect(rows[0]?.n).toBe(4); // two entries (EUR back into liquidity, GBP back to the pot), a debit and a credit row each
   });
 

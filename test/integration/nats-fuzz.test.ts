@@ -119,7 +119,10 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
       'every partition consumer done with the hostile messages',
       async () => {
         const consumers = await jsm.consumers.list(stream).next();
-        const done = consumers.length >= PARTITIONS && consumers.every((c) => c.num_pending === 0 && c.num_ack_pending === 0) && consumers.some((c) => c.delivered.stream_seq >= lastSeq);
+        const done =
+          consumers.length >= PARTITIONS &&
+          consumers.every((c) => c.num_pending === 0 && c.num_ack_pending === 0) &&
+          consumers.some((c) => c.delivered.stream_seq >= lastSeq);
         return done ? true : undefined;
       },
       { timeoutMs: 60_000 },

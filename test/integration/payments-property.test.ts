@@ -59,7 +59,9 @@ const pence = (value: number) => `${Math.floor(value / 100)}.${String(value % 10
 const other = (currency: Currency): Currency => (currency === 'GBP' ? 'EUR' : 'GBP');
 
 async function liquidity(): Promise<Map<string, bigint>> {
-  const { rows } = await stack.db.owner.query<{ asset: string; total: bigint }>("SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'fx.liquidity' GROUP BY asset");
+  const { rows } = await stack.db.owner.query<{ asset: string; total: bigint }>(
+    "SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'fx.liquidity' GROUP BY asset",
+  );
   return new Map(rows.map((row) => [row.asset, row.total]));
 }
 
@@ -89,7 +91,8 @@ describe('payments, holds and conversions, randomly interleaved', () => {
         for (const [i, member] of members.entries()) {
           expect((await inject('POST', '/commands/pot.open?wait=true', { memberId: member, potId: party(i).potId, payload: {} }, `${member}-open`)).statusCode).toBe(200);
           for (const currency of CURRENCIES) {
-            expect((await inject('POST', '/commands/cash.deposit?wait=true', { memberId: member, potId: party(i).potId, payload: { amount: '100.00', currency } }, `${member}-fund-${currency}`)).statusCode).toBe(200);
+            const deposit = { memberId: member, potId: party(i).potId, payload: { amount: '100.00', currency } };
+            expect((await inject('POST', '/commands/cash.deposit?wait=true', deposit, `${member}-fund-${currency}`)).statusCode).toBe(200);
           }
         }
         const liquidityBefore = await liquidity();
@@ -161,7 +164,14 @@ describe('payments, holds and conversions, randomly interleaved', () => {
         // them) and the applied conversions say.
         const expected = new Map<string, bigint>(pots.flatMap((p) => CURRENCIES.map((c): [string, bigint] => [`${p} ${c}`, 10_000n])));
         const add = (potId: string, currency: string, amount: bigint) => expected.set(`${potId} ${currency}`, (expected.get(`${potId} ${currency}`) ?? 0n) + amount);
-        const paid = await stack.db.owner.query<{ payer_pot: string; payee_pot: string; amount_minor: bigint; currency: string; from_currency: string | null; cost_minor: bigint | null }>(
+        const paid = await stack.db.owner.query<{
+          payer_pot: string;
+          payee_pot: string;
+          amount_minor: bigint;
+          currency: string;
+          from_currency: string | null;
+          cost_minor: bigint | null;
+        }>(
           "SELECT payer_pot, payee_pot, amount_minor, currency, from_currency, cost_minor FROM payments WHERE status = 'completed' AND payer_pot = ANY($1::text[])",
           [pots],
         );

@@ -92,7 +92,8 @@ describe('payments between pots', () => {
     const desk = new PaymentsDesk({ pool: stack.db.service, publisher, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'silent' }) });
     // Recorded, nothing sent; and recorded with the debit applied but the status not moved on.
     const row = (id: string) => [id, members.payer, pot(members.payer), members.payee, pot(members.payee), 500, 'GBP'];
-    const insert = "INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')";
+    const insert = `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')`;
     await stack.db.service.query(insert, row('pay-crash-1'));
     await stack.db.service.query(insert, row('pay-crash-2'));
     const debit = await publisher.submit('payment.send', {
@@ -178,7 +179,10 @@ describe('S9: holds for buyer and seller protection', () => {
     expect(await desk.expireHolds()).toBe(1);
     await publisher.close();
     expect(json(await stack.app.inject({ method: 'GET', url: '/holds/hold-3', headers: bearer(stack.keys.service) }))).toMatchObject({ status: 'expired' });
-    const { rows } = await stack.db.owner.query<{ process: string }>("SELECT m.process FROM command_outcomes o JOIN movements m ON m.movement_id = o.movement_id WHERE o.command_id = 'hold:hold-3:expire'");
+    const { rows } = await stack.db.owner.query<{ process: string }>(
+      `SELECT m.process FROM command_outcomes o JOIN movements m ON m.movement_id = o.movement_id
+        WHERE o.command_id = 'hold:hold-3:expire'`,
+    );
     expect(rows).toEqual([{ process: 'hold.expire' }]);
     expect([await cash(buyer()), await reserved(buyer())]).toEqual([before, 0n]);
     // An expired hold cannot be posted.

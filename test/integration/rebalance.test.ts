@@ -111,7 +111,9 @@ describe('S4: threshold re-balancing', () => {
     expect(pending).toEqual([]);
     // The pot with cash bought B twice: 20.00 at once and 60.00 out of the proceeds, each its own order.
     expect([settled.get('pot:P-cash:units:FUND-A'), settled.get('pot:P-cash:units:FUND-B'), settled.get('pot:P-cash:cash:GBP') ?? 0n]).toEqual([552_000_000n, 460_000_000n, 0n]);
-    const buys = await stack.db.owner.query<{ order_id: string; funding: string }>("SELECT order_id, funding FROM orders WHERE pot_id = 'P-cash' AND side = 'buy' ORDER BY order_id");
+    const buys = await stack.db.owner.query<{ order_id: string; funding: string }>(
+      "SELECT order_id, funding FROM orders WHERE pot_id = 'P-cash' AND side = 'buy' ORDER BY order_id",
+    );
     expect(buys.rows).toEqual([
       { order_id: 'rebalance:P-cash:2026-06-01:buy:FUND-B', funding: 'cash' },
       { order_id: 'rebalance:P-cash:2026-06-01:switch:FUND-B', funding: 'proceeds' },

@@ -370,7 +370,8 @@ describe('a worker frozen in the middle of a commit', () => {
       () => `taken over in ${Date.now() - startedAt} ms`,
       () => 'not taken over within 10 s',
     );
-    const owners = [...(await partitionOwners(fdb.owner)).entries()].map(([partition, owner]) => `p${partition}=${owner.workerId === a.workerId ? 'A' : owner.workerId === b.workerId ? 'B' : owner.workerId}`);
+    const nameOf = (workerId: string) => (workerId === a.workerId ? 'A' : workerId === b.workerId ? 'B' : workerId);
+    const owners = [...(await partitionOwners(fdb.owner)).entries()].map(([partition, owner]) => `p${partition}=${nameOf(owner.workerId)}`);
     const { rows: waiting } = await fdb.owner.query<{ query: string }>(
       "SELECT left(query, 60) AS query FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
     );

@@ -64,7 +64,9 @@ describe('reading CSV', () => {
   });
 
   it('refuses a header it does not know under any separator', () => {
-    expect(problemsOf('fund|date|price\nFUND-A|2026-07-07|1.00\n')).toEqual(['line 1: the first line must be the header fund,date,price (separated by commas, semicolons or tabs)']);
+    expect(problemsOf('fund|date|price\nFUND-A|2026-07-07|1.00\n')).toEqual([
+      'line 1: the first line must be the header fund,date,price (separated by commas, semicolons or tabs)',
+    ]);
     expect(problemsOf('')).toEqual(['line 1: the first line must be the header fund,date,price (separated by commas, semicolons or tabs)']);
   });
 
