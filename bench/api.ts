@@ -2,9 +2,22 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { inspect } from 'node:util';
 import autocannon from 'autocannon';
 import { createApiKey } from '../src/api/keys.js';
-import { conditions, createBenchDatabase, deleteBenchStreams, freePort, numberFlag, percentile, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
+import {
+  conditions,
+  createBenchDatabase,
+  deleteBenchStreams,
+  freePort,
+  numberFlag,
+  percentile,
+  round,
+  startWorker,
+  stopWorker,
+  waitForPartitionOwners,
+  type BenchDatabase,
+} from './support.js';
 
 /**
  * `npm run bench -- api [--json] [--members N] [--rate R] [--edit-rate R] [--seconds S]
@@ -44,7 +57,15 @@ export async function api(options: Map<string, string>): Promise<Record<string, 
   let worker: ChildProcess | undefined;
   try {
     const machine = await conditions(db.owner);
-    const setting = { partitions, workers: 1, members, seconds: commandsPace.seconds, connections: commandsPace.connections, pacing: commandsPace.pacing, apiWaitTimeoutMs: API_WAIT_TIMEOUT_MS };
+    const setting = {
+      partitions,
+      workers: 1,
+      members,
+      seconds: commandsPace.seconds,
+      connections: commandsPace.connections,
+      pacing: commandsPace.pacing,
+      apiWaitTimeoutMs: API_WAIT_TIMEOUT_MS,
+    };
     log(`conditions: ${JSON.stringify({ ...machine, ...setting, commandsOfferedRate: commandsPace.rate, editsOfferedRate: editsPace.rate })}`);
     worker = await startWorker(serviceEnv(db, prefix, partitions, port), { readyUrl: `${base}/health/ready` });
     await waitForPartitionOwners(db.owner, partitions);
@@ -287,7 +308,7 @@ async function runLane(url: string, lane: Lane, seconds: number, tally: Tally): 
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       { url, connections: lane.connections, overallRate: lane.rate, amount: lane.rate * seconds, timeout: REQUEST_TIMEOUT_SECONDS, requests: [tally.request] },
-      (error: unknown, result) => (error === null || error === undefined ? resolve(result) : reject(error instanceof Error ? error : new Error(String(error)))),
+      (error: unknown, result) => (error === null || error === undefined ? resolve(result) : reject(error instanceof Error ? error : new Error(inspect(error)))),
     );
     instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => tally.answered(statusCode, responseTimeMs, performance.now() <= windowEnd));
   });
@@ -352,7 +373,10 @@ async function checkJournal(client: ApiClient, db: BenchDatabase, commands: Phas
   const answered2xx = commands.answered2xx + resent.answered2xx;
   const committed = await depositsCommitted(db, answered2xx);
   const verdict = committed === answered2xx ? 'they match' : 'MISMATCH: deposits lost or committed without a 2xx answer';
-  const resentPart = commands.unanswered.length === 0 ? '' : ` (${commands.unanswered.length} unanswered, sent again: ${resent.answered2xx} 2xx, statuses ${JSON.stringify(resent.statusCodes)})`;
+  const resentPart =
+    commands.unanswered.length === 0
+      ? ''
+      : ` (${commands.unanswered.length} unanswered, sent again: ${resent.answered2xx} 2xx, statuses ${JSON.stringify(resent.statusCodes)})`;
   if (committed !== answered2xx) process.exitCode = 1;
   return { answered2xx, committed, line: `journal: ${committed} deposits committed, ${answered2xx} answered 2xx${resentPart}: ${verdict}` };
 }
@@ -389,10 +413,12 @@ async function depositsCommitted(db: BenchDatabase, expected: number): Promise<n
 function describe(label: string, pace: Pace, phase: Phase, targetP99Ms: number): string {
   const codes = phase.non2xx === 0 ? '' : ` ${JSON.stringify(phase.statusCodes)}, e.g. ${JSON.stringify(phase.failureSamples)}`;
   return (
-    `${label} at ${pace.rate}/s for ${pace.seconds} s over ${pace.connections} connections (${pace.pacing}): ${phase.sent} sent, ${phase.answers} answered, ${round(phase.perSecond)}/s; ` +
+    `${label} at ${pace.rate}/s for ${pace.seconds} s over ${pace.connections} connections (${pace.pacing}): ` +
+    `${phase.sent} sent, ${phase.answers} answered, ${round(phase.perSecond)}/s; ` +
     `latency p50 ${phase.p50Ms} ms, p90 ${phase.p90Ms} ms, p99 ${phase.p99Ms} ms (target < ${targetP99Ms} ms), max ${phase.maxMs} ms; ` +
     `${phase.answered2xx} 2xx (${phase.pending} of them 202 pending), ${phase.non2xx} non-2xx${codes}, ` +
-    `${phase.errors} errors (${phase.timeouts} timeouts), ${phase.unanswered.length} unanswered; bench event-loop delay p99 ${phase.benchLoopDelayP99Ms} ms, load average ${phase.loadAverage1m}`
+    `${phase.errors} errors (${phase.timeouts} timeouts), ${phase.unanswered.length} unanswered; ` +
+    `bench event-loop delay p99 ${phase.benchLoopDelayP99Ms} ms, load average ${phase.loadAverage1m}`
   );
 }
 

@@ -65,7 +65,9 @@ export async function cycle(options: Map<string, string>): Promise<Record<string
     log(`conditions: ${JSON.stringify({ ...machine, ...setting })}`);
     stack = await startStack(db, nc, prefix, settings);
     log(`database ${db.name}, NATS prefix ${prefix} (both removed at the end)`);
-    log(`worker: ${settings.worker === 'child' ? 'a service process (node --import tsx src/main.ts)' : 'in this process (ShardWorker beside the desk, the simulator and the publisher)'}`);
+    const where =
+      settings.worker === 'child' ? 'a service process (node --import tsx src/main.ts)' : 'in this process (ShardWorker beside the desk, the simulator and the publisher)';
+    log(`worker: ${where}`);
     const setup = await setUp(stack, settings);
     const measured = await runCycle(stack);
     const checked = await check(stack, measured);
@@ -237,7 +239,16 @@ async function startShardWorker(db: BenchDatabase, nc: NatsConnection, prefix: s
     const child: ChildProcess = await startWorker(env, { readyUrl: `http://127.0.0.1:${port}/health/ready` });
     return { stop: () => stopWorker(child) };
   }
-  const worker = new ShardWorker({ pool: db.service, nc, prefix, registry: ledgerProcesses, assets, partitionCount: settings.partitions, metrics: createShardMetrics(), log: logger });
+  const worker = new ShardWorker({
+    pool: db.service,
+    nc,
+    prefix,
+    registry: ledgerProcesses,
+    assets,
+    partitionCount: settings.partitions,
+    metrics: createShardMetrics(),
+    log: logger,
+  });
   await worker.start();
   return { stop: () => worker.stop() };
 }
@@ -289,10 +300,17 @@ async function setUp(stack: CycleStack, settings: Settings): Promise<{ seconds: 
   const funded = await drive(stack.publisher, deposits, settings.window);
   log(`set-up: funded ${settings.pots} pots in ${round(funded.seconds, 2)} s (${round(settings.pots / funded.seconds)} commands/s)`);
   const amounts = Array.from({ length: settings.orders }, (_, order) => orderAmountMinor(order));
-  const buys = amounts.map((amountMinor, order) => ({ process: 'order.buy', ...pot(potOf(order, settings.pots)), payload: { fund: FUND, amount: pence(amountMinor), currency: 'GBP' } }));
+  const buys = amounts.map((amountMinor, order) => ({
+    process: 'order.buy',
+    ...pot(potOf(order, settings.pots)),
+    payload: { fund: FUND, amount: pence(amountMinor), currency: 'GBP' },
+  }));
   const placed = await drive(stack.publisher, buys, settings.window);
   const largestMinor = amounts.reduce((largest, amount) => (amount > largest ? amount : largest), 0n);
-  log(`set-up: placed ${settings.orders} order.buy of ${FUND}, ${pence(amounts[0] ?? 0n)} to ${pence(largestMinor)} GBP, in ${round(placed.seconds, 2)} s (${round(settings.orders / placed.seconds)} commands/s)`);
+  log(
+    `set-up: placed ${settings.orders} order.buy of ${FUND}, ${pence(amounts[0] ?? 0n)} to ${pence(largestMinor)} GBP, ` +
+      `in ${round(placed.seconds, 2)} s (${round(settings.orders / placed.seconds)} commands/s)`,
+  );
   const loaded = await loadPrices(stack.db.service, [{ fund: FUND, date: DEALING_DATE, price: settings.price }], 'bench', assets);
   if (!loaded.ok) throw new Error(`the closing price did not load: ${JSON.stringify(loaded.problems)}`);
   const seconds = (performance.now() - started) / 1000;
@@ -394,13 +412,19 @@ async function runCycle(stack: CycleStack): Promise<Measured> {
   stack.clock.now = new Date(cutoffInstant(DEALING_DATE, dealing.valuationPoint));
   marks.push(performance.now());
   const allocate = await reportPhase(stack, 'priced', tradeId, () => stack.simulator.strike(DEALING_DATE));
-  log(`price: the custodian struck ${tradeId}; the desk allocated in ${round(allocate.seconds, 2)} s (${round(allocate.fanOut.commands / allocate.seconds)} commands/s): ${describe(allocate)}`);
+  log(
+    `price: the custodian struck ${tradeId}; the desk allocated in ${round(allocate.seconds, 2)} s ` +
+      `(${round(allocate.fanOut.commands / allocate.seconds)} commands/s): ${describe(allocate)}`,
+  );
 
   const settlementDate = addBusinessDays(dealing.calendar, DEALING_DATE, dealing.settlementDays);
   stack.clock.now = new Date(`${settlementDate}T09:00:00.000Z`);
   marks.push(performance.now());
   const settle = await reportPhase(stack, 'settled', tradeId, () => stack.simulator.settle(settlementDate));
-  log(`settle: the custodian settled on ${settlementDate}; the desk settled in ${round(settle.seconds, 2)} s (${round(settle.fanOut.commands / settle.seconds)} commands/s): ${describe(settle)}`);
+  log(
+    `settle: the custodian settled on ${settlementDate}; the desk settled in ${round(settle.seconds, 2)} s ` +
+      `(${round(settle.fanOut.commands / settle.seconds)} commands/s): ${describe(settle)}`,
+  );
   const wallSeconds = cutoff.seconds + allocate.seconds + settle.seconds;
   log(`cycle: ${round(wallSeconds, 2)} s end to end (cut-off ${round(cutoff.seconds, 2)} + price ${round(allocate.seconds, 2)} + settle ${round(settle.seconds, 2)})`);
   marks.push(performance.now());
@@ -431,7 +455,8 @@ async function cutoffPhase(stack: CycleStack, dealing: FundDealing): Promise<{ s
   const seconds = (finished - started) / 1000;
   log(
     `cut-off: ${trade.orders} orders aggregated into ${trade.tradeId} (buy ${pence(trade.buyCashMinor)} GBP) in ${round(seconds, 2)} s: ` +
-      `drain ${round((drained - started) / 1000, 2)} s, aggregate and send ${round((aggregated - drained) / 1000, 2)} s, custodian received ${round((finished - aggregated) / 1000, 2)} s`,
+      `drain ${round((drained - started) / 1000, 2)} s, aggregate and send ${round((aggregated - drained) / 1000, 2)} s, ` +
+        `custodian received ${round((finished - aggregated) / 1000, 2)} s`,
   );
   return { seconds, tradeId: trade.tradeId };
 }
@@ -531,7 +556,8 @@ async function check(stack: CycleStack, measured: Measured): Promise<Checked> {
   const report = await verifyLedger(owner);
   const verifySeconds = (performance.now() - verifyStarted) / 1000;
   const broken = report.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.breaks})`);
-  log(`check: verify ${report.ok ? 'ok' : `FAILED: ${broken.join(', ')}`} over ${report.counts.movements} movements, ${report.counts.entries} entries in ${round(verifySeconds, 2)} s`);
+  const verdict = report.ok ? 'ok' : `FAILED: ${broken.join(', ')}`;
+  log(`check: verify ${verdict} over ${report.counts.movements} movements, ${report.counts.entries} entries in ${round(verifySeconds, 2)} s`);
 
   const rejected = [...measured.allocate.fanOut.rejected, ...measured.settle.fanOut.rejected];
   log(`check: fan-outs rejected ${rejected.length} commands${rejected.length === 0 ? '' : `, e.g. ${JSON.stringify(rejected.slice(0, 3))}`}`);

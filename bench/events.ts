@@ -36,7 +36,13 @@ export async function events(options: Map<string, string>): Promise<Record<strin
   };
   const runs = numberFlag(options, 'runs', 3);
   const nc = await connect({ servers: requireEnv('NATS_URL'), name: 'potledger-bench-events' });
-  const conditions = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadAverage1m: round(loadavg()[0] ?? 0, 2), node: process.version, natsServer: nc.info?.version ?? 'unknown' };
+  const conditions = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+    node: process.version,
+    natsServer: nc.info?.version ?? 'unknown',
+  };
   const measured = new Map<Mode, { eventsPerSec: number; cpuMicrosPerEvent: number }[]>(MODES.map((mode) => [mode, []]));
   try {
     for (let run = 0; run < runs; run += 1) {
@@ -67,7 +73,12 @@ async function measure(nc: NatsConnection, mode: Mode, shape: Shape): Promise<{ 
   for (let sent = 0; sent < shape.events; ) {
     const turn: EventMessage[][] = [];
     for (let partition = 0; partition < shape.partitions && sent < shape.events; partition += 1) {
-      const batch: EventMessage[] = Array.from({ length: Math.min(shape.batch, shape.events - sent) }, () => ({ subject: `${stream}.evt.${partition}`, data: body, headers: headers(), msgID: randomUUID() }));
+      const batch: EventMessage[] = Array.from({ length: Math.min(shape.batch, shape.events - sent) }, () => ({
+        subject: `${stream}.evt.${partition}`,
+        data: body,
+        headers: headers(),
+        msgID: randomUUID(),
+      }));
       sent += batch.length;
       turn.push(batch);
     }

@@ -150,11 +150,14 @@ export function groupAsTheWorker<T extends { readonly partition: number }>(items
 }
 
 /** What the journal ceiling leaves out of the measured run's work (the JSON's `pgCeilingLeavesOut`). */
-export const CEILING_LEAVES_OUT = 'planning (done before the clock starts); NATS (consuming, acks, events, outcome notices); pot look-ups (the pots are warm in the measured run too)';
+export const CEILING_LEAVES_OUT =
+  'planning (done before the clock starts); NATS (consuming, acks, events, outcome notices); ' +
+  'pot look-ups (the pots are warm in the measured run too)';
 
 /** What the physical floor leaves out (the JSON's `physicalFloorLeavesOut`). */
 export const FLOOR_LEAVES_OUT =
-  "planning; NATS; the outcome look-ups, the fence and the hash chain's reads; the merge of balances and partition totals (their rows are appended with COPY to tables of the same columns without indexes); concurrency (one connection)";
+  "planning; NATS; the outcome look-ups, the fence and the hash chain's reads; the merge of balances and partition totals " +
+  '(their rows are appended with COPY to tables of the same columns without indexes); concurrency (one connection)';
 
 /** A baseline's result: movements per second and the transactions it took. */
 export interface Baseline {
@@ -179,7 +182,7 @@ export async function journalCeiling(db: BaselineDatabase, items: readonly Commi
       next += 1;
       const group = groups[index];
       if (group === undefined) break;
-      await Promise.all(group.after.map((earlier) => committed[earlier]?.promise));
+      await Promise.all(group.after.flatMap((earlier) => committed[earlier]?.promise ?? []));
       await commitGroup(db.service, group, claims, assets);
       committed[index]?.resolve();
     }
@@ -292,7 +295,16 @@ function copyRows(items: readonly CommitItem[], hashOf: ReadonlyMap<string, { pr
     outcomes.push(copyLine([command.commandId, item.fingerprint, command.process, command.memberId, command.potId, item.partition, 'applied', movement.movementId,
       null, null, null, null, null, command.producedAt]));
     for (const posting of item.postings) {
-      entries.push(copyLine([movement.movementId, posting.entryIndex, posting.side, posting.account, posting.asset, posting.amountMinor, posting.balanceAfterMinor, posting.accountVersion]));
+      entries.push(copyLine([
+        movement.movementId,
+        posting.entryIndex,
+        posting.side,
+        posting.account,
+        posting.asset,
+        posting.amountMinor,
+        posting.balanceAfterMinor,
+        posting.accountVersion,
+      ]));
       latest.set(posting.account, { item, posting });
       addToTotal(totals, item.partition, posting);
     }
@@ -308,7 +320,11 @@ function copyRows(items: readonly CommitItem[], hashOf: ReadonlyMap<string, { pr
 }
 
 /** Adds a posting's signed amount (debit +, credit −) to its partition's total, as `commitItems` does. */
-function addToTotal(totals: Map<string, { partition: number; kind: string; asset: string; deltaMinor: bigint }>, itemPartition: number, posting: CommitItem['postings'][number]): void {
+function addToTotal(
+  totals: Map<string, { partition: number; kind: string; asset: string; deltaMinor: bigint }>,
+  itemPartition: number,
+  posting: CommitItem['postings'][number],
+): void {
   const ref = parseAccountId(posting.account);
   if (ref === undefined) throw new Error(`physical floor: ${posting.account} is not an account id`);
   const partition = ref.owner.type === 'system' ? ref.owner.partition : itemPartition;

@@ -37,7 +37,16 @@ export async function payments(options: Map<string, string>): Promise<Record<str
   // The desk gets as many connections as a service process has by default (DATABASE_POOL_MAX).
   const db = await createBenchDatabase('payments', DESK_CONNECTIONS);
   const prefix = `benchpay${db.name.slice(-6)}`;
-  const measured: Record<string, unknown> = { bench: 'payments', ...(await conditions(db.owner)), pots, payments: count, window, partitions, workers: 1, deskConnections: DESK_CONNECTIONS };
+  const measured: Record<string, unknown> = {
+    bench: 'payments',
+    ...(await conditions(db.owner)),
+    pots,
+    payments: count,
+    window,
+    partitions,
+    workers: 1,
+    deskConnections: DESK_CONNECTIONS,
+  };
   log(`conditions: ${JSON.stringify(measured)}`);
   const nc = await connect({ servers: requireEnv('NATS_URL'), name: 'potledger-bench-payments' });
   const port = await freePort();
@@ -80,7 +89,13 @@ export async function payments(options: Map<string, string>): Promise<Record<str
         if (i >= count) return;
         const from = i % pots;
         const begun = performance.now();
-        const payment: Payment = await desk.send({ paymentId: `bench-${i}`, payer: pot(from), payee: pot(payeeOf(from)), amount: `${(i % 9) + 1}.${String(i % 100).padStart(2, '0')}`, currency: 'GBP' });
+        const payment: Payment = await desk.send({
+          paymentId: `bench-${i}`,
+          payer: pot(from),
+          payee: pot(payeeOf(from)),
+          amount: `${(i % 9) + 1}.${String(i % 100).padStart(2, '0')}`,
+          currency: 'GBP',
+        });
         latencies.push(performance.now() - begun);
         statuses[payment.status] = (statuses[payment.status] ?? 0) + 1;
       }
@@ -89,7 +104,7 @@ export async function payments(options: Map<string, string>): Promise<Record<str
     const seconds = (performance.now() - started) / 1000;
     latencies.sort((a, b) => a - b);
     const { rows } = await db.owner.query<{ total: bigint | null }>("SELECT sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'payments.clearing'");
-    Object.assign(measured, {
+    const figures = {
       seconds: round(seconds, 2),
       paymentsPerSec: round(count / seconds, 1),
       commandsPerSec: round((2 * count) / seconds, 1),
@@ -98,8 +113,12 @@ export async function payments(options: Map<string, string>): Promise<Record<str
       maxMs: round(latencies[latencies.length - 1] ?? Number.NaN, 1),
       statuses,
       clearingMinor: String(rows[0]?.total ?? 0n),
-    });
-    log(`payments: ${count} in ${round(seconds, 2)} s (${measured.paymentsPerSec}/s), p50 ${measured.p50Ms} ms, p99 ${measured.p99Ms} ms, max ${measured.maxMs} ms; ${JSON.stringify(statuses)}; clearing ${measured.clearingMinor}`);
+    };
+    Object.assign(measured, figures);
+    log(
+      `payments: ${count} in ${round(seconds, 2)} s (${figures.paymentsPerSec}/s), p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, max ${figures.maxMs} ms; ` +
+        `${JSON.stringify(statuses)}; clearing ${figures.clearingMinor}`,
+    );
     await publisher.close();
     return measured;
   } finally {

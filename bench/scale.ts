@@ -66,14 +66,15 @@ export async function scale(options: Map<string, string>): Promise<Record<string
     const verifyStarted = performance.now();
     const verified = await verifyLedger(db.owner);
     const failed = verified.checks.filter((check) => !check.ok).map((check) => `${check.name}: ${check.examples[0] ?? ''}`);
+    const verifySec = round((performance.now() - verifyStarted) / 1000, 1);
     Object.assign(measured, {
-      verifySec: round((performance.now() - verifyStarted) / 1000, 1),
+      verifySec,
       verifyOk: verified.ok,
       ...(failed.length === 0 ? {} : { verifyFailed: failed }),
       databaseMiB: await databaseMiB(db),
       benchPeakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     });
-    log(`verify: ${verified.ok ? 'ok' : `FAILED (${failed.join('; ')})`} in ${measured.verifySec} s`);
+    log(`verify: ${verified.ok ? 'ok' : `FAILED (${failed.join('; ')})`} in ${verifySec} s`);
     return measured;
   } finally {
     await rm(folder, { recursive: true, force: true });
@@ -100,7 +101,21 @@ async function seed(db: BenchDatabase, members: number, partitions: number, fold
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/seed/seed.ts', '--members', String(members), '--partitions', String(partitions), '--as-of', SEED_AS_OF, '--statement', custodianFile, '--bank-statement', bankFile],
+    [
+      '--import',
+      'tsx',
+      'src/seed/seed.ts',
+      '--members',
+      String(members),
+      '--partitions',
+      String(partitions),
+      '--as-of',
+      SEED_AS_OF,
+      '--statement',
+      custodianFile,
+      '--bank-statement',
+      bankFile,
+    ],
     { env: { ...process.env, DATABASE_URL: db.ownerUrl, PARTITION_COUNT: String(partitions) }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const peak = samplePeakRss(child);
@@ -131,17 +146,45 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
   const workerPeak = samplePeakRss(worker);
   try {
     await waitForPartitionOwners(db.owner, partitions);
-    const publisher = await LedgerPublisher.connect({ nc, prefix, registry: ledgerProcesses, partitionCount: partitions, now: () => clock.now(), streamLimits: { maxBytes: streamMaxBytes } });
+    const publisher = await LedgerPublisher.connect({
+      nc,
+      prefix,
+      registry: ledgerProcesses,
+      partitionCount: partitions,
+      now: () => clock.now(),
+      streamLimits: { maxBytes: streamMaxBytes },
+    });
     const simulator = await CustodianSimulator.start({ nc, prefix, assets, closingPrice: (fund, date) => closingPrice(db.service, fund, date) });
-    const desk = new DealingDesk({ pool: db.service, publisher, custodian: await NatsCustodian.connect(nc, prefix, (_m, problem) => logger.error({ problem }, 'a malformed custodian report')), assets, log: logger });
+    const desk = new DealingDesk({
+      pool: db.service,
+      publisher,
+      custodian: await NatsCustodian.connect(nc, prefix, (_m, problem) => logger.error({ problem }, 'a malformed custodian report')),
+      assets,
+      log: logger,
+    });
     await desk.start();
-    const days = new BusinessDays({ pool: db.service, jsm: await jetstreamManager(nc), names: names(prefix), partitionCount: partitions, assets, desk, simulator, clock, timeoutMs: 60 * 60 * 1000 });
+    const days = new BusinessDays({
+      pool: db.service,
+      jsm: await jetstreamManager(nc),
+      names: names(prefix),
+      partitionCount: partitions,
+      assets,
+      desk,
+      simulator,
+      clock,
+      timeoutMs: 60 * 60 * 1000,
+    });
     try {
       const d1 = addBusinessDays(UK_CALENDAR, SEED_AS_OF, 1);
       const dealing = [2, 3, 4, 5].map((n) => addBusinessDays(UK_CALENDAR, SEED_AS_OF, n));
       const moved = movedPrice(movePercent);
       for (const [date, a] of [[d1, moved], ...dealing.map((date) => [date, moved])] as const) {
-        const loaded = await loadPrices(db.service, [{ fund: 'FUND-A', date, price: a }, { fund: 'FUND-B', date, price: SEED_PRICE }, { fund: 'FUND-C', date, price: SEED_PRICE }], 'bench-scale', assets);
+        const loaded = await loadPrices(
+          db.service,
+          [{ fund: 'FUND-A', date, price: a }, { fund: 'FUND-B', date, price: SEED_PRICE }, { fund: 'FUND-C', date, price: SEED_PRICE }],
+          'bench-scale',
+          assets,
+        );
         if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
       }
       log(`prices: FUND-A ${SEED_PRICE} → ${moved} on ${d1}, FUND-B and FUND-C ${SEED_PRICE}; the re-balance at ${d1}'s close deals on ${dealing[0]}`);
@@ -172,7 +215,8 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
         const fanned = [...report.priced, ...report.settled];
         commands += fanned.reduce((sum, f) => sum + f.commands, 0);
         const rejected = fanned.reduce((sum, f) => sum + f.rejected.length, 0);
-        log(`${date}: ${report.trades.length} trades, ${fanned.reduce((sum, f) => sum + f.commands, 0)} fan-out commands (${rejected} rejected), ${report.snapshotAccounts} accounts closed, ${daySecs[date]} s`);
+        const fannedCommands = fanned.reduce((sum, f) => sum + f.commands, 0);
+        log(`${date}: ${report.trades.length} trades, ${fannedCommands} fan-out commands (${rejected} rejected), ${report.snapshotAccounts} accounts closed, ${daySecs[date]} s`);
       }
       const cycleSec = (performance.now() - cycleStarted) / 1000;
       const asOf = dealing[dealing.length - 1] ?? d1;
@@ -180,11 +224,17 @@ async function runDay(db: BenchDatabase, prefix: string, members: number, partit
       const reconStarted = performance.now();
       const opening = custodianStatementOf(JSON.parse(await readFile(seeded.custodianFile, 'utf8')), assets);
       const bankOpening = bankStatementOf(JSON.parse(await readFile(seeded.bankFile, 'utf8')), assets);
-      const recon = await runReconciliation(db.service, { custodian: simulator.statement(asOf, opening.holdings), bank: bankAt(simulator, bankOpening, asOf), inputs: { source: 'bench scale', asOf } }, assets);
+      const recon = await runReconciliation(db.service, {
+        custodian: simulator.statement(asOf, opening.holdings),
+        bank: bankAt(simulator, bankOpening, asOf),
+        inputs: { source: 'bench scale', asOf },
+      }, assets);
       const reconSec = (performance.now() - reconStarted) / 1000;
       log(`recon: ${recon.breaks.length} breaks at the close of ${asOf} in ${round(reconSec, 1)} s`);
 
-      const orders = await db.service.query<{ side: string; status: string; funding: string; n: bigint }>('SELECT side, status, funding, count(*) AS n FROM orders GROUP BY 1, 2, 3 ORDER BY 1, 2, 3');
+      const orders = await db.service.query<{ side: string; status: string; funding: string; n: bigint }>(
+        'SELECT side, status, funding, count(*) AS n FROM orders GROUP BY 1, 2, 3 ORDER BY 1, 2, 3',
+      );
       return {
         measured: {
           d1Sec: round(d1Sec, 1),

@@ -15,7 +15,20 @@ import {
   type BenchRequest,
   type CommitLimits,
 } from './journal-ceiling.js';
-import { conditions, cpuMeter, createBenchDatabase, deleteBenchStreams, numberFlag, percentile, requireEnv, round, startWorker, stopWorker, waitForPartitionOwners, type BenchDatabase } from './support.js';
+import {
+  conditions,
+  cpuMeter,
+  createBenchDatabase,
+  deleteBenchStreams,
+  numberFlag,
+  percentile,
+  requireEnv,
+  round,
+  startWorker,
+  stopWorker,
+  waitForPartitionOwners,
+  type BenchDatabase,
+} from './support.js';
 
 /**
  * `npm run bench -- throughput [--json] [--pots N] [--commands N] [--paced-rate R] [--paced-seconds S]
@@ -73,10 +86,16 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     log(`opened ${pots} pots: ${round(opened.perSecond)} commands/s`);
 
     const load = await measured(worker, commands, () => drive(publisher, deposits(potIds, commands), inFlight));
-    log(`full load (open loop): ${commands} deposits, ${round(load.perSecond)} movements/s, p50 ${round(load.p50Ms)} ms, p99 ${round(load.p99Ms)} ms, worker ${load.cpuMicrosPerCommand} µs CPU/command`);
+    log(
+      `full load (open loop): ${commands} deposits, ${round(load.perSecond)} movements/s, ` +
+        `p50 ${round(load.p50Ms)} ms, p99 ${round(load.p99Ms)} ms, worker ${load.cpuMicrosPerCommand} µs CPU/command`,
+    );
 
     const closed = await measured(worker, commands, () => drive(publisher, deposits(potIds, commands), inFlight, window));
-    log(`closed loop (${window} awaiting their outcome): ${commands} deposits, ${round(closed.perSecond)} movements/s, p50 ${round(closed.p50Ms)} ms, p99 ${round(closed.p99Ms)} ms, worker ${closed.cpuMicrosPerCommand} µs CPU/command`);
+    log(
+      `closed loop (${window} awaiting their outcome): ${commands} deposits, ${round(closed.perSecond)} movements/s, ` +
+        `p50 ${round(closed.p50Ms)} ms, p99 ${round(closed.p99Ms)} ms, worker ${closed.cpuMicrosPerCommand} µs CPU/command`,
+    );
 
     const pacedCount = Math.round(pacedRate * pacedSeconds);
     const paced = await measured(worker, pacedCount, () => drivePaced(publisher, deposits(potIds, pacedCount), pacedRate));
@@ -86,7 +105,10 @@ export async function throughput(options: Map<string, string>): Promise<Record<s
     worker = await startWorker({ ...workerEnv, ...commitSettings.naive });
     await waitForPartitionOwners(db.owner, partitions);
     const naive = await naiveBaseline(publisher, worker, potIds, commands, inFlight);
-    log(`naive (one transaction and one ack per message, ${limits.groupConcurrency} at once): ${commands} deposits, ${round(naive.perSecond)} movements/s, worker ${naive.cpuMicrosPerCommand} µs CPU/command`);
+    log(
+      `naive (one transaction and one ack per message, ${limits.groupConcurrency} at once): ${commands} deposits, ` +
+        `${round(naive.perSecond)} movements/s, worker ${naive.cpuMicrosPerCommand} µs CPU/command`,
+    );
     await stopWorker(worker);
     worker = undefined;
 
@@ -188,7 +210,12 @@ async function postgresBaselines(db: BenchDatabase, potIds: readonly string[], c
 function deposits(potIds: readonly string[], count: number): BenchRequest[] {
   return Array.from({ length: count }, (_, i) => {
     const pot = i % potIds.length;
-    return { process: 'cash.deposit', memberId: `M${pot}`, potId: potIds[pot] ?? 'P0', payload: { amount: `${1 + (i % 97)}.${String(i % 100).padStart(2, '0')}`, currency: 'GBP' } };
+    return {
+      process: 'cash.deposit',
+      memberId: `M${pot}`,
+      potId: potIds[pot] ?? 'P0',
+      payload: { amount: `${1 + (i % 97)}.${String(i % 100).padStart(2, '0')}`, currency: 'GBP' },
+    };
   });
 }
 

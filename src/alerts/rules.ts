@@ -36,7 +36,13 @@ export const SPIKE_RULE_DEFAULT: SpikeRule = { windowMs: 60_000, historyWindows:
 
 /** The rules a deployment configures (`ALERT_*`), over the funds of its asset catalogue. */
 export function alertRules(
-  config: { readonly ALERT_THRESHOLDS: ReadonlyMap<string, bigint>; readonly ALERT_SPIKE_FACTOR: number; readonly ALERT_SPIKE_MIN_COUNT: number; readonly ALERT_WINDOW_MS: number; readonly ALERT_HISTORY_WINDOWS: number },
+  config: {
+    readonly ALERT_THRESHOLDS: ReadonlyMap<string, bigint>;
+    readonly ALERT_SPIKE_FACTOR: number;
+    readonly ALERT_SPIKE_MIN_COUNT: number;
+    readonly ALERT_WINDOW_MS: number;
+    readonly ALERT_HISTORY_WINDOWS: number;
+  },
   assets: { list(): readonly { readonly code: string; readonly kind: string }[] },
 ): AlertRules {
   return {
@@ -193,7 +199,16 @@ export class AlertDetector {
     for (const [asset, amountMinor] of [...largest].sort(([a], [b]) => a.localeCompare(b))) {
       const thresholdMinor = this.rules.thresholdsMinor.get(asset);
       if (thresholdMinor !== undefined && amountMinor > thresholdMinor) {
-        alerts.push({ kind: 'threshold', alertId: `threshold:${observation.movementId}:${asset}`, movementId: observation.movementId, potId: observation.potId, asset, amountMinor, thresholdMinor, atMs: observation.atMs });
+        alerts.push({
+          kind: 'threshold',
+          alertId: `threshold:${observation.movementId}:${asset}`,
+          movementId: observation.movementId,
+          potId: observation.potId,
+          asset,
+          amountMinor,
+          thresholdMinor,
+          atMs: observation.atMs,
+        });
       }
     }
     const window = Math.floor(observation.atMs / this.rules.spike.windowMs);

@@ -49,7 +49,18 @@ export function alertMessage(alert: Alert, assets: AssetCatalog): Omit<AlertView
   const at = new Date(alert.atMs).toISOString();
   if (alert.kind === 'spike') {
     const { alertId, kind, scope, scopeId, movementId, count, historyTotal } = alert;
-    return { alertId, kind, scope, scopeId, ...(scope === 'pot' ? { potId: scopeId } : {}), movementId, windowStart: new Date(alert.windowStartMs).toISOString(), count, historyTotal, detectedAt: at };
+    return {
+      alertId,
+      kind,
+      scope,
+      scopeId,
+      ...(scope === 'pot' ? { potId: scopeId } : {}),
+      movementId,
+      windowStart: new Date(alert.windowStartMs).toISOString(),
+      count,
+      historyTotal,
+      detectedAt: at,
+    };
   }
   const scale = assets.find(alert.asset)?.scale;
   if (scale === undefined) throw new Error(`alert ${alert.alertId}: unknown asset ${alert.asset}`);
@@ -61,10 +72,16 @@ export function alertMessage(alert: Alert, assets: AssetCatalog): Omit<AlertView
 
 /** Stores alerts not stored yet (by id) and returns the ids it stored. */
 export async function insertAlerts(db: Queryable, alerts: readonly Alert[]): Promise<Set<string>> {
+  // One row per alert, in the column order of the INSERT below: id, kind, scope, scope id, pot, movement,
+  // then a threshold's asset, amount and threshold or a spike's window start, count and history total, then the time.
   const rows = alerts.map((a) =>
     a.kind === 'threshold'
-      ? [a.alertId, a.kind, 'movement', a.movementId, a.potId, a.movementId, a.asset, a.amountMinor.toString(), a.thresholdMinor.toString(), null, null, null, new Date(a.atMs)]
-      : [a.alertId, a.kind, a.scope, a.scopeId, a.scope === 'pot' ? a.scopeId : null, a.movementId, null, null, null, new Date(a.windowStartMs), a.count, a.historyTotal, new Date(a.atMs)],
+      ? [a.alertId, a.kind, 'movement', a.movementId, a.potId, a.movementId,
+         a.asset, a.amountMinor.toString(), a.thresholdMinor.toString(), null, null, null,
+         new Date(a.atMs)]
+      : [a.alertId, a.kind, a.scope, a.scopeId, a.scope === 'pot' ? a.scopeId : null, a.movementId,
+         null, null, null, new Date(a.windowStartMs), a.count, a.historyTotal,
+         new Date(a.atMs)],
   );
   const column = (index: number) => rows.map((row) => row[index] ?? null);
   const { rows: stored } = await db.query<{ alert_id: string }>(

@@ -28,7 +28,10 @@ const thresholds = z.string().transform((text, ctx) => {
     const scale = assets.find(code)?.scale;
     const value = scale === undefined ? undefined : parseAmount(amount, scale, { zero: true });
     if (scale === undefined || value === undefined || !value.ok || parsed.has(code)) {
-      ctx.addIssue({ code: 'custom', message: `ASSET=amount pairs separated by commas, such as GBP=10000.00 (each asset known, once, its amount exact at its scale); "${part}" is not one` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `ASSET=amount pairs separated by commas, such as GBP=10000.00 (each asset known, once, its amount exact at its scale); "${part}" is not one`,
+      });
       return z.NEVER;
     }
     parsed.set(code, value.value);

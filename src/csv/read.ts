@@ -115,7 +115,7 @@ export function readCsv<H extends string>(text: string, header: readonly H[]): C
 function detectSeparator(firstLine: string, header: readonly string[]): CsvSeparator | undefined {
   return CSV_SEPARATORS.find((separator) => {
     try {
-      const [names] = parse(firstLine, { delimiter: separator, trim: true, bom: true, relax_column_count: true }) as string[][];
+      const [names] = parse(firstLine, { delimiter: separator, trim: true, bom: true, relax_column_count: true });
       return names !== undefined && names.map((name) => name.toLowerCase()).join('\n') === header.join('\n');
     } catch {
       return false;
@@ -127,7 +127,14 @@ function detectSeparator(firstLine: string, header: readonly string[]): CsvSepar
  * Reads the records after the first `linesBefore` lines into `rows`. Returns where to resume after a
  * quoting error (the line after it), or undefined when the file is read to its end or cannot be resumed.
  */
-function readFrom<H extends string>(cursor: LineCursor, linesBefore: number, separator: CsvSeparator, header: readonly H[], rows: CsvRow<H>[], problems: CsvProblems): number | undefined {
+function readFrom<H extends string>(
+  cursor: LineCursor,
+  linesBefore: number,
+  separator: CsvSeparator,
+  header: readonly H[],
+  rows: CsvRow<H>[],
+  problems: CsvProblems,
+): number | undefined {
   const rest = cursor.textAfterLines(linesBefore);
   if (rest === undefined) return undefined;
   let lastLine = linesBefore;

@@ -24,13 +24,16 @@ export function spreadsheetSafe(value: string): string {
   return `'${value}`;
 }
 
+/** What a cell may hold: text, or a number or flag written as its decimal or `true`/`false` text; absent is an empty cell. */
+export type CsvCell = string | number | bigint | boolean | null | undefined;
+
 /** `records` as CSV under `columns`, every cell made spreadsheet-safe; absent values are empty cells. */
-export function writeCsv<C extends string>(columns: readonly C[], records: readonly Partial<Record<C, unknown>>[]): string {
+export function writeCsv<C extends string>(columns: readonly C[], records: readonly Partial<Record<C, CsvCell>>[]): string {
   const cells = records.map((record) => columns.map((column) => spreadsheetSafe(cellText(record[column]))));
   return stringify([[...columns], ...cells], { record_delimiter: 'unix', quoted_match: /^'/ });
 }
 
-function cellText(value: unknown): string {
+function cellText(value: CsvCell): string {
   if (value === undefined || value === null) return '';
   return typeof value === 'string' ? value : String(value);
 }

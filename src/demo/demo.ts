@@ -30,6 +30,8 @@ import { ShardWorker } from '../shards/worker.js';
  */
 const FUNDS = ['FUND-A', 'FUND-B', 'FUND-C'] as const;
 const FIRST_DAY = '2026-06-01';
+/** Requests submitted in one call: bounds the in-flight publishes and the acks awaited together. */
+const PUBLISH_CHUNK_MAX = 2000;
 
 await runCli(async (args) => {
   const { values } = parseArgs({
@@ -58,22 +60,36 @@ await runCli(async (args) => {
   const worker = new ShardWorker({
     pool, nc, prefix: config.NATS_PREFIX, registry: ledgerProcesses, assets, partitionCount: config.PARTITION_COUNT, metrics: createShardMetrics(), log,
   });
-  const publisher = await LedgerPublisher.connect({ nc, prefix: config.NATS_PREFIX, registry: ledgerProcesses, partitionCount: config.PARTITION_COUNT, now: () => clock.now() });
-  const simulator = await CustodianSimulator.start({ nc, prefix: config.NATS_PREFIX, assets, closingPrice: (fund, date) => closingPrice(pool, fund, date) });
-  const desk = new DealingDesk({ pool, publisher, custodian: await NatsCustodian.connect(nc, config.NATS_PREFIX, () => undefined), assets, log, outcomeTimeoutMs: 120_000 });
+  const publisher = await LedgerPublisher.connect({
+    nc, prefix: config.NATS_PREFIX, registry: ledgerProcesses, partitionCount: config.PARTITION_COUNT, now: () => clock.now(),
+  });
+  const simulator = await CustodianSimulator.start({
+    nc, prefix: config.NATS_PREFIX, assets, closingPrice: (fund, date) => closingPrice(pool, fund, date),
+  });
+  const custodian = await NatsCustodian.connect(nc, config.NATS_PREFIX, () => undefined);
+  const desk = new DealingDesk({ pool, publisher, custodian, assets, log, outcomeTimeoutMs: 120_000 });
   try {
     await worker.start();
     await desk.start();
-    const days = new BusinessDays({ pool, jsm: await jetstreamManager(nc), names: names(config.NATS_PREFIX), partitionCount: config.PARTITION_COUNT, assets, desk, simulator, clock });
+    const days = new BusinessDays({
+      pool, jsm: await jetstreamManager(nc), names: names(config.NATS_PREFIX), partitionCount: config.PARTITION_COUNT, assets, desk, simulator, clock,
+    });
     const random = seeded(20260601);
     say(`demo: ${members} members, ${dayCount} business days from ${FIRST_DAY}, ${config.PARTITION_COUNT} partitions, NATS prefix ${config.NATS_PREFIX}`);
 
     const started = performance.now();
     for (let i = 0; i < members; i += 1) {
-      await insertMember(pool, `DM-${i}`, { name: `Demo Member ${i}`, email: `member${i}@demo.example`, address: `${i} Demo Street`, riskProfile: ['cautious', 'balanced', 'adventurous'][i % 3] ?? 'balanced' });
+      await insertMember(pool, `DM-${i}`, {
+        name: `Demo Member ${i}`,
+        email: `member${i}@demo.example`,
+        address: `${i} Demo Street`,
+        riskProfile: ['cautious', 'balanced', 'adventurous'][i % 3] ?? 'balanced',
+      });
     }
     await publish(publisher, Array.from({ length: members }, (_, i) => ({ process: 'pot.open', memberId: `DM-${i}`, potId: `DP-${i}`, payload: {} })));
-    const deposits = Array.from({ length: members }, (_, i) => ({ process: 'cash.deposit', memberId: `DM-${i}`, potId: `DP-${i}`, payload: { amount: `${100 + Math.floor(random() * 4900)}.${String(Math.floor(random() * 100)).padStart(2, '0')}`, currency: 'GBP' } }));
+    const deposits = Array.from({ length: members }, (_, i) => ({
+      process: 'cash.deposit', memberId: `DM-${i}`, potId: `DP-${i}`, payload: { amount: randomPounds(random, 100, 4900), currency: 'GBP' },
+    }));
     await publish(publisher, deposits);
     say(`day 0: ${members} members with pots and cash (${Math.round((performance.now() - started) / 100) / 10} s)`);
 
@@ -88,7 +104,7 @@ await runCli(async (args) => {
         // From the second day on, a member in five sells all of a fund it may hold; the others buy.
         return d > 0 && random() < 0.2
           ? { process: 'order.sell', memberId: `DM-${i}`, potId: `DP-${i}`, payload: { fund, units: 'all' } }
-          : { process: 'order.buy', memberId: `DM-${i}`, potId: `DP-${i}`, payload: { fund, amount: `${10 + Math.floor(random() * 90)}.${String(Math.floor(random() * 100)).padStart(2, '0')}`, currency: 'GBP' } };
+          : { process: 'order.buy', memberId: `DM-${i}`, potId: `DP-${i}`, payload: { fund, amount: randomPounds(random, 10, 90), currency: 'GBP' } };
       });
       const placed = await publish(publisher, orders);
       for (const fund of FUNDS) {
@@ -106,7 +122,8 @@ await runCli(async (args) => {
     for (const line of sheet.lines) say(`  ${line.kind.padEnd(18)} ${line.owner.padEnd(6)} ${line.asset.padEnd(7)} ${line.total.padStart(22)}`);
     say(`  net per asset: ${Object.entries(sheet.netByAsset).map(([asset, net]) => `${asset} ${net}`).join(', ')}`);
     const verified = await verifyLedger(pool);
-    say(`verify: ${verified.ok ? 'passed' : 'FAILED'} (${verified.checks.length} checks over ${verified.counts.movements} movements) in ${Math.round((performance.now() - started) / 1000)} s overall`);
+    const seconds = Math.round((performance.now() - started) / 1000);
+    say(`verify: ${verified.ok ? 'passed' : 'FAILED'} (${verified.checks.length} checks over ${verified.counts.movements} movements) in ${seconds} s overall`);
     return verified.ok ? 0 : 1;
   } finally {
     await desk.stop();
@@ -121,14 +138,14 @@ await runCli(async (args) => {
 /** Publishes requests in chunks and waits for their outcomes; returns how many applied and how many were refused, by code. */
 async function publish(publisher: LedgerPublisher, requests: readonly { process: string; memberId: string; potId: string; payload: unknown }[]) {
   const sent: Sent[] = [];
-  for (let i = 0; i < requests.length; i += 2000) {
-    sent.push(...(await publisher.submitMany(requests.slice(i, i + 2000).map(({ process, ...request }) => ({ process, request })))));
+  for (let i = 0; i < requests.length; i += PUBLISH_CHUNK_MAX) {
+    sent.push(...(await publisher.submitMany(requests.slice(i, i + PUBLISH_CHUNK_MAX).map(({ process, ...request }) => ({ process, request })))));
   }
   const refused = new Map<string, number>();
   let applied = 0;
   for (const notice of await Promise.all(sent.map((s) => s.outcome(120_000)))) {
-    const outcome = notice.outcome as { kind: string; code?: string };
-    if (outcome.kind === 'rejected') refused.set(outcome.code ?? 'unknown', (refused.get(outcome.code ?? 'unknown') ?? 0) + 1);
+    const { outcome } = notice;
+    if (outcome.kind === 'rejected') refused.set(outcome.code, (refused.get(outcome.code) ?? 0) + 1);
     else applied += 1;
   }
   return { applied, refused };
@@ -145,7 +162,10 @@ function sayDay(report: DayReport, placed: { applied: number; refused: Map<strin
   for (const waiting of report.waitingForPrice) say(`  waiting: ${waiting}`);
   const count = (fanOuts: DayReport['priced']) => fanOuts.reduce((sum, f) => sum + f.applied, 0);
   const breaks = [...report.priced, ...report.settled].reduce((sum, f) => sum + f.rejected.length, 0);
-  say(`  priced: ${count(report.priced)} allocations applied; settled: ${count(report.settled)} settlements applied; ${breaks} breaks; ${report.snapshotAccounts} accounts snapshotted at the close`);
+  say(
+    `  priced: ${count(report.priced)} allocations applied; settled: ${count(report.settled)} settlements applied; ` +
+      `${breaks} breaks; ${report.snapshotAccounts} accounts snapshotted at the close`,
+  );
 }
 
 function say(line: string): void {
@@ -159,6 +179,13 @@ function wholeNumber(text: string, name: string, min: number, max: number): numb
 }
 
 /** A small deterministic generator (mulberry32), so every demo tells the same story. */
+/** An amount in pounds and pence: `poundsMin` plus up to `poundsSpan` whole pounds, then the pence (two draws, in that order). */
+function randomPounds(random: () => number, poundsMin: number, poundsSpan: number): string {
+  const pounds = poundsMin + Math.floor(random() * poundsSpan);
+  const pence = String(Math.floor(random() * 100)).padStart(2, '0');
+  return `${pounds}.${pence}`;
+}
+
 function seeded(seed: number): () => number {
   let state = seed >>> 0;
   return () => {

@@ -137,7 +137,8 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     assets: 'currency',
     invariants: [nonNegative, { type: 'atMost', kind: 'cash.pending' }],
     description:
-      'The part of `cash.pending` reserved for buy orders funded by those proceeds (a switch: a memo within cash.pending; contra `reservations`). It follows the money into `cash.reserved` when the sale settles first.',
+      'The part of `cash.pending` reserved for buy orders funded by those proceeds (a switch: a memo within ' +
+      'cash.pending; contra `reservations`). It follows the money into `cash.reserved` when the sale settles first.',
   },
   {
     name: 'units',
@@ -194,7 +195,8 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     assets: 'currency',
     invariants: [],
     description:
-      "Cash of the partition's priced trades not yet settled: debited by buyers' cash, credited by sellers' proceeds; settlement clears it against the bank, so it nets to zero once every trade has settled.",
+      "Cash of the partition's priced trades not yet settled: debited by buyers' cash, credited by sellers' " +
+      "proceeds; settlement clears it against the bank, so it nets to zero once every trade has settled.",
   },
   {
     name: 'payments.clearing',
@@ -202,7 +204,8 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     assets: 'currency',
     invariants: [],
     description:
-      "Payments between pots in flight through the partition: credited by a payer's cash, debited by a payee's (or the payer's refund); over all partitions it nets to zero once every payment has finished.",
+      "Payments between pots in flight through the partition: credited by a payer's cash, debited by a payee's " +
+      "(or the payer's refund); over all partitions it nets to zero once every payment has finished.",
   },
   {
     name: 'fx.liquidity',
@@ -210,7 +213,8 @@ export const ACCOUNT_KINDS: readonly AccountKind[] = [
     assets: 'currency',
     invariants: [],
     description:
-      "The partition's foreign-exchange position per currency: debited by the currency a pot sells in a conversion or a cross-currency payment, credited by the currency it buys; treasury squares the positions with the bank.",
+      "The partition's foreign-exchange position per currency: debited by the currency a pot sells in a conversion or a " +
+      "cross-currency payment, credited by the currency it buys; treasury squares the positions with the bank.",
   },
   {
     name: 'custodian.units',

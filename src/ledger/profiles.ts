@@ -51,8 +51,22 @@ export function profileProblems(profile: RiskProfile, assets: AssetCatalog): str
 
 /** The profiles the Trust offers (configured in code, like its assets). */
 export const DEFAULT_PROFILES: readonly RiskProfile[] = [
-  { id: 'cautious', currency: 'GBP', targets: [{ fund: 'FUND-A', weight: '30.00' }, { fund: 'FUND-B', weight: '70.00' }], band: { absolute: '5.00' }, minimumTrade: '1.00', cashBuffer: '2.00' },
-  { id: 'balanced', currency: 'GBP', targets: [{ fund: 'FUND-A', weight: '60.00' }, { fund: 'FUND-B', weight: '40.00' }], band: { absolute: '5.00' }, minimumTrade: '1.00', cashBuffer: '0.00' },
+  {
+    id: 'cautious',
+    currency: 'GBP',
+    targets: [{ fund: 'FUND-A', weight: '30.00' }, { fund: 'FUND-B', weight: '70.00' }],
+    band: { absolute: '5.00' },
+    minimumTrade: '1.00',
+    cashBuffer: '2.00',
+  },
+  {
+    id: 'balanced',
+    currency: 'GBP',
+    targets: [{ fund: 'FUND-A', weight: '60.00' }, { fund: 'FUND-B', weight: '40.00' }],
+    band: { absolute: '5.00' },
+    minimumTrade: '1.00',
+    cashBuffer: '0.00',
+  },
   {
     id: 'adventurous',
     currency: 'GBP',
@@ -80,12 +94,60 @@ export type RebalanceDecision =
  * - a leg worth less than the minimum trade is skipped; nothing is ever bought with more cash than
  *   the pot has available, and nothing sold that is not settled and free.
  */
-export function rebalanceDecision(profile: RiskProfile, potId: string, balances: BalanceMap, prices: ReadonlyMap<string, Rate>, assets: AssetCatalog): RebalanceDecision {
+export function rebalanceDecision(
+  profile: RiskProfile,
+  potId: string,
+  balances: BalanceMap,
+  prices: ReadonlyMap<string, Rate>,
+  assets: AssetCatalog,
+): RebalanceDecision {
   const currency = profile.currency;
   const currencyScale = assets.find(currency)?.scale ?? 2;
   const held = (kind: string, asset: string) => balanceOf(balances, potAccount(potId, kind, asset));
+  const positions = positionsOf(profile, potId, balances, prices, assets, currencyScale);
+  const cashAvailable = held('cash', currency) - held('cash.reserved', currency);
+  const total = positions.reduce((sum, p) => sum + p.valueMinor, 0n) + cashAvailable + held('cash.pending', currency);
+  const weights = Object.fromEntries(
+    positions.map((p) => [p.fund, total === 0n ? '0.000' : formatAmount(divideRounded(p.valueMinor * 100_000n, total, 'half-even'), 3)]),
+  );
+  if (total === 0n || !driftsBeyondBand(profile, positions, total)) return { kind: 'within-band', weights };
+
+  const minimum = parseAmount(profile.minimumTrade, currencyScale, { zero: true });
+  const minimumMinor = minimum.ok ? minimum.value : 0n;
+  const investable = total - divideRounded(total * hundredths(profile.cashBuffer), WHOLE, 'up');
+  const { sells, shortfalls } = sellsAndShortfalls(positions, investable, minimumMinor, currencyScale);
+  // Underweight funds buy first with the cash available above the buffer, then with what the sales
+  // are expected to bring (their value at these prices), placed once the sales are priced (a switch).
+  const spendable = maxBig(0n, cashAvailable - (total - investable));
+  const buys = buyLegs(shortfalls, sells, spendable, minimumMinor, currencyScale);
+  return { kind: 'trade', weights, legs: [...sells, ...buys] };
+}
+
+/** One fund of a pot as a re-balance sees it: its units' value at the price and its target weight. */
+interface Position {
+  readonly fund: string;
+  readonly scale: number;
+  readonly price: Rate | undefined;
+  /** Units settled and free to sell. */
+  readonly settled: bigint;
+  /** Settled and pending units at the price, rounded down, in the profile's currency. */
+  readonly valueMinor: bigint;
+  /** Target weight in hundredths of a percent (0 for a held fund outside the profile). */
+  readonly target: bigint;
+}
+
+/** The profile's funds and every fund the pot holds units of, sorted by fund. */
+function positionsOf(
+  profile: RiskProfile,
+  potId: string,
+  balances: BalanceMap,
+  prices: ReadonlyMap<string, Rate>,
+  assets: AssetCatalog,
+  currencyScale: number,
+): Position[] {
+  const held = (kind: string, asset: string) => balanceOf(balances, potAccount(potId, kind, asset));
   const funds = new Set([...profile.targets.map((t) => t.fund), ...[...balances.keys()].flatMap((account) => fundOfUnitsAccount(account, potId))]);
-  const positions = [...funds].sort().map((fund) => {
+  return [...funds].sort().map((fund) => {
     const scale = assets.find(fund)?.scale ?? 6;
     const price = prices.get(fund);
     const settled = held('units', fund) - held('units.reserved', fund);
@@ -94,48 +156,59 @@ export function rebalanceDecision(profile: RiskProfile, potId: string, balances:
     const target = hundredths(profile.targets.find((t) => t.fund === fund)?.weight ?? '0');
     return { fund, scale, price, settled, valueMinor, target };
   });
-  const cashAvailable = held('cash', currency) - held('cash.reserved', currency);
-  const total = positions.reduce((sum, p) => sum + p.valueMinor, 0n) + cashAvailable + held('cash.pending', currency);
-  const weights = Object.fromEntries(positions.map((p) => [p.fund, total === 0n ? '0.000' : formatAmount(divideRounded(p.valueMinor * 100_000n, total, 'half-even'), 3)]));
-  if (total === 0n) return { kind: 'within-band', weights };
+}
 
-  // Drift in hundredths of a percent, compared exactly: |value/total − target| > band.
+/** Whether any fund drifts beyond the band: |value/total − target| > band, compared exactly in hundredths of a percent. */
+function driftsBeyondBand(profile: RiskProfile, positions: readonly Position[], total: bigint): boolean {
   const band = 'absolute' in profile.band ? hundredths(profile.band.absolute) : hundredths(profile.band.relative);
-  const drifts = positions.some((p) => {
+  return positions.some((p) => {
     const drift = abs(p.valueMinor * WHOLE - total * p.target); // in (total × hundredths)
     return 'absolute' in profile.band ? drift > band * total : drift * WHOLE > band * p.target * total || (p.target === 0n && p.valueMinor > 0n);
   });
-  if (!drifts) return { kind: 'within-band', weights };
+}
 
-  const minimum = parseAmount(profile.minimumTrade, currencyScale, { zero: true });
-  const minimumMinor = minimum.ok ? minimum.value : 0n;
-  const investable = total - divideRounded(total * hundredths(profile.cashBuffer), WHOLE, 'up');
-  const legs: RebalanceLeg[] = [];
+/** Sell legs for overweight funds (never more than the settled units) and the shortfalls of underweight ones. */
+function sellsAndShortfalls(
+  positions: readonly Position[],
+  investable: bigint,
+  minimumMinor: bigint,
+  currencyScale: number,
+): { sells: RebalanceLeg[]; shortfalls: { fund: string; needMinor: bigint }[] } {
+  const sells: RebalanceLeg[] = [];
   const shortfalls: { fund: string; needMinor: bigint }[] = [];
   for (const p of positions) {
     const targetValue = divideRounded(investable * p.target, WHOLE, 'down');
     if (p.valueMinor > targetValue && p.price !== undefined) {
       const units = minBig(divideByRate(p.valueMinor - targetValue, currencyScale, p.price, p.scale, 'down'), p.settled);
       const value = multiplyByRate(units, p.scale, p.price, currencyScale, 'down');
-      if (units > 0n && value >= minimumMinor) legs.push({ side: 'sell', fund: p.fund, units: formatAmount(units, p.scale), value: formatAmount(value, currencyScale) });
+      if (units > 0n && value >= minimumMinor) sells.push({ side: 'sell', fund: p.fund, units: formatAmount(units, p.scale), value: formatAmount(value, currencyScale) });
     } else if (p.valueMinor < targetValue && p.price !== undefined) {
       shortfalls.push({ fund: p.fund, needMinor: targetValue - p.valueMinor });
     }
   }
-  // Underweight funds buy first with the cash available above the buffer, then with what the sales
-  // are expected to bring (their value at these prices), placed once the sales are priced (a switch).
-  const spendable = maxBig(0n, cashAvailable - (total - investable));
+  return { sells, shortfalls };
+}
+
+/** Buy legs for the shortfalls: from `spendable` cash first, then from the sells' expected proceeds (switch legs). */
+function buyLegs(
+  shortfalls: readonly { fund: string; needMinor: bigint }[],
+  sells: readonly RebalanceLeg[],
+  spendable: bigint,
+  minimumMinor: bigint,
+  currencyScale: number,
+): RebalanceLeg[] {
   const fromCash = share(shortfalls, spendable);
   const left = shortfalls.map((s) => ({ fund: s.fund, needMinor: s.needMinor - (fromCash.get(s.fund) ?? 0n) }));
-  const expectedProceeds = legs.reduce((sum, leg) => sum + (leg.side === 'sell' ? parseValue(leg.value, currencyScale) : 0n), 0n);
+  const expectedProceeds = sells.reduce((sum, leg) => sum + (leg.side === 'sell' ? parseValue(leg.value, currencyScale) : 0n), 0n);
   const fromProceeds = share(left, expectedProceeds);
+  const buys: RebalanceLeg[] = [];
   for (const { fund } of shortfalls) {
     const cash = fromCash.get(fund) ?? 0n;
     const proceeds = fromProceeds.get(fund) ?? 0n;
-    if (cash > 0n && cash >= minimumMinor) legs.push({ side: 'buy', fund, amount: formatAmount(cash, currencyScale) });
-    if (proceeds > 0n && proceeds >= minimumMinor) legs.push({ side: 'buy', fund, amount: formatAmount(proceeds, currencyScale), funding: 'proceeds' });
+    if (cash > 0n && cash >= minimumMinor) buys.push({ side: 'buy', fund, amount: formatAmount(cash, currencyScale) });
+    if (proceeds > 0n && proceeds >= minimumMinor) buys.push({ side: 'buy', fund, amount: formatAmount(proceeds, currencyScale), funding: 'proceeds' });
   }
-  return { kind: 'trade', weights, legs };
+  return buys;
 }
 
 /** `budget` shared over the shortfalls (all of each when it covers them, else by largest remainder), by fund. */

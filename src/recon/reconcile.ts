@@ -55,10 +55,15 @@ export interface Break {
 
 /** Compares the ledger with the statements; every difference is a break, classified and explained. */
 export function reconcile(ledger: LedgerPositions, custodian: CustodianStatement, bank: BankStatement, assets: AssetCatalog): Break[] {
-  const breaks: Break[] = [];
-  const settling = (asset: string, minor: bigint, pick: (t: OpenTrade) => bigint, key: (t: OpenTrade) => string) =>
-    ledger.settlingTrades.find((t) => key(t) === asset && (pick(t) === minor || pick(t) === -minor));
-  const value = (fund: string, unitsMinor: bigint): Pick<Break, 'valueMinor' | 'valueCurrency'> => {
+  const value = valuer(ledger, assets);
+  return [...settledUnitBreaks(ledger, custodian, value), ...openTradeBreaks(ledger, custodian, value), ...cashBreaks(ledger, bank)];
+}
+
+/** Values a units difference of a fund in its dealing currency; nothing when the price or a scale is not known. */
+type Valuer = (fund: string, unitsMinor: bigint) => Pick<Break, 'valueMinor' | 'valueCurrency'>;
+
+function valuer(ledger: LedgerPositions, assets: AssetCatalog): Valuer {
+  return (fund, unitsMinor) => {
     const price = ledger.prices.get(fund);
     const dealing = dealingOf(assets, fund);
     const fundScale = assets.find(fund)?.scale;
@@ -67,13 +72,28 @@ export function reconcile(ledger: LedgerPositions, custodian: CustodianStatement
     if (dealing === undefined || fundScale === undefined || currencyScale === undefined || rate === undefined || !rate.ok) return {};
     return { valueMinor: multiplyByRate(unitsMinor, fundScale, rate.value, currencyScale, 'down'), valueCurrency: dealing.currency };
   };
+}
 
+/** The trade settling on the close whose net amount (either sign) in `asset` accounts for `differenceMinor`, if any. */
+function settlingCause(
+  ledger: LedgerPositions,
+  asset: string,
+  differenceMinor: bigint,
+  pick: (trade: OpenTrade) => bigint,
+  key: (trade: OpenTrade) => string,
+): OpenTrade | undefined {
+  return ledger.settlingTrades.find((t) => key(t) === asset && (pick(t) === differenceMinor || pick(t) === -differenceMinor));
+}
+
+/** Settled units per fund, ledger against custodian holdings. */
+function settledUnitBreaks(ledger: LedgerPositions, custodian: CustodianStatement, value: Valuer): Break[] {
+  const breaks: Break[] = [];
   for (const fund of union(ledger.settledUnits.keys(), custodian.holdings.keys())) {
     const ours = ledger.settledUnits.get(fund) ?? 0n;
     const theirs = custodian.holdings.get(fund) ?? 0n;
     if (ours === theirs) continue;
     const difference = theirs - ours;
-    const cause = settling(fund, difference, (t) => t.netUnitsMinor, (t) => t.fund);
+    const cause = settlingCause(ledger, fund, difference, (t) => t.netUnitsMinor, (t) => t.fund);
     breaks.push({
       kind: 'units-settled',
       asset: fund,
@@ -88,7 +108,12 @@ export function reconcile(ledger: LedgerPositions, custodian: CustodianStatement
           : `trade ${cause.tradeId} settles on ${ledger.asOf}: one side counts it settled, the other not yet`,
     });
   }
+  return breaks;
+}
 
+/** Open trades by trade id, ledger against custodian: missing on one side, or open with different units. */
+function openTradeBreaks(ledger: LedgerPositions, custodian: CustodianStatement, value: Valuer): Break[] {
+  const breaks: Break[] = [];
   const ourOpen = new Map(ledger.openTrades.map((t) => [t.tradeId, t]));
   const theirOpen = new Map(custodian.openTrades.map((t) => [t.tradeId, t]));
   for (const tradeId of union(ourOpen.keys(), theirOpen.keys())) {
@@ -115,13 +140,19 @@ export function reconcile(ledger: LedgerPositions, custodian: CustodianStatement
             : `trade ${tradeId} is open on both sides with different units`,
     });
   }
+  return breaks;
+}
 
+/** Cash per currency, the ledger's bank contra against the bank statement. */
+function cashBreaks(ledger: LedgerPositions, bank: BankStatement): Break[] {
+  const breaks: Break[] = [];
   for (const currency of union(ledger.bank.keys(), bank.balances.keys())) {
     const ours = ledger.bank.get(currency) ?? 0n;
     const theirs = bank.balances.get(currency) ?? 0n;
     if (ours === theirs) continue;
     const difference = theirs - ours;
-    const cause = settling(currency, difference, (t) => t.netCashMinor, (t) => t.currency);
+    const cause = settlingCause(ledger, currency, difference, (t) => t.netCashMinor, (t) => t.currency);
+    const direction = difference < 0n ? 'less' : 'more';
     breaks.push({
       kind: 'cash',
       asset: currency,
@@ -133,7 +164,7 @@ export function reconcile(ledger: LedgerPositions, custodian: CustodianStatement
       classification: cause === undefined ? 'unexplained' : 'timing',
       explanation:
         cause === undefined
-          ? `the bank shows ${difference < 0n ? 'less' : 'more'} ${currency} than the ledger holds, and no trade settling on ${ledger.asOf} accounts for it`
+          ? `the bank shows ${direction} ${currency} than the ledger holds, and no trade settling on ${ledger.asOf} accounts for it`
           : `trade ${cause.tradeId} settles its cash on ${ledger.asOf}: one side counts it, the other not yet`,
     });
   }
@@ -220,7 +251,13 @@ export async function runReconciliation(
     currencies: new Set([...ledger.bank.keys(), ...statements.bank.balances.keys()]).size,
   };
   await inTransaction(pool, async (client) => {
-    await client.query('INSERT INTO recon_runs (run_id, as_of, inputs, breaks, checked) VALUES ($1, $2, $3, $4, $5)', [runId, asOf, JSON.stringify(statements.inputs), breaks.length, JSON.stringify(checked)]);
+    await client.query('INSERT INTO recon_runs (run_id, as_of, inputs, breaks, checked) VALUES ($1, $2, $3, $4, $5)', [
+      runId,
+      asOf,
+      JSON.stringify(statements.inputs),
+      breaks.length,
+      JSON.stringify(checked),
+    ]);
     if (breaks.length === 0) return;
     await client.query(
       `INSERT INTO recon_breaks (run_id, seq, kind, asset, reference, ledger_minor, statement_minor, difference_minor, value_minor, value_currency, classification, explanation)

@@ -122,7 +122,9 @@ export function custodianStatementCsv(text: string, assets: AssetCatalog): Custo
       openTrades.push({ tradeId: fields.trade_id, fund: fields.fund, unitsMinor: units });
     } else problems.addField(CUSTODIAN_HEADER, line, 'record', `record must be holding or open-trade, not "${fields.record}"`);
   }
-  if (holdings.size > HOLDINGS_MAX || openTrades.length > OPEN_TRADES_MAX) problems.add({ line: 1, problem: `at most ${HOLDINGS_MAX} holdings and ${OPEN_TRADES_MAX} open trades` });
+  if (holdings.size > HOLDINGS_MAX || openTrades.length > OPEN_TRADES_MAX) {
+    problems.add({ line: 1, problem: `at most ${HOLDINGS_MAX} holdings and ${OPEN_TRADES_MAX} open trades` });
+  }
   refuseOnProblems(problems);
   return { asOf, holdings, openTrades };
 }
@@ -143,7 +145,15 @@ export function bankStatementCsv(text: string, assets: AssetCatalog): BankStatem
 }
 
 /** The amount in `amountField`, in the asset named in `assetField`; a problem for each bad field. */
-function csvAmount<H extends string>(assets: AssetCatalog, header: readonly H[], line: number, fields: Readonly<Record<H, string>>, assetField: H, amountField: H, problems: CsvProblems): bigint {
+function csvAmount<H extends string>(
+  assets: AssetCatalog,
+  header: readonly H[],
+  line: number,
+  fields: Readonly<Record<H, string>>,
+  assetField: H,
+  amountField: H,
+  problems: CsvProblems,
+): bigint {
   const code = fields[assetField];
   const text = fields[amountField];
   const asset = assets.find(code);
@@ -166,8 +176,16 @@ function singleAsOf(rows: readonly CsvRow<'as_of'>[], problems: CsvProblems): st
     return '';
   }
   for (const { line, fields } of rows) {
-    if (!isCalendarDate(fields.as_of)) problems.add({ line, column: 1, field: 'as_of', problem: `${fields.as_of} is not a date (YYYY-MM-DD)` });
-    else if (fields.as_of !== first.fields.as_of) problems.add({ line, column: 1, field: 'as_of', problem: `every line must carry the same as_of date: ${fields.as_of}, not line ${first.line}'s ${first.fields.as_of}` });
+    if (!isCalendarDate(fields.as_of)) {
+      problems.add({ line, column: 1, field: 'as_of', problem: `${fields.as_of} is not a date (YYYY-MM-DD)` });
+    } else if (fields.as_of !== first.fields.as_of) {
+      problems.add({
+        line,
+        column: 1,
+        field: 'as_of',
+        problem: `every line must carry the same as_of date: ${fields.as_of}, not line ${first.line}'s ${first.fields.as_of}`,
+      });
+    }
   }
   return first.fields.as_of;
 }

@@ -21,7 +21,12 @@ beforeAll(async () => {
   for (const who of ['own', 'other']) {
     await post('/members', { memberId: `M-${who}`, name: 'A Member', email: `${who}@example.com`, address: '1 Road', riskProfile: 'balanced' }, `member-${who}`);
     await post(`/members/M-${who}/pots?wait=true`, { potId: `P-${who}` }, `pot-${who}`);
-    const deposited = await post('/commands/cash.deposit?wait=true', { memberId: `M-${who}`, potId: `P-${who}`, payload: { amount: '5.00', currency: 'GBP' }, effectiveDate: '2026-02-02' }, `dep-${who}`);
+    const deposited = await post('/commands/cash.deposit?wait=true', {
+      memberId: `M-${who}`,
+      potId: `P-${who}`,
+      payload: { amount: '5.00', currency: 'GBP' },
+      effectiveDate: '2026-02-02',
+    }, `dep-${who}`);
     movementOf[who] = (deposited.outcome as { movement: { movementId: string } }).movement.movementId;
   }
   await closeDay(stack.db.service, stack.nats.nc, stack.nats.prefix, PARTITIONS, '2026-02-02');

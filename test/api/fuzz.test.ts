@@ -16,7 +16,9 @@ let keys: string[];
 beforeAll(async () => {
   stack = await startApiStack('apifuzz', { API_WAIT_TIMEOUT_MS: 2000 });
   const spec = json(await stack.app.inject({ method: 'GET', url: '/openapi.json' }));
-  routes = Object.entries(spec.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path })));
+  routes = Object.entries(spec.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
+    Object.keys(methods).map((method) => ({ method: method.toUpperCase(), path })),
+  );
   const member = await createApiKey(stack.db.service, { role: 'member', memberId: 'M-fuzz' });
   keys = [stack.keys.service.key, stack.keys.operator.key, member.key];
 });
@@ -26,7 +28,20 @@ afterAll(async () => {
 
 const hostileText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.constantFrom("' OR 1=1 --", '"; DROP TABLE movements; --', '../../etc/passwd', '%00', '\u0000', '${7*7}', '<script>alert(1)</script>', 'P-own', 'M-own', '9'.repeat(40), '-1', '2026-02-30'),
+  fc.constantFrom(
+    "' OR 1=1 --",
+    '"; DROP TABLE movements; --',
+    '../../etc/passwd',
+    '%00',
+    '\u0000',
+    '${7*7}',
+    '<script>alert(1)</script>',
+    'P-own',
+    'M-own',
+    '9'.repeat(40),
+    '-1',
+    '2026-02-30',
+  ),
 );
 
 const body = fc.oneof(

@@ -106,7 +106,9 @@ function queriesFor(operation: OpenApiOperation | undefined, values: Readonly<Re
     if (value === undefined) throw new Error(`no test value for the required query parameter ${parameter.name}`);
     return `${parameter.name}=${value}`;
   });
-  const optional = query.filter((parameter) => parameter.required !== true && values[parameter.name] !== undefined).map((parameter) => `${parameter.name}=${values[parameter.name] ?? ''}`);
+  const optional = query
+    .filter((parameter) => parameter.required !== true && values[parameter.name] !== undefined)
+    .map((parameter) => `${parameter.name}=${values[parameter.name] ?? ''}`);
   const queries = [required.join('&')];
   if (optional.length > 0) queries.push([...required, ...optional].join('&'));
   return queries.map((text) => (text === '' ? '' : `?${text}`));
@@ -141,7 +143,10 @@ function leaksIn(body: unknown, hidden: ReadonlySet<string>, where = '$'): strin
 }
 
 async function pathValues(member: Member): Promise<Record<string, readonly string[]>> {
-  const { rows } = await stack.db.owner.query<{ movement_id: string; command_id: string }>('SELECT movement_id, command_id FROM movements WHERE pot_id = $1 ORDER BY seq', [member.potId]);
+  const { rows } = await stack.db.owner.query<{ movement_id: string; command_id: string }>(
+    'SELECT movement_id, command_id FROM movements WHERE pot_id = $1 ORDER BY seq',
+    [member.potId],
+  );
   return {
     memberId: [member.memberId],
     potId: [member.potId],
@@ -240,7 +245,13 @@ describe('GET /movements/:movementId for a member key', () => {
     const { rows } = await stack.db.owner.query<{ movement_id: string }>("SELECT movement_id FROM movements WHERE pot_id = $1 AND process = 'hold.place'", [member.potId]);
     const url = `/movements/${rows[0]?.movement_id ?? ''}`;
     const asMember = json(await api.app.inject({ method: 'GET', url, headers: bearer(member.key) }));
-    expect((asMember.movement as Record<string, unknown>).potChange).toEqual({ type: 'hold', holdId: 'hold-alder-birch', currency: 'GBP', amountMinor: '700', expiresAt: '2026-06-30T00:00:00.000Z' });
+    expect((asMember.movement as Record<string, unknown>).potChange).toEqual({
+      type: 'hold',
+      holdId: 'hold-alder-birch',
+      currency: 'GBP',
+      amountMinor: '700',
+      expiresAt: '2026-06-30T00:00:00.000Z',
+    });
     const asService = json(await api.app.inject({ method: 'GET', url, headers: bearer(api.keys.service) }));
     expect((asService.movement as Record<string, unknown>).potChange).toMatchObject({ payee: { memberId: BIRCH, potId: potOf(BIRCH) } });
   });

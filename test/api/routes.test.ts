@@ -31,7 +31,12 @@ async function openPot(memberId: string, potId: string) {
 }
 
 async function deposit(memberId: string, potId: string, amount: string, effectiveDate?: string) {
-  const response = await post('/commands/cash.deposit?wait=true', { memberId, potId, payload: { amount, currency: 'GBP' }, ...(effectiveDate === undefined ? {} : { effectiveDate }) });
+  const response = await post('/commands/cash.deposit?wait=true', {
+    memberId,
+    potId,
+    payload: { amount, currency: 'GBP' },
+    ...(effectiveDate === undefined ? {} : { effectiveDate }),
+  });
   expect(response.statusCode, response.body).toBe(200);
   return json(response);
 }
@@ -44,7 +49,12 @@ describe('members', () => {
     expect(json(read)).toMatchObject({ memberId: 'M-ada', email: member.email });
 
     const started = performance.now();
-    const edited = await stack.app.inject({ method: 'PATCH', url: '/members/M-ada', headers: bearer(stack.keys.service), payload: { email: 'ada@analytical.engine', riskProfile: 'adventurous' } });
+    const edited = await stack.app.inject({
+      method: 'PATCH',
+      url: '/members/M-ada',
+      headers: bearer(stack.keys.service),
+      payload: { email: 'ada@analytical.engine', riskProfile: 'adventurous' },
+    });
     expect(performance.now() - started).toBeLessThan(1000);
     expect(json(edited)).toMatchObject({ email: 'ada@analytical.engine', riskProfile: 'adventurous', name: member.name, version: 2 });
 
@@ -148,7 +158,12 @@ describe('commands', () => {
   });
 
   it('requires an Idempotency-Key and a known command id', async () => {
-    const missing = await stack.app.inject({ method: 'POST', url: '/commands/cash.deposit', headers: bearer(stack.keys.service), payload: { memberId: 'M', potId: 'P', payload: { amount: '1.00', currency: 'GBP' } } });
+    const missing = await stack.app.inject({
+      method: 'POST',
+      url: '/commands/cash.deposit',
+      headers: bearer(stack.keys.service),
+      payload: { memberId: 'M', potId: 'P', payload: { amount: '1.00', currency: 'GBP' } },
+    });
     expect(missing.statusCode).toBe(400);
     expect(json(missing).errors).toEqual([expect.objectContaining({ path: 'headers.idempotency-key' })]);
     const unknown = await stack.app.inject({ method: 'GET', url: '/commands/no-such-command', headers: bearer(stack.keys.operator) });
@@ -174,7 +189,11 @@ describe('reads', () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = json(await stack.app.inject({ method: 'GET', url: `/pots/P-read/statement?from=2026-01-01&to=2026-01-31&limit=2${cursor === undefined ? '' : `&cursor=${cursor}`}`, headers: operator }));
+      const page = json(await stack.app.inject({
+        method: 'GET',
+        url: `/pots/P-read/statement?from=2026-01-01&to=2026-01-31&limit=2${cursor === undefined ? '' : `&cursor=${cursor}`}`,
+        headers: operator,
+      }));
       for (const line of page.lines as { movement: { movementId: string; entries: { amount: string }[] } }[]) seen.push(line.movement.entries[0]?.amount ?? '');
       cursor = page.nextCursor as string | undefined;
     } while (cursor !== undefined);

@@ -48,7 +48,12 @@ async function call(method: string, path: string, key: CreatedKey | undefined, b
   const response = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const text = await response.text();
   expect(checkAnswer({ method, path, status: response.status, header: (name) => response.headers.get(name) ?? undefined, text })).toEqual([]);
-  return { status: response.status, type: response.headers.get('content-type') ?? '', body: text === '' ? undefined : (JSON.parse(text.startsWith('{') || text.startsWith('[') ? text : 'null') as Record<string, unknown> | null), text };
+  return {
+    status: response.status,
+    type: response.headers.get('content-type') ?? '',
+    body: text === '' ? undefined : (JSON.parse(text.startsWith('{') || text.startsWith('[') ? text : 'null') as Record<string, unknown> | null),
+    text,
+  };
 }
 
 describe('the running service', () => {
@@ -60,7 +65,13 @@ describe('the running service', () => {
     expect(spec.body?.openapi).toMatch(/^3\./);
     expect((await fetch(`${base}/docs/`)).status).toBe(200);
 
-    const created = await call('POST', '/members', serviceKey, { memberId: 'M-svc', name: 'Mary Somerville', email: 'mary@example.com', address: '1 Road', riskProfile: 'cautious' }, 'svc-member');
+    const created = await call('POST', '/members', serviceKey, {
+      memberId: 'M-svc',
+      name: 'Mary Somerville',
+      email: 'mary@example.com',
+      address: '1 Road',
+      riskProfile: 'cautious',
+    }, 'svc-member');
     expect(created.status).toBe(201);
     expect((await call('GET', '/members/M-svc', operator)).body).toMatchObject({ riskProfile: 'cautious' });
     expect((await call('PATCH', '/members/M-svc', serviceKey, { riskProfile: 'balanced' })).body).toMatchObject({ riskProfile: 'balanced', version: 2 });
@@ -73,7 +84,12 @@ describe('the running service', () => {
       const answer = await call('POST', `/commands/${process.name}`, serviceKey, { memberId: 'M-svc', potId: 'P-none', payload: {} }, `svc-${process.name}`);
       expect([202, 400], `${process.name}: ${answer.text}`).toContain(answer.status);
     }
-    const deposit = await call('POST', '/commands/cash.deposit?wait=true', serviceKey, { memberId: 'M-svc', potId: 'P-svc', payload: { amount: '7.50', currency: 'GBP' }, effectiveDate: '2026-03-02' }, 'svc-dep');
+    const deposit = await call('POST', '/commands/cash.deposit?wait=true', serviceKey, {
+      memberId: 'M-svc',
+      potId: 'P-svc',
+      payload: { amount: '7.50', currency: 'GBP' },
+      effectiveDate: '2026-03-02',
+    }, 'svc-dep');
     expect(deposit.status).toBe(200);
     const commandId = String(deposit.body?.commandId);
     expect((await call('GET', `/commands/${commandId}`, serviceKey)).body).toMatchObject({ status: 'applied' });
@@ -85,17 +101,32 @@ describe('the running service', () => {
     expect((await call('GET', '/balance-sheet', operator)).body).toMatchObject({ netByAsset: { GBP: '0.00' } });
     expect((await call('POST', '/prices', operator, { prices: [{ fund: 'FUND-A', date: '2026-03-02', price: '1.25' }] })).body).toEqual({ inserted: 1, unchanged: 0 });
     expect((await call('GET', '/prices/2026-03-02', serviceKey)).body).toMatchObject({ prices: [{ fund: 'FUND-A' }] });
-    const buy = await call('POST', '/commands/order.buy?wait=true', serviceKey, { memberId: 'M-svc', potId: 'P-svc', payload: { fund: 'FUND-A', amount: '1.00', currency: 'GBP' } }, 'svc-buy');
+    const buy = await call('POST', '/commands/order.buy?wait=true', serviceKey, {
+      memberId: 'M-svc',
+      potId: 'P-svc',
+      payload: { fund: 'FUND-A', amount: '1.00', currency: 'GBP' },
+    }, 'svc-buy');
     expect(buy.status).toBe(200);
     expect((await call('GET', `/orders/${String(buy.body?.commandId)}`, operator)).body).toMatchObject({ order: { status: 'open' } });
     expect((await call('GET', '/trades/T-FUND-A-2026-03-02', operator)).status).toBe(404);
-    const recon = await call('POST', '/recon', operator, { custodian: { asOf: '2026-03-02', holdings: [], openTrades: [] }, bank: { asOf: '2026-03-02', balances: [{ currency: 'GBP', balance: '7.50' }] } });
+    const recon = await call('POST', '/recon', operator, {
+      custodian: { asOf: '2026-03-02', holdings: [], openTrades: [] },
+      bank: { asOf: '2026-03-02', balances: [{ currency: 'GBP', balance: '7.50' }] },
+    });
     expect(recon.body).toMatchObject({ breaks: [] });
     expect((await call('GET', `/recon/${String(recon.body?.runId)}`, operator)).status).toBe(200);
-    const cancel = await call('POST', '/commands/order.cancel?wait=true', serviceKey, { memberId: 'M-svc', potId: 'P-svc', payload: { orderId: String(buy.body?.commandId) } }, 'svc-cancel');
+    const cancel = await call('POST', '/commands/order.cancel?wait=true', serviceKey, {
+      memberId: 'M-svc',
+      potId: 'P-svc',
+      payload: { orderId: String(buy.body?.commandId) },
+    }, 'svc-cancel');
     expect(cancel.status).toBe(200);
 
-    const withdraw = await call('POST', '/commands/cash.withdraw?wait=true', serviceKey, { memberId: 'M-svc', potId: 'P-svc', payload: { amount: '7.50', currency: 'GBP' } }, 'svc-wd');
+    const withdraw = await call('POST', '/commands/cash.withdraw?wait=true', serviceKey, {
+      memberId: 'M-svc',
+      potId: 'P-svc',
+      payload: { amount: '7.50', currency: 'GBP' },
+    }, 'svc-wd');
     expect(withdraw.status).toBe(200);
     expect((await call('POST', '/pots/P-svc/close?wait=true', serviceKey, undefined, 'svc-close')).status).toBe(200);
     const erased = await call('DELETE', '/members/M-svc/personal-data', operator);

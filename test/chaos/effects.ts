@@ -87,7 +87,8 @@ export function checkEffects(observed: ObservedLedger, reference: ReferenceLedge
     const got = counts.get(commandId) ?? { movements: 0, outcomes: 0, events: 0 };
     for (const what of ['movements', 'outcomes', 'events'] as const) {
       if (got[what] > 1) doubled.add(commandId);
-      if (got[what] !== want[what]) problems.add(`${commandId}: ${got[what]} ${what}, expected ${want[what]}${outcome === undefined ? ' (the reference never saw this command)' : ''}`);
+      const unseen = outcome === undefined ? ' (the reference never saw this command)' : '';
+      if (got[what] !== want[what]) problems.add(`${commandId}: ${got[what]} ${what}, expected ${want[what]}${unseen}`);
     }
   }
   movementsOfNoOutcome(observed, problems);
@@ -142,7 +143,15 @@ export function referencePostings(reference: ReferenceLedger): ObservedPosting[]
     if (outcome.kind === 'rejected') continue;
     const count = outcome.movement.entries.length * 2;
     for (const posting of postings.slice(tagged.length, tagged.length + count)) {
-      tagged.push({ movementId: outcome.movement.movementId, entryIndex: posting.entryIndex, side: posting.side, account: posting.account, amountMinor: posting.amountMinor, balanceAfterMinor: posting.balanceAfterMinor, accountVersion: posting.accountVersion });
+      tagged.push({
+        movementId: outcome.movement.movementId,
+        entryIndex: posting.entryIndex,
+        side: posting.side,
+        account: posting.account,
+        amountMinor: posting.amountMinor,
+        balanceAfterMinor: posting.balanceAfterMinor,
+        accountVersion: posting.accountVersion,
+      });
     }
   }
   if (tagged.length !== postings.length) throw new Error(`the reference's postings (${postings.length}) are not its applied movements' (${tagged.length})`);
@@ -173,7 +182,9 @@ export async function readObservedLedger(owner: pg.Pool, nc: NatsConnection, eve
   const { rows: entries } = await owner.query<{
     movement_id: string; entry_index: number; side: 'debit' | 'credit'; account_id: string; amount_minor: bigint; balance_after_minor: bigint; account_version: bigint;
   }>('SELECT movement_id, entry_index, side, account_id, amount_minor, balance_after_minor, account_version FROM entries');
-  const { rows: outcomes } = await owner.query<{ command_id: string; status: ObservedOutcome['status']; movement_id: string | null }>('SELECT command_id, status, movement_id FROM command_outcomes');
+  const { rows: outcomes } = await owner.query<{ command_id: string; status: ObservedOutcome['status']; movement_id: string | null }>(
+    'SELECT command_id, status, movement_id FROM command_outcomes',
+  );
   return {
     movements: movements.map((row) => ({ movementId: row.movement_id, commandId: row.command_id })),
     postings: entries.map((row) => ({

@@ -86,7 +86,12 @@ export async function injectFault(kind: FaultKind, context: FaultContext): Promi
       const takeover = takenOver(context, owned, worker.workerId).then(() => Math.round(performance.now() - signalled));
       const replacement = await context.fleet.start(undefined, context.environment);
       const recoveryMs = await takeover;
-      return { detail: `SIGKILL ${worker.label} (${worker.workerId}, partitions ${owned.join(',')}); ${replacement.label} started in its place; partitions claimed again in ${recoveryMs} ms`, recoveryMs };
+      return {
+        detail:
+          `SIGKILL ${worker.label} (${worker.workerId}, partitions ${owned.join(',')}); ` +
+          `${replacement.label} started in its place; partitions claimed again in ${recoveryMs} ms`,
+        recoveryMs,
+      };
     }
     case 'stop': {
       const worker = await victim(context);
@@ -100,7 +105,12 @@ export async function injectFault(kind: FaultKind, context: FaultContext): Promi
       await sleep(frozenMs);
       worker.resume();
       const recoveryMs = await takeover;
-      return { detail: `SIGSTOP ${worker.label} (${worker.workerId}, partitions ${owned.join(',')}) for ${frozenMs} ms (lease ${context.leaseTtlMs} ms), then SIGCONT; its partitions claimed by others in ${recoveryMs} ms`, recoveryMs };
+      return {
+        detail:
+          `SIGSTOP ${worker.label} (${worker.workerId}, partitions ${owned.join(',')}) for ${frozenMs} ms (lease ${context.leaseTtlMs} ms), ` +
+          `then SIGCONT; its partitions claimed by others in ${recoveryMs} ms`,
+        recoveryMs,
+      };
     }
     case 'nats-restart': {
       await context.nats.crash();
@@ -137,11 +147,18 @@ async function takenOver(context: FaultContext, partitions: readonly number[], g
   const started = Date.now();
   let reported = started;
   for (;;) {
-    if (Date.now() - started > TAKEOVER_MS_MAX) throw new Error(`partitions ${partitions.join(',')} of ${gone} were not claimed by another live worker within ${TAKEOVER_MS_MAX} ms`);
+    if (Date.now() - started > TAKEOVER_MS_MAX) {
+      throw new Error(`partitions ${partitions.join(',')} of ${gone} were not claimed by another live worker within ${TAKEOVER_MS_MAX} ms`);
+    }
     if (Date.now() - reported > 15_000) {
       reported = Date.now();
       const owners = await partitionOwners(context.owner).catch(() => undefined);
-      console.error(`chaos: still waiting for partitions ${partitions.join(',')} of ${gone} to be claimed by a live worker (${Math.round((reported - started) / 1000)} s): ${JSON.stringify([...(owners ?? new Map()).entries()].map(([p, o]) => `${p}:${o.workerId.slice(7, 15)}`))}; live ${context.fleet.live().map((w) => w.workerId.slice(7, 15)).join(',')}`);
+      const owning = JSON.stringify([...(owners?.entries() ?? [])].map(([p, o]) => `${p}:${o.workerId.slice(7, 15)}`));
+      const live = context.fleet.live().map((w) => w.workerId.slice(7, 15)).join(',');
+      const waitedSeconds = Math.round((reported - started) / 1000);
+      console.error(
+        `chaos: still waiting for partitions ${partitions.join(',')} of ${gone} to be claimed by a live worker (${waitedSeconds} s): ${owning}; live ${live}`,
+      );
     }
     const live = new Set(context.fleet.live().map((worker) => worker.workerId));
     live.delete(gone);

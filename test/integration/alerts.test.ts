@@ -47,7 +47,12 @@ beforeAll(async () => {
       published.push(message.json());
     } });
   for (const pot of ['P-1', 'P-2']) {
-    const opened = await stack.app.inject({ method: 'POST', url: '/commands/pot.open?wait=true', headers: { ...bearer(stack.keys.service), 'idempotency-key': `open-${pot}` }, payload: { memberId: `M-${pot}`, potId: pot, payload: {} } });
+    const opened = await stack.app.inject({
+      method: 'POST',
+      url: '/commands/pot.open?wait=true',
+      headers: { ...bearer(stack.keys.service), 'idempotency-key': `open-${pot}` },
+      payload: { memberId: `M-${pot}`, potId: pot, payload: {} },
+    });
     expect(opened.statusCode, opened.body).toBe(200);
   }
   consumer = startConsumer();
@@ -110,7 +115,12 @@ describe('the alert consumer', () => {
     const alerts = json(list).alerts as { alertId: string; kind: string; seq: number }[];
     expect(alerts.map((a) => a.alertId)).toEqual(await stored());
     const first = alerts[0]?.alertId ?? '';
-    const ack = await stack.app.inject({ method: 'POST', url: `/alerts/${encodeURIComponent(first)}/acknowledgement`, headers: bearer(stack.keys.operator), payload: { note: 'checked with the member' } });
+    const ack = await stack.app.inject({
+      method: 'POST',
+      url: `/alerts/${encodeURIComponent(first)}/acknowledgement`,
+      headers: bearer(stack.keys.operator),
+      payload: { note: 'checked with the member' },
+    });
     expect(ack.statusCode, ack.body).toBe(200);
     expect(json(ack)).toMatchObject({ alertId: first, acknowledgedBy: stack.keys.operator.keyId, note: 'checked with the member' });
     const again = await stack.app.inject({ method: 'POST', url: `/alerts/${encodeURIComponent(first)}/acknowledgement`, headers: bearer(stack.keys.operator), payload: {} });

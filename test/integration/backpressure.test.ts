@@ -60,7 +60,10 @@ describe('backpressure', () => {
     const accepted: string[] = [];
     let refusal: unknown;
     for (let chunk = 0; refusal === undefined && chunk < 200; chunk += 1) {
-      const requests = Array.from({ length: 100 }, (_, i) => ({ process: 'cash.deposit', request: { commandId: `flood-${chunk}-${i}`, memberId: member, potId: 'FLOOD-1-pot', payload: { amount: '1.00', currency: 'GBP' } } }));
+      const requests = Array.from({ length: 100 }, (_, i) => ({
+        process: 'cash.deposit',
+        request: { commandId: `flood-${chunk}-${i}`, memberId: member, potId: 'FLOOD-1-pot', payload: { amount: '1.00', currency: 'GBP' } },
+      }));
       try {
         await publisher.submitMany(requests);
         accepted.push(...requests.map((r) => r.request.commandId));
@@ -77,7 +80,10 @@ describe('backpressure', () => {
     await waitFor(
       'every acknowledged deposit applied',
       async () => {
-        const { rows } = await db.owner.query<{ n: number }>("SELECT count(*)::int AS n FROM command_outcomes WHERE command_id LIKE 'flood-%' AND command_id <> 'flood-open' AND status = 'applied'");
+        const { rows } = await db.owner.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM command_outcomes
+            WHERE command_id LIKE 'flood-%' AND command_id <> 'flood-open' AND status = 'applied'`,
+        );
         return (rows[0]?.n ?? 0) >= accepted.length ? true : undefined;
       },
       { timeoutMs: 120_000 },
@@ -85,10 +91,15 @@ describe('backpressure', () => {
     sampling = false;
     await sampler;
     const { rows } = await db.owner.query<{ n: number; total: string }>(
-      "SELECT count(*)::int AS n, (SELECT balance_minor::text FROM balances WHERE account_id = 'pot:FLOOD-1-pot:cash:GBP') AS total FROM command_outcomes WHERE command_id LIKE 'flood-%-%'",
+      `SELECT count(*)::int AS n, (SELECT balance_minor::text FROM balances WHERE account_id = 'pot:FLOOD-1-pot:cash:GBP') AS total
+         FROM command_outcomes
+        WHERE command_id LIKE 'flood-%-%'`,
     );
     expect(BigInt(rows[0]?.total ?? '0')).toBe(BigInt(rows[0]?.n ?? 0) * 100n);
-    console.log(`[backpressure] accepted ${accepted.length}, applied ${rows[0]?.n ?? 0}, most unacknowledged at once ${mostOut} (bound ${INBOX_MAX * 2}), refusal: ${String(refusal).slice(0, 120)}`);
+    console.log(
+      `[backpressure] accepted ${accepted.length}, applied ${rows[0]?.n ?? 0}, most unacknowledged at once ${mostOut} (bound ${INBOX_MAX * 2}), ` +
+        `refusal: ${String(refusal).slice(0, 120)}`,
+    );
     // The worker never had more than twice its inbox out from the flooded partition.
     expect(mostOut).toBeGreaterThan(0);
     expect(mostOut).toBeLessThanOrEqual(INBOX_MAX * 2);

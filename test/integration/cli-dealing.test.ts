@@ -7,6 +7,7 @@ import { urlWithDatabase } from '../../src/journal/database.js';
 import { ownerUrl } from '../support/database.js';
 import { runPotledger, type CliRun } from '../support/cli.js';
 import { DealingStack } from '../support/dealing.js';
+import { stringMatching } from '../support/matchers.js';
 
 /**
  * `potledger prices` and `potledger trace` as an operator runs them: a child process per command
@@ -55,7 +56,10 @@ describe('potledger prices', () => {
   });
 
   it('exits 1 listing every problem by line and column, and loads nothing', async () => {
-    const file = await csvFile('bad.csv', ['fund,date,price', 'FUND-A,2026-06-02,1.00', 'FUND-B,2026-06-06,1.00', 'FUND-C,2026-06-02', 'FUND-A,2026-06-02,1.123456789', 'FUND-A,2026-06-01,2.6']);
+    const file = await csvFile(
+      'bad.csv',
+      ['fund,date,price', 'FUND-A,2026-06-02,1.00', 'FUND-B,2026-06-06,1.00', 'FUND-C,2026-06-02', 'FUND-A,2026-06-02,1.123456789', 'FUND-A,2026-06-01,2.6'],
+    );
     const run = await potledger(['prices', 'load', file]);
     expect(run.status).toBe(1);
     expect(run.stdout.trim().split('\n')).toEqual([
@@ -68,7 +72,7 @@ describe('potledger prices', () => {
     // The file is well formed but changes a stored price: refused by the database check, with its line.
     const conflict = await potledger(['prices', 'load', await csvFile('conflict.csv', ['fund,date,price', 'FUND-A,2026-06-02,1.00', 'FUND-A,2026-06-01,2.6']), '--json']);
     expect(conflict.status).toBe(1);
-    expect(JSON.parse(conflict.stdout)).toMatchObject({ problems: [{ line: 3, problem: expect.stringMatching(/FUND-A on 2026-06-01 has the price 2\.50000000 already/) }] });
+    expect(JSON.parse(conflict.stdout)).toMatchObject({ problems: [{ line: 3, problem: stringMatching(/FUND-A on 2026-06-01 has the price 2\.50000000 already/) }] });
     const shown = await potledger(['prices', 'show', '2026-06-02']);
     expect(shown.status).toBe(1);
     expect(shown.stderr).toMatch(/no closing prices are loaded for 2026-06-02/);
@@ -119,7 +123,10 @@ describe('potledger trace', () => {
     const run = await potledger(['trace', 'buy-c-2', '--json']);
     expect(run.status, run.stderr).toBe(0);
     const traced = JSON.parse(run.stdout) as Traced;
-    expect(traced).toMatchObject({ kind: 'order', trace: { order: { orderId: 'buy-c-2', status: 'settled', tradeId }, trade: { tradeId }, closingPrice: { date: '2026-06-01', price: '1.23450000' } } });
+    expect(traced).toMatchObject({
+      kind: 'order',
+      trace: { order: { orderId: 'buy-c-2', status: 'settled', tradeId }, trade: { tradeId }, closingPrice: { date: '2026-06-01', price: '1.23450000' } },
+    });
     if (traced.kind !== 'order') return;
     expect(traced.trace.movements.map((m) => m.change)).toEqual(['place', 'allocate', 'settle']);
     const allocation = traced.trace.movements[1]?.movementId ?? '';

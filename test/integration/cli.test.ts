@@ -12,6 +12,7 @@ import { provisionStreams, STREAM_LIMITS_DEFAULT } from '../../src/shards/stream
 import { createTestDatabase, ownerUrl, type TestDatabase } from '../support/database.js';
 import { ROOT, runFile as runFileIn, runPotledger, type CliRun } from '../support/cli.js';
 import { createTestNats, natsUrl, type TestNats } from '../support/nats.js';
+import { stringMatching } from '../support/matchers.js';
 
 /**
  * The operator CLI as an operator runs it: a child process per command, against this file's own
@@ -117,7 +118,7 @@ describe('potledger api-key', () => {
     const operator = await potledger(['api-key', 'create', '--role', 'operator', '--label', 'night shift', '--json']);
     expect(operator.status).toBe(0);
     const created = json<{ keyId: string; role: string; key: string }>(operator);
-    expect(created).toEqual({ keyId: expect.stringMatching(/^[0-9a-f]{16}$/), role: 'operator', key: expect.stringMatching(/^plk_[0-9a-f]{16}_/) });
+    expect(created).toEqual({ keyId: stringMatching(/^[0-9a-f]{16}$/), role: 'operator', key: stringMatching(/^plk_[0-9a-f]{16}_/) });
     expect(created.key.startsWith(`plk_${created.keyId}_`)).toBe(true);
     expect(await authenticate(db.service, created.key)).toEqual({ keyId: created.keyId, role: 'operator' });
 

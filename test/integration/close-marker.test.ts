@@ -14,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createTestNats, type TestNats } from '../support/nats.js';
 import { testShardWorker } from '../support/shard-worker.js';
 import { waitFor } from '../support/wait.js';
+import { stringMatching } from '../support/matchers.js';
 
 /**
  * The close marker in the command stream: one batch that holds commands before the marker, the marker,
@@ -82,7 +83,10 @@ describe('close markers', () => {
     // The commands before the marker are in the close, those after it are not (a new account included).
     expect(await potBalancesAsOf(db.service, `${early}-P`, '2027-03-01')).toEqual(new Map([[`pot:${early}-P:cash:GBP`, 1000n]]));
     expect(await potBalancesAsOf(db.service, `${late}-P`, '2027-03-01')).toEqual(new Map());
-    const { rows } = await db.owner.query<{ partition: number; stream_seq: bigint }>('SELECT partition, stream_seq FROM partition_closes WHERE business_date = $1::date ORDER BY partition', ['2027-03-01']);
+    const { rows } = await db.owner.query<{ partition: number; stream_seq: bigint }>(
+      'SELECT partition, stream_seq FROM partition_closes WHERE business_date = $1::date ORDER BY partition',
+      ['2027-03-01'],
+    );
     expect(rows.map((row) => row.partition)).toEqual([0, 1]);
     for (const row of rows) {
       const marker = await jsm.streams.getMessage(ledger.commandStream, { seq: Number(row.stream_seq) });
@@ -103,7 +107,7 @@ describe('close markers', () => {
       const { rows } = await db.owner.query<{ code: string; reason: string }>('SELECT code, reason FROM poison_messages WHERE partition = 0');
       return rows[0];
     });
-    expect(poison).toMatchObject({ code: PoisonCode.closeMarker, reason: expect.stringMatching(/2027-03-05, whose close was never requested/) });
+    expect(poison).toMatchObject({ code: PoisonCode.closeMarker, reason: stringMatching(/2027-03-05, whose close was never requested/) });
     const { rows } = await db.owner.query("SELECT 1 FROM partition_closes WHERE business_date = '2027-03-05'");
     expect(rows).toEqual([]);
   });

@@ -162,7 +162,9 @@ async function checkClose(date: string): Promise<void> {
     expect(cut.streamSeq, `partition ${cut.partition}: the marker's place in the stream`).not.toBeNull();
     // Every snapshot equals the journal replayed up to the partition's cut (accounts never moved: absent in both).
     const replayed = await replayUpTo(cut);
-    const snapshotted = new Map([...asOf].filter(([, account]) => account.partition === cut.partition).map(([id, account]) => [id, { balance: account.balance, version: account.version }]));
+    const snapshotted = new Map(
+      [...asOf].filter(([, account]) => account.partition === cut.partition).map(([id, account]) => [id, { balance: account.balance, version: account.version }]),
+    );
     expect(snapshotted, `partition ${cut.partition} at the close of ${date}`).toEqual(replayed);
     // The cut is in stream order: commands before the marker are in it, commands after are not.
     for (const command of await streamOrder(cut.partition)) {
@@ -185,7 +187,7 @@ describe('the end-of-day close, with commands flowing during it', () => {
       fc.asyncProperty(scenario, async (ops) => {
         run += 1;
         const date = dateOf(run);
-        const sendPhase = (wanted: Phase) => Promise.all(ops.map((o, index) => (o.phase === wanted ? send(o, `close-r${run}-${index}`) : undefined)));
+        const sendPhase = (wanted: Phase) => Promise.all(ops.flatMap((o, index) => (o.phase === wanted ? [send(o, `close-r${run}-${index}`)] : [])));
         await sendPhase('before');
         // Settled both before looking: a failed send must not leave the close running into the next run.
         const [closing, during] = await Promise.allSettled([closeDay(stack.db.service, stack.nats.nc, stack.nats.prefix, PARTITIONS, date), sendPhase('during')]);
@@ -199,7 +201,10 @@ describe('the end-of-day close, with commands flowing during it', () => {
         await checkClose(date);
         // Once quiet (every command committed, no payment in flight), verify checks the whole ledger.
         await waitUntilCommitted(stack.db.service, jsm, names(stack.nats.prefix), PARTITIONS);
-        await waitFor('no payment in flight', async () => (json(await stack.app.inject({ method: 'GET', url: '/payments', headers: bearer(stack.keys.operator) })).payments as unknown[]).length === 0);
+        await waitFor(
+          'no payment in flight',
+          async () => (json(await stack.app.inject({ method: 'GET', url: '/payments', headers: bearer(stack.keys.operator) })).payments as unknown[]).length === 0,
+        );
         const report = await verifyLedger(stack.db.owner);
         expect(report.checks.filter((check) => !check.ok)).toEqual([]);
       }),

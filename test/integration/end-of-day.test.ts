@@ -48,7 +48,11 @@ async function applyUncommitted(next: Command): Promise<{ commit(): Promise<void
   const admitted = admit(next);
   if (isRejection(admitted)) throw new Error(admitted.reason);
   const snapshot = await loadPot(client, next.potId, partition);
-  const outcome = run(ledgerProcesses, next, { pot: snapshot.pot, balances: snapshot.balances, movements: new Map(), orders: new Map() }, { assets, partitionCount: 8, movementId: `mv-${next.commandId}` });
+  const outcome = run(ledgerProcesses, next, { pot: snapshot.pot, balances: snapshot.balances, movements: new Map(), orders: new Map() }, {
+    assets,
+    partitionCount: 8,
+    movementId: `mv-${next.commandId}`,
+  });
   if (outcome.kind === 'rejected') throw new Error(outcome.reason);
   const postings = postEntries(outcome.movement.entries, snapshot.balances, snapshot.versions).postings;
   await commitItems(client, [{ command: next, fingerprint: admitted.fingerprint, partition, outcome, postings }], assets);
@@ -115,7 +119,10 @@ describe('verify', () => {
     // (so each snapshot row still matches its entry), but from after the cut.
     const tamper = async (version: number, balanceMinor: number) => {
       await db.owner.query('ALTER TABLE balances_eod DISABLE TRIGGER balances_eod_append_only');
-      await db.owner.query("UPDATE balances_eod SET version = $1, balance_minor = $2 WHERE account_id = 'pot:P-T:cash:GBP' AND business_date = '2026-11-24'", [version, balanceMinor]);
+      await db.owner.query(
+        "UPDATE balances_eod SET version = $1, balance_minor = $2 WHERE account_id = 'pot:P-T:cash:GBP' AND business_date = '2026-11-24'",
+        [version, balanceMinor],
+      );
       await db.owner.query('ALTER TABLE balances_eod ENABLE TRIGGER balances_eod_append_only');
     };
     await tamper(2, 1500);

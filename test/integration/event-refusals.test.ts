@@ -72,7 +72,7 @@ describe('the event batcher', () => {
     const stored = await streamMessageIds(nats.nc, stream);
     expect([...refusedBatch, ...otherBatch].map((m) => stored.has(m.msgID))).toEqual([true, false, true, true]);
     expect(refused.status).toBe('rejected');
-    const reason = refused.status === 'rejected' ? refused.reason : undefined;
+    const reason: unknown = refused.status === 'rejected' ? refused.reason : undefined;
     expect(reason).toBeInstanceOf(EventsRefusedError);
     expect(reason).toMatchObject({ confirmedCount: 1, eventCount: 3 });
     expect(other.status).toBe('fulfilled');

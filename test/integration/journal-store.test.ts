@@ -41,7 +41,7 @@ function reorderingOutcomes(client: pg.PoolClient): Queryable {
     if (typeof config !== 'object' || config.name !== 'potledger-insert-outcomes') throw new Error('only the outcome insert is expected here');
     const text = config.text.replace('ORDER BY o.ordinal', 'ORDER BY o.ordinal DESC');
     if (text === config.text) throw new Error('the outcome insert no longer orders by ordinal: update this test');
-    const result = await client.query({ text, values: config.values ?? [] });
+    const result = await client.query<pg.QueryResultRow>({ text, values: config.values ?? [] });
     return { ...result, rows: [...result.rows].reverse() };
   };
   return { query } as unknown as Queryable;
@@ -86,10 +86,10 @@ describe('a connection killed inside a transaction', () => {
       // event loop, so the server's last words (FATAL, then end of stream) are read only once the
       // work has failed and the ROLLBACK is on its way: they arrive as the ROLLBACK's error, and the
       // client still looks fit to the pool.
-      const kill = killer.query('SELECT pg_sleep($2), pg_terminate_backend($1, $3) AS killed', [victim, KILL_DELAY_SECONDS, KILL_WAIT_MS]);
-      const failure = await inTransaction(pool, async () => {
+      const kill = killer.query<{ killed: boolean }>('SELECT pg_sleep($2), pg_terminate_backend($1, $3) AS killed', [victim, KILL_DELAY_SECONDS, KILL_WAIT_MS]);
+      const failure = await inTransaction(pool, () => {
         blockEventLoop(HOLD_MS);
-        throw new Error('the work failed');
+        return Promise.reject(new Error('the work failed'));
       }).catch((error: unknown) => error);
       expect(failure).toEqual(new Error('the work failed'));
       expect((await kill).rows[0]?.killed).toBe(true);

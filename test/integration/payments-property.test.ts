@@ -43,7 +43,14 @@ const pot = fc.integer({ min: 0, max: POTS - 1 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('pay' as const), from: pot, to: pot, pence: fc.integer({ min: 1, max: 6_000 }), currency: fc.constantFrom(...CURRENCIES), cross: fc.boolean() }),
   fc.record({ kind: fc.constant('convert' as const), pot, pence: fc.integer({ min: 1, max: 6_000 }), currency: fc.constantFrom(...CURRENCIES) }),
-  fc.record({ kind: fc.constant('hold' as const), from: pot, to: pot, pence: fc.integer({ min: 1, max: 6_000 }), end: fc.constantFrom('post' as const, 'void' as const, 'open' as const), postPence: fc.integer({ min: 1, max: 6_000 }) }),
+  fc.record({
+    kind: fc.constant('hold' as const),
+    from: pot,
+    to: pot,
+    pence: fc.integer({ min: 1, max: 6_000 }),
+    end: fc.constantFrom('post' as const, 'void' as const, 'open' as const),
+    postPence: fc.integer({ min: 1, max: 6_000 }),
+  }),
 );
 /** Ops, each with how often it is sent (a duplicate is sent again, concurrently). */
 const scenario = fc.array(fc.record({ op, copies: fc.integer({ min: 1, max: 2 }) }), { minLength: 1, maxLength: 16 });
@@ -52,7 +59,9 @@ const pence = (value: number) => `${Math.floor(value / 100)}.${String(value % 10
 const other = (currency: Currency): Currency => (currency === 'GBP' ? 'EUR' : 'GBP');
 
 async function liquidity(): Promise<Map<string, bigint>> {
-  const { rows } = await stack.db.owner.query<{ asset: string; total: bigint }>("SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'fx.liquidity' GROUP BY asset");
+  const { rows } = await stack.db.owner.query<{ asset: string; total: bigint }>(
+    "SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'fx.liquidity' GROUP BY asset",
+  );
   return new Map(rows.map((row) => [row.asset, row.total]));
 }
 
@@ -66,7 +75,12 @@ describe('payments, holds and conversions, randomly interleaved', () => {
         const members = Array.from({ length: POTS }, (_, i) => `R${run}-M${i}`);
         const party = (i: number) => ({ memberId: members[i] ?? '', potId: `${members[i]}-P` });
         const inject = async (method: 'POST' | 'GET', url: string, payload?: Record<string, unknown>, key?: string) => {
-          const send = () => stack.app.inject({ method, url, headers: { ...bearer(stack.keys.service), ...(key === undefined ? {} : { 'idempotency-key': key }) }, ...(payload === undefined ? {} : { payload }) });
+          const send = () => stack.app.inject({
+            method,
+            url,
+            headers: { ...bearer(stack.keys.service), ...(key === undefined ? {} : { 'idempotency-key': key }) },
+            ...(payload === undefined ? {} : { payload }),
+          });
           // 503 says "a dependency is unavailable; retry later" (a publish that timed out on a starved
           // machine: run 483 of the long run). A client retries a command with the same request and
           // idempotency key, as here; a 503 that does not pass within the retries still fails the property.
@@ -77,7 +91,8 @@ describe('payments, holds and conversions, randomly interleaved', () => {
         for (const [i, member] of members.entries()) {
           expect((await inject('POST', '/commands/pot.open?wait=true', { memberId: member, potId: party(i).potId, payload: {} }, `${member}-open`)).statusCode).toBe(200);
           for (const currency of CURRENCIES) {
-            expect((await inject('POST', '/commands/cash.deposit?wait=true', { memberId: member, potId: party(i).potId, payload: { amount: '100.00', currency } }, `${member}-fund-${currency}`)).statusCode).toBe(200);
+            const deposit = { memberId: member, potId: party(i).potId, payload: { amount: '100.00', currency } };
+            expect((await inject('POST', '/commands/cash.deposit?wait=true', deposit, `${member}-fund-${currency}`)).statusCode).toBe(200);
           }
         }
         const liquidityBefore = await liquidity();
@@ -94,14 +109,30 @@ describe('payments, holds and conversions, randomly interleaved', () => {
                 return;
               }
               if (o.kind === 'convert') {
-                const response = await inject('POST', '/conversions', { conversionId: id, ...party(o.pot), amount: pence(o.pence), currency: o.currency, fromCurrency: other(o.currency) });
+                const response = await inject('POST', '/conversions', {
+                  conversionId: id,
+                  ...party(o.pot),
+                  amount: pence(o.pence),
+                  currency: o.currency,
+                  fromCurrency: other(o.currency),
+                });
                 expect([200, 422], response.body).toContain(response.statusCode);
                 return;
               }
-              const placed = await inject('POST', '/holds', { holdId: id, payer: party(o.from), payee: party(o.to), amount: pence(o.pence), currency: 'GBP', expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
+              const placed = await inject('POST', '/holds', {
+                holdId: id,
+                payer: party(o.from),
+                payee: party(o.to),
+                amount: pence(o.pence),
+                currency: 'GBP',
+                expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+              });
               expect([201, 422]).toContain(placed.statusCode);
               if (placed.statusCode !== 201) return;
-              if (o.end === 'post') expect([200, 202, 409, 422]).toContain((await inject('POST', `/holds/${id}/post`, { paymentId: `${id}-post`, amount: pence(Math.min(o.postPence, o.pence)) })).statusCode);
+              if (o.end === 'post') {
+                const posted = await inject('POST', `/holds/${id}/post`, { paymentId: `${id}-post`, amount: pence(Math.min(o.postPence, o.pence)) });
+                expect([200, 202, 409, 422]).toContain(posted.statusCode);
+              }
               if (o.end === 'void') expect([200, 409]).toContain((await inject('POST', `/holds/${id}/void`)).statusCode);
             }),
           ),
@@ -133,7 +164,14 @@ describe('payments, holds and conversions, randomly interleaved', () => {
         // them) and the applied conversions say.
         const expected = new Map<string, bigint>(pots.flatMap((p) => CURRENCIES.map((c): [string, bigint] => [`${p} ${c}`, 10_000n])));
         const add = (potId: string, currency: string, amount: bigint) => expected.set(`${potId} ${currency}`, (expected.get(`${potId} ${currency}`) ?? 0n) + amount);
-        const paid = await stack.db.owner.query<{ payer_pot: string; payee_pot: string; amount_minor: bigint; currency: string; from_currency: string | null; cost_minor: bigint | null }>(
+        const paid = await stack.db.owner.query<{
+          payer_pot: string;
+          payee_pot: string;
+          amount_minor: bigint;
+          currency: string;
+          from_currency: string | null;
+          cost_minor: bigint | null;
+        }>(
           "SELECT payer_pot, payee_pot, amount_minor, currency, from_currency, cost_minor FROM payments WHERE status = 'completed' AND payer_pot = ANY($1::text[])",
           [pots],
         );

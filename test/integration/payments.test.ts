@@ -5,6 +5,7 @@ import { assetCatalog, DEFAULT_ASSETS, ledgerProcesses } from '../../src/ledger/
 import { PaymentsDesk } from '../../src/payments/desk.js';
 import { LedgerPublisher } from '../../src/sdk/publisher.js';
 import { applyCommand, bearer, json, membersInThreePartitions, PARTITIONS, startApiStack, type ApiStack } from '../support/api.js';
+import { stringContaining } from '../support/matchers.js';
 
 /**
  * Payments between pots through the running system (API, payments desk, JetStream, a shard worker,
@@ -22,7 +23,12 @@ const party = (member: string) => ({ memberId: member, potId: pot(member) });
 const command = (process: string, member: string, payload: unknown, key: string) => applyCommand(stack, process, member, payload, key);
 
 async function pay(paymentId: string, from: string, to: string, amount: string) {
-  return stack.app.inject({ method: 'POST', url: '/payments', headers: bearer(stack.keys.service), payload: { paymentId, payer: party(from), payee: party(to), amount, currency: 'GBP' } });
+  return stack.app.inject({
+    method: 'POST',
+    url: '/payments',
+    headers: bearer(stack.keys.service),
+    payload: { paymentId, payer: party(from), payee: party(to), amount, currency: 'GBP' },
+  });
 }
 
 async function cash(member: string): Promise<bigint> {
@@ -61,13 +67,13 @@ describe('payments between pots', () => {
 
   it('is rejected, with nothing moved, when the payer lacks the funds', async () => {
     const response = await pay('pay-2', members.payer, members.payee, '70.01');
-    expect(json(response)).toMatchObject({ status: 'rejected', reason: expect.stringContaining('LEDGER_ERR_INSUFFICIENT_FUNDS') });
+    expect(json(response)).toMatchObject({ status: 'rejected', reason: stringContaining('LEDGER_ERR_INSUFFICIENT_FUNDS') });
     expect([await cash(members.payer), await cash(members.payee), await clearing()]).toEqual([7_000n, 3_000n, 0n]);
   });
 
   it('is refunded when the payee refuses it (a closed pot)', async () => {
     const response = await pay('pay-3', members.payer, members.closed, '10.00');
-    expect(json(response)).toMatchObject({ status: 'refunded', reason: expect.stringContaining('closed') });
+    expect(json(response)).toMatchObject({ status: 'refunded', reason: stringContaining('closed') });
     expect([await cash(members.payer), await clearing()]).toEqual([7_000n, 0n]);
     const { rows } = await stack.db.owner.query<{ command_id: string }>("SELECT command_id FROM command_outcomes WHERE command_id LIKE 'payment:pay-3:%' ORDER BY command_id");
     expect(rows.map((row) => row.command_id)).toEqual(['payment:pay-3:credit', 'payment:pay-3:debit', 'payment:pay-3:refund']);
@@ -86,10 +92,16 @@ describe('payments between pots', () => {
     const desk = new PaymentsDesk({ pool: stack.db.service, publisher, assets: assetCatalog(DEFAULT_ASSETS), log: pino({ level: 'silent' }) });
     // Recorded, nothing sent; and recorded with the debit applied but the status not moved on.
     const row = (id: string) => [id, members.payer, pot(members.payer), members.payee, pot(members.payee), 500, 'GBP'];
-    const insert = "INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')";
+    const insert = `INSERT INTO payments (payment_id, payer_member, payer_pot, payee_member, payee_pot, amount_minor, currency, status)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')`;
     await stack.db.service.query(insert, row('pay-crash-1'));
     await stack.db.service.query(insert, row('pay-crash-2'));
-    const debit = await publisher.submit('payment.send', { commandId: 'payment:pay-crash-2:debit', memberId: members.payer, potId: pot(members.payer), payload: { paymentId: 'pay-crash-2', payee: party(members.payee), amount: '5.00', currency: 'GBP' } });
+    const debit = await publisher.submit('payment.send', {
+      commandId: 'payment:pay-crash-2:debit',
+      memberId: members.payer,
+      potId: pot(members.payer),
+      payload: { paymentId: 'pay-crash-2', payee: party(members.payee), amount: '5.00', currency: 'GBP' },
+    });
     expect((await debit.outcome()).outcome).toMatchObject({ kind: 'applied' });
     expect(await clearing()).toBe(500n);
     const inFlight = await stack.app.inject({ method: 'GET', url: '/payments', headers: bearer(stack.keys.operator) });
@@ -167,7 +179,10 @@ describe('S9: holds for buyer and seller protection', () => {
     expect(await desk.expireHolds()).toBe(1);
     await publisher.close();
     expect(json(await stack.app.inject({ method: 'GET', url: '/holds/hold-3', headers: bearer(stack.keys.service) }))).toMatchObject({ status: 'expired' });
-    const { rows } = await stack.db.owner.query<{ process: string }>("SELECT m.process FROM command_outcomes o JOIN movements m ON m.movement_id = o.movement_id WHERE o.command_id = 'hold:hold-3:expire'");
+    const { rows } = await stack.db.owner.query<{ process: string }>(
+      `SELECT m.process FROM command_outcomes o JOIN movements m ON m.movement_id = o.movement_id
+        WHERE o.command_id = 'hold:hold-3:expire'`,
+    );
     expect(rows).toEqual([{ process: 'hold.expire' }]);
     expect([await cash(buyer()), await reserved(buyer())]).toEqual([before, 0n]);
     // An expired hold cannot be posted.
@@ -214,7 +229,11 @@ describe('outside the payments desk', () => {
 
   it('a payment.send published directly on NATS is a break verify names, not money lost in silence', async () => {
     const publisher = await LedgerPublisher.connect({ nc: stack.nats.nc, prefix: stack.nats.prefix, registry: ledgerProcesses, partitionCount: PARTITIONS });
-    const sent = await publisher.submit('payment.send', { commandId: 'stray-send', ...party(members.payer), payload: { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' } });
+    const sent = await publisher.submit('payment.send', {
+      commandId: 'stray-send',
+      ...party(members.payer),
+      payload: { paymentId: 'stray', payee: party(members.payee), amount: '1.00', currency: 'GBP' },
+    });
     expect((await sent.outcome()).outcome).toMatchObject({ kind: 'applied' });
     await publisher.close();
     const verified = await verifyLedger(stack.db.owner);

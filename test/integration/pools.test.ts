@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLedger } from '../../src/journal/verify.js';
 import { bearer, json, startApiStack, type ApiStack } from '../support/api.js';
+import { stringContaining } from '../support/matchers.js';
 
 /**
  * Investment pools through the running system (API, pools service, payments desk, JetStream, a shard
@@ -129,7 +130,7 @@ describe('investment pools', () => {
     expect(json(await call('POST', '/pools/S5/redemptions', { id: 'red-2', investor: investor(0), amount: '100.00' }, 'service'))).toMatchObject({ status: 'completed' });
     expect(await balance(investor(0).potId, 'pool.units', 'POOL-S5')).toBe(21_000n);
     const tooMany = await call('POST', '/pools/S5/redemptions', { id: 'red-3', investor: investor(3), amount: '140.01' }, 'service');
-    expect(json(tooMany)).toMatchObject({ status: 'refunded', reason: expect.stringContaining('INSUFFICIENT_FUNDS') });
+    expect(json(tooMany)).toMatchObject({ status: 'refunded', reason: stringContaining('INSUFFICIENT_FUNDS') });
     expect(await balance('pool-S5', 'cash', 'GBP')).toBe(40_000n);
   });
 

@@ -8,12 +8,27 @@ import { assets, DealingStack } from '../support/dealing.js';
 /** S4 through the running system: closing prices, the re-balancing fan-out, the cycle that deals its orders. */
 let stack: DealingStack;
 let rebalancer: Rebalancer;
-const relative: RiskProfile = { id: 's4-relative', currency: 'GBP', targets: [{ fund: 'FUND-A', weight: '60.00' }, { fund: 'FUND-B', weight: '40.00' }], band: { relative: '20.00' }, minimumTrade: '1.00', cashBuffer: '0.00' };
+const relative: RiskProfile = {
+  id: 's4-relative',
+  currency: 'GBP',
+  targets: [{ fund: 'FUND-A', weight: '60.00' }, { fund: 'FUND-B', weight: '40.00' }],
+  band: { relative: '20.00' },
+  minimumTrade: '1.00',
+  cashBuffer: '0.00',
+};
 const progress: [number, number][] = [];
 
 beforeAll(async () => {
   stack = await DealingStack.start('rebalance');
-  rebalancer = new Rebalancer({ pool: stack.db.service, publisher: stack.publisher, profiles: [...DEFAULT_PROFILES, relative], assets, log: pino({ level: 'warn' }), batch: 2, onProgress: (done, total) => progress.push([done, total]) });
+  rebalancer = new Rebalancer({
+    pool: stack.db.service,
+    publisher: stack.publisher,
+    profiles: [...DEFAULT_PROFILES, relative],
+    assets,
+    log: pino({ level: 'warn' }),
+    batch: 2,
+    onProgress: (done, total) => progress.push([done, total]),
+  });
   stack.now = new Date('2026-06-01T08:00:00Z');
   const pots = [
     ['M-abs', 'P-abs', 'balanced', '600', '400'],
@@ -96,7 +111,9 @@ describe('S4: threshold re-balancing', () => {
     expect(pending).toEqual([]);
     // The pot with cash bought B twice: 20.00 at once and 60.00 out of the proceeds, each its own order.
     expect([settled.get('pot:P-cash:units:FUND-A'), settled.get('pot:P-cash:units:FUND-B'), settled.get('pot:P-cash:cash:GBP') ?? 0n]).toEqual([552_000_000n, 460_000_000n, 0n]);
-    const buys = await stack.db.owner.query<{ order_id: string; funding: string }>("SELECT order_id, funding FROM orders WHERE pot_id = 'P-cash' AND side = 'buy' ORDER BY order_id");
+    const buys = await stack.db.owner.query<{ order_id: string; funding: string }>(
+      "SELECT order_id, funding FROM orders WHERE pot_id = 'P-cash' AND side = 'buy' ORDER BY order_id",
+    );
     expect(buys.rows).toEqual([
       { order_id: 'rebalance:P-cash:2026-06-01:buy:FUND-B', funding: 'cash' },
       { order_id: 'rebalance:P-cash:2026-06-01:switch:FUND-B', funding: 'proceeds' },

@@ -75,7 +75,12 @@ describe('reconciliation against the custodian simulator', () => {
     const clean = await app.inject({ method: 'POST', url: '/recon', headers: bearer(keys.operator), payload: { custodian, bank: bankJson } });
     expect(clean.statusCode, clean.body).toBe(200);
     expect(json(clean).breaks).toEqual([]);
-    const short = await app.inject({ method: 'POST', url: '/recon', headers: bearer(keys.operator), payload: { custodian, bank: { ...bankJson, balances: [{ currency: 'GBP', balance: '2537.77' }] } } });
+    const short = await app.inject({
+      method: 'POST',
+      url: '/recon',
+      headers: bearer(keys.operator),
+      payload: { custodian, bank: { ...bankJson, balances: [{ currency: 'GBP', balance: '2537.77' }] } },
+    });
     const runId = String(json(short).runId);
     expect(json(short).breaks).toEqual([expect.objectContaining({ kind: 'cash', difference: '-78.90', classification: 'unexplained' })]);
     const csv = await app.inject({ method: 'GET', url: `/recon/${runId}/breaks.csv`, headers: bearer(keys.operator) });
@@ -89,7 +94,12 @@ describe('reconciliation against the custodian simulator', () => {
     expect(guarded.body.split('\n')[1]).toMatch(/^1,cash,GBP,,2616\.67,2537\.77,-78\.90,-78\.90,GBP,unexplained,.*,"'=HYPERLINK\(""http:\/\/evil\.example"",""fee""\)"$/);
     expect((await app.inject({ method: 'GET', url: '/recon/R-2026-06-03-00000000', headers: bearer(keys.operator) })).statusCode).toBe(404);
     expect((await app.inject({ method: 'POST', url: '/recon', headers: bearer(keys.service), payload: { custodian, bank: bankJson } })).statusCode).toBe(403);
-    const notClosed = await app.inject({ method: 'POST', url: '/recon', headers: bearer(keys.operator), payload: { custodian: { ...custodian, asOf: '2026-06-05' }, bank: { ...bankJson, asOf: '2026-06-05' } } });
+    const notClosed = await app.inject({
+      method: 'POST',
+      url: '/recon',
+      headers: bearer(keys.operator),
+      payload: { custodian: { ...custodian, asOf: '2026-06-05' }, bank: { ...bankJson, asOf: '2026-06-05' } },
+    });
     expect(notClosed.statusCode).toBe(409);
     await app.close();
 

@@ -152,7 +152,9 @@ describe('seedLedger', () => {
     expect(custodian.holdings).toEqual(new Map(units.rows.map((row) => [row.asset, row.total])));
     expect(custodian.openTrades).toEqual([]);
 
-    const bankSide = await db.owner.query<{ asset: string; total: bigint }>("SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'external.bank' GROUP BY asset");
+    const bankSide = await db.owner.query<{ asset: string; total: bigint }>(
+      "SELECT asset, sum(balance_minor)::bigint AS total FROM balances WHERE kind = 'external.bank' GROUP BY asset",
+    );
     const bank = bankStatementOf({ asOf: OPTIONS.asOf, balances: bankSide.rows.map((row) => ({ currency: row.asset, balance: formatAmount(-row.total, 2) })) }, assets);
     expect(bankStatementOf(report.statements.bank, assets)).toEqual(bank);
 

@@ -93,7 +93,13 @@ describe.each(['after-commit-before-ack', 'after-ack-before-events'] as const)('
     const setup = await fleet.start('setup');
     const opens: string[] = [];
     for (let pot = 0; pot < POTS; pot += 1) {
-      opens.push(await publish(commandOf('pot.open', { commandId: `crash-open-${pot}`, memberId: memberOf(pot), potId: potIdOf(pot), payload: {}, effectiveDate: EFFECTIVE_DATE })));
+      opens.push(await publish(commandOf('pot.open', {
+        commandId: `crash-open-${pot}`,
+        memberId: memberOf(pot),
+        potId: potIdOf(pot),
+        payload: {},
+        effectiveDate: EFFECTIVE_DATE,
+      })));
     }
     await settle(opens);
     expect(await setup.stop()).toEqual({ code: 0, signal: null });

@@ -156,7 +156,8 @@ describe('worker processes killed during load', () => {
     const notices = await awaitOutcomes(outcomes);
     expect(notices.size).toBe(POTS + LOAD);
     console.log(
-      `[shard-kill] ${kills.length} kills: ${kills.map((k) => `${k.victim} (p${k.partitions.join(',')}) with ${k.pendingAtKill} outcomes pending, taken over in ${k.takeoverMs} ms`).join('; ')}`,
+      `[shard-kill] ${kills.length} kills: ` +
+        kills.map((k) => `${k.victim} (p${k.partitions.join(',')}) with ${k.pendingAtKill} outcomes pending, taken over in ${k.takeoverMs} ms`).join('; '),
     );
     console.log(`[shard-kill] exits: ${workers.all().map((w) => `${w.label}=${w.exitStatus === undefined ? 'alive' : describeExit(w.exitStatus)}`).join(' ')}`);
 

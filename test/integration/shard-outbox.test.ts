@@ -65,7 +65,12 @@ describe('the event outbox across a handover', () => {
     outcomes.set(open.commandId, open.outcome(20_000));
     await outcomes.get(open.commandId);
     for (let i = 1; i <= 5; i += 1) {
-      const deposit = await publisher.submit('cash.deposit', { memberId: 'member-1', potId: 'pot-1', payload: { amount: `${i}.00`, currency: 'GBP' }, effectiveDate: EFFECTIVE_DATE });
+      const deposit = await publisher.submit('cash.deposit', {
+        memberId: 'member-1',
+        potId: 'pot-1',
+        payload: { amount: `${i}.00`, currency: 'GBP' },
+        effectiveDate: EFFECTIVE_DATE,
+      });
       outcomes.set(deposit.commandId, deposit.outcome(20_000));
     }
     await awaitOutcomes(outcomes);

@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ledgerProcesses, partitionOf, type Command, type WireOutcome } from '../../src/ledger/index.js';
+import { ledgerProcesses, partitionOf, type Command } from '../../src/ledger/index.js';
 import { LedgerPublisher, PublishValidationError, type Submitted } from '../../src/sdk/publisher.js';
 import type { OutcomeNotice } from '../../src/wire/index.js';
 import { PoisonCode } from '../../src/shards/parse.js';
@@ -199,8 +199,67 @@ describe('a random command sequence through JetStream and shard workers', () => 
     };
     const movementOf = async (target: Command): Promise<string | undefined> => {
       const notice = await outcomes.get(target.commandId);
-      const outcome = notice?.outcome as WireOutcome | undefined;
+      const outcome = notice?.outcome;
       return outcome === undefined || outcome.kind === 'rejected' ? undefined : outcome.movement.movementId;
+    };
+
+    /** The command a step publishes (opening its pot first); a re-send or a conflict publishes its own and gives none. */
+    const commandOfStep = async (step: Step): Promise<Command | undefined> => {
+      switch (step.kind) {
+        case 'money': {
+          await ensureOpen(step.pot);
+          return command(step.process, step.pot, { amount: money(step.cents), currency: step.currency });
+        }
+        case 'transfer': {
+          await ensureOpen(step.pot);
+          const [source, target] = step.toPrepaid ? ['cash', 'cash.prepaid'] : ['cash.prepaid', 'cash'];
+          return command('cash.transfer', step.pot, { amount: money(step.cents), currency: 'GBP', source, target });
+        }
+        case 'reverse': {
+          await ensureOpen(step.pot);
+          const candidates = originals.filter((c) => (step.otherPot || c.potId === potIdOf(step.pot)) && c.process !== 'movement.reverse');
+          const target = candidates[step.pick % Math.max(1, candidates.length)];
+          const movementId = (target === undefined ? undefined : await movementOf(target)) ?? `missing-${counter}`;
+          return command('movement.reverse', step.pot, { movementId });
+        }
+        case 'close':
+          await ensureOpen(step.pot);
+          return command('pot.close', step.pot, {});
+        case 'reopen':
+          await ensureOpen(step.pot);
+          return command('pot.open', step.pot, {});
+        case 'bad-amount':
+          await ensureOpen(step.pot);
+          return command('cash.deposit', step.pot, { amount: '1.001', currency: 'GBP' });
+        case 'unknown-asset':
+          await ensureOpen(step.pot);
+          return command('cash.deposit', step.pot, { amount: '10.00', currency: 'XYZ' });
+        case 'unknown-pot':
+          return command('cash.deposit', step.pot, { amount: '10.00', currency: 'GBP' }, `ghost-${step.pot}`);
+        case 'resend': {
+          // An earlier command again, after others: same commandId, same meaning.
+          const earlier = originals[step.pick % originals.length];
+          if (earlier === undefined) return undefined;
+          await afterDuplicateWindow(earlier.commandId);
+          const submitted = await publish(earlier);
+          if (!submitted.duplicate) resendsDelivered += 1;
+          return undefined;
+        }
+        case 'conflict': {
+          // An earlier money command's id reused with another amount, once its outcome is known.
+          const moneyCommands = originals.filter((c) => typeof (c.payload as { amount?: unknown }).amount === 'string' && c.process !== 'cash.transfer');
+          const earlier = moneyCommands[step.pick % Math.max(1, moneyCommands.length)];
+          if (earlier === undefined) return undefined;
+          await afterLastSend(earlier.commandId);
+          const payload = earlier.payload as { amount: string; currency: string };
+          const variant: Command = { ...earlier, payload: { ...payload, amount: payload.amount === '1.00' ? '2.00' : '1.00' } };
+          const submitted = await submitInOrder(publisher!, variant);
+          sentNow(variant.commandId);
+          sent.push(variant);
+          conflicts.push({ command: variant, submitted, notice: tracked(variant.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS)) });
+          return undefined;
+        }
+      }
     };
 
     let secondStarted = false;
@@ -212,70 +271,7 @@ describe('a random command sequence through JetStream and shard workers', () => 
         await startWorker(secondConnection, 'second');
         await shrinkDuplicateWindow();
       }
-      let published: Command | undefined;
-      switch (step.kind) {
-        case 'money': {
-          await ensureOpen(step.pot);
-          published = command(step.process, step.pot, { amount: money(step.cents), currency: step.currency });
-          break;
-        }
-        case 'transfer': {
-          await ensureOpen(step.pot);
-          const [source, target] = step.toPrepaid ? ['cash', 'cash.prepaid'] : ['cash.prepaid', 'cash'];
-          published = command('cash.transfer', step.pot, { amount: money(step.cents), currency: 'GBP', source, target });
-          break;
-        }
-        case 'reverse': {
-          await ensureOpen(step.pot);
-          const candidates = originals.filter((c) => (step.otherPot || c.potId === potIdOf(step.pot)) && c.process !== 'movement.reverse');
-          const target = candidates[step.pick % Math.max(1, candidates.length)];
-          const movementId = (target === undefined ? undefined : await movementOf(target)) ?? `missing-${counter}`;
-          published = command('movement.reverse', step.pot, { movementId });
-          break;
-        }
-        case 'close':
-          await ensureOpen(step.pot);
-          published = command('pot.close', step.pot, {});
-          break;
-        case 'reopen':
-          await ensureOpen(step.pot);
-          published = command('pot.open', step.pot, {});
-          break;
-        case 'bad-amount':
-          await ensureOpen(step.pot);
-          published = command('cash.deposit', step.pot, { amount: '1.001', currency: 'GBP' });
-          break;
-        case 'unknown-asset':
-          await ensureOpen(step.pot);
-          published = command('cash.deposit', step.pot, { amount: '10.00', currency: 'XYZ' });
-          break;
-        case 'unknown-pot':
-          published = command('cash.deposit', step.pot, { amount: '10.00', currency: 'GBP' }, `ghost-${step.pot}`);
-          break;
-        case 'resend': {
-          // An earlier command again, after others: same commandId, same meaning.
-          const earlier = originals[step.pick % originals.length];
-          if (earlier === undefined) break;
-          await afterDuplicateWindow(earlier.commandId);
-          const submitted = await publish(earlier);
-          if (!submitted.duplicate) resendsDelivered += 1;
-          break;
-        }
-        case 'conflict': {
-          // An earlier money command's id reused with another amount, once its outcome is known.
-          const moneyCommands = originals.filter((c) => typeof (c.payload as { amount?: unknown }).amount === 'string' && c.process !== 'cash.transfer');
-          const earlier = moneyCommands[step.pick % Math.max(1, moneyCommands.length)];
-          if (earlier === undefined) break;
-          await afterLastSend(earlier.commandId);
-          const payload = earlier.payload as { amount: string; currency: string };
-          const variant: Command = { ...earlier, payload: { ...payload, amount: payload.amount === '1.00' ? '2.00' : '1.00' } };
-          const submitted = await submitInOrder(publisher, variant);
-          sentNow(variant.commandId);
-          sent.push(variant);
-          conflicts.push({ command: variant, submitted, notice: tracked(variant.commandId, submitted.outcome(OUTCOME_TIMEOUT_MS)) });
-          break;
-        }
-      }
+      const published = await commandOfStep(step);
       if (published !== undefined) {
         await publish(published);
         if ('dup' in step && step.dup) await publish(published); // at once, again
@@ -363,8 +359,8 @@ describe('a random command sequence through JetStream and shard workers', () => 
     const open = await publisher!.submit('pot.open', { memberId, potId: 'pot-poison', payload: {}, effectiveDate: EFFECTIVE_DATE });
     expect(open.partition).toBe(partition);
     const deposit = await publisher!.submit('cash.deposit', { memberId, potId: 'pot-poison', payload: { amount: '7.50', currency: 'GBP' }, effectiveDate: EFFECTIVE_DATE });
-    expect(((await open.outcome(20_000)).outcome as WireOutcome).kind).toBe('applied');
-    expect(((await deposit.outcome(20_000)).outcome as WireOutcome).kind).toBe('applied');
+    expect((await open.outcome(20_000)).outcome.kind).toBe('applied');
+    expect((await deposit.outcome(20_000)).outcome.kind).toBe('applied');
 
     const { rows: poisonRows } = await db.owner.query<{ stream_seq: bigint; code: string }>(
       'SELECT stream_seq, code FROM poison_messages WHERE partition = $1 ORDER BY stream_seq',
@@ -427,12 +423,12 @@ describe('a random command sequence through JetStream and shard workers', () => 
     });
 
     const results = await Promise.all(
-      cases.map(async ({ name, memberId, send, expected }) => {
+      cases.map(async ({ name, memberId, send }) => {
         const partition = partitionOf(memberId, PARTITIONS);
         const seq = await send(rawPublisher(partition), envelopeFor(memberId, `pot-${memberId}`));
         const open = await publisher!.submit('pot.open', { memberId, potId: `pot-${memberId}`, payload: {}, effectiveDate: EFFECTIVE_DATE });
         const after = await open.outcome(10_000).then(
-          (notice) => (notice.outcome as WireOutcome).kind,
+          (notice) => notice.outcome.kind,
           (error: unknown) => `stalled: ${String(error).slice(0, 80)}`,
         );
         const { rows: poisonRows } = await db.owner.query<{ code: string }>('SELECT code FROM poison_messages WHERE partition = $1 AND stream_seq = $2', [
@@ -443,7 +439,12 @@ describe('a random command sequence through JetStream and shard workers', () => 
           "SELECT rejection_code FROM command_outcomes WHERE command_id IN ('nul-process', 'nul-payload-key') AND partition = $1",
           [partition],
         );
-        const recorded = poisonRows[0] !== undefined ? `poison ${poisonRows[0].code}` : outcomeRowsFound[0] !== undefined ? `rejected ${outcomeRowsFound[0].rejection_code}` : 'nothing recorded';
+        const recorded =
+          poisonRows[0] !== undefined
+            ? `poison ${poisonRows[0].code}`
+            : outcomeRowsFound[0] !== undefined
+              ? `rejected ${outcomeRowsFound[0].rejection_code}`
+              : 'nothing recorded';
         return { name, recorded, nextCommand: after };
       }),
     );

@@ -97,7 +97,13 @@ describe('the only worker, starved of CPU past its leases', () => {
       // Commands for every partition wait while the worker is frozen.
       const waiting = new Map<string, Promise<OutcomeNotice>>();
       for (let pot = 0; pot < POTS; pot += 1) {
-        const command = commandOf('cash.deposit', { commandId: `deposit-${burst}-${pot}`, memberId: memberOf(pot), potId: potIdOf(pot), payload: { amount: `${burst}.00`, currency: 'GBP' }, effectiveDate: EFFECTIVE_DATE });
+        const command = commandOf('cash.deposit', {
+          commandId: `deposit-${burst}-${pot}`,
+          memberId: memberOf(pot),
+          potId: potIdOf(pot),
+          payload: { amount: `${burst}.00`, currency: 'GBP' },
+          effectiveDate: EFFECTIVE_DATE,
+        });
         await submit(command, waiting);
       }
       // Starved past its leases: every lease key has expired in NATS (the positive signal that the TTL passed).
@@ -139,7 +145,13 @@ describe('the only worker, starved of CPU past its leases', () => {
         worker.pause();
         const pot = sent % POTS;
         sent += 1;
-        const command = commandOf('cash.deposit', { commandId: `stutter-${burst}-${sent}`, memberId: memberOf(pot), potId: potIdOf(pot), payload: { amount: '0.01', currency: 'GBP' }, effectiveDate: EFFECTIVE_DATE });
+        const command = commandOf('cash.deposit', {
+          commandId: `stutter-${burst}-${sent}`,
+          memberId: memberOf(pot),
+          potId: potIdOf(pot),
+          payload: { amount: '0.01', currency: 'GBP' },
+          effectiveDate: EFFECTIVE_DATE,
+        });
         await submit(command, waiting);
         await new Promise((resolve) => setTimeout(resolve, STUTTER_FROZEN_MS));
         worker.resume();

@@ -14,6 +14,7 @@ import { createTestNats, type TestNats } from '../support/nats.js';
 import { EFFECTIVE_DATE, ledgerBalances, outcomeRows } from '../support/shard-checks.js';
 import { testShardWorker } from '../support/shard-worker.js';
 import { waitFor } from '../support/wait.js';
+import { stringMatching } from '../support/matchers.js';
 
 /*
  * A valid command that Postgres refuses to store. Its producedAt, "2026-11-22T09:00:00+20:00", is an ISO
@@ -102,7 +103,7 @@ describe('a command Postgres refuses to store', () => {
     // Operators still find the message among the poison, with the SQLSTATE.
     const poison = (await listPoison(db.owner)).filter((p) => p.streamSeq === refusedSeq.toString());
     expect(poison).toHaveLength(1);
-    expect(poison[0]).toMatchObject({ code: PoisonCode.storageRefused, reason: expect.stringMatching(/SQLSTATE 22009/) });
+    expect(poison[0]).toMatchObject({ code: PoisonCode.storageRefused, reason: stringMatching(/SQLSTATE 22009/) });
 
     // A re-send (past JetStream's dedupe window, so that it reaches the worker) gets the same answer.
     const sentAt = Date.now();

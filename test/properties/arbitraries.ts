@@ -630,7 +630,10 @@ export function orderOf(
         { weight: 2, arbitrary: fc.constantFrom<OrderStatus>('open', 'aggregated', 'allocated', 'settled', 'cancelled') },
       ),
       // The trade the command names, most often, so that allocations and settlements can apply.
-      tradeId: tradeHint === undefined ? fc.constantFrom(...TRADE_ID_POOL) : fc.oneof({ weight: 3, arbitrary: fc.constant(tradeHint) }, { weight: 1, arbitrary: fc.constantFrom(...TRADE_ID_POOL) }),
+      tradeId:
+        tradeHint === undefined
+          ? fc.constantFrom(...TRADE_ID_POOL)
+          : fc.oneof({ weight: 3, arbitrary: fc.constant(tradeHint) }, { weight: 1, arbitrary: fc.constantFrom(...TRADE_ID_POOL) }),
       dealingDate: fc.constantFrom(EFFECTIVE_DATE, '2026-03-30'),
     })
     .chain(({ ofPot, fund, side, status, tradeId, dealingDate }) => {
@@ -767,7 +770,10 @@ function domainValue(schema: JsonSchema, context: FieldContext): fc.Arbitrary<un
   switch (schema.domain) {
     case 'amount':
       return fc.oneof(
-        { weight: 8, arbitrary: validAmountText(context.scale, fc.oneof({ weight: 4, arbitrary: fc.bigInt(1n, 50_000n) }, { weight: 1, arbitrary: positiveMinor })).map(({ text }) => text) },
+        {
+          weight: 8,
+          arbitrary: validAmountText(context.scale, fc.oneof({ weight: 4, arbitrary: fc.bigInt(1n, 50_000n) }, { weight: 1, arbitrary: positiveMinor })).map(({ text }) => text),
+        },
         { weight: 1, arbitrary: invalidAmountText(context.scale).map(({ value }) => value) },
         { weight: 1, arbitrary: random },
       );
@@ -789,7 +795,12 @@ function domainValue(schema: JsonSchema, context: FieldContext): fc.Arbitrary<un
       return fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...DEFAULT_PROFILES) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
     case 'prices':
       return fc.oneof(
-        { weight: 8, arbitrary: fc.tuple(...FUND_CODES.map(() => fc.integer({ min: 1, max: 99_999 }))).map((mantissas) => Object.fromEntries(FUND_CODES.map((fund, i) => [fund, formatAmount(BigInt(mantissas[i] ?? 1), 2)]))) },
+        {
+          weight: 8,
+          arbitrary: fc
+            .tuple(...FUND_CODES.map(() => fc.integer({ min: 1, max: 99_999 })))
+            .map((mantissas) => Object.fromEntries(FUND_CODES.map((fund, i) => [fund, formatAmount(BigInt(mantissas[i] ?? 1), 2)]))),
+        },
         { weight: 1, arbitrary: fc.dictionary(fc.constantFrom(...FUND_CODES), fc.string({ maxLength: 6 })) },
       );
     case 'price':
@@ -872,7 +883,12 @@ function buildValue(schema: JsonSchema, context: FieldContext): fc.Arbitrary<unk
   if (schema.allOf !== undefined && schema.allOf[0] !== undefined) return valueFromSchema(schema.allOf[0], context);
   const types = typeof schema.type === 'string' ? [schema.type] : (schema.type ?? []);
   if (types.length > 1) return fc.oneof(...types.map((type) => valueFromSchema({ ...schema, type }, context)));
-  switch (types[0]) {
+  return valueOfType(types[0], schema, context);
+}
+
+/** A value of `schema` whose one JSON type is `type` (any JSON value when it names none). */
+function valueOfType(type: string | undefined, schema: JsonSchema, context: FieldContext): fc.Arbitrary<unknown> {
+  switch (type) {
     case 'object':
       return objectFromSchema(schema);
     case 'string':
@@ -898,9 +914,9 @@ function malformedFromSchema(schema: JsonSchema): fc.Arbitrary<unknown> {
   const valid = valueFromSchema(schema);
   const keys = Object.keys(schema.properties ?? {});
   const mutations: fc.Arbitrary<unknown>[] = [
-    fc.tuple(valid, fc.string({ minLength: 1, maxLength: 8 }).filter((key) => !keys.includes(key) && key !== '__proto__'), fc.jsonValue({ maxDepth: 1 })).map(([value, key, extra]) =>
-      typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value, [key]: extra } : value,
-    ),
+    fc
+      .tuple(valid, fc.string({ minLength: 1, maxLength: 8 }).filter((key) => !keys.includes(key) && key !== '__proto__'), fc.jsonValue({ maxDepth: 1 }))
+      .map(([value, key, extra]) => (typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value, [key]: extra } : value)),
   ];
   if (keys.length > 0) {
     const key = fc.constantFrom(...keys);
@@ -966,16 +982,20 @@ export function processInput(process: Process): fc.Arbitrary<ProcessInput> {
       const command = commandOf(commandId, process.name, pot, payload, wrongMember ? (otherMember === owner ? 'M-9' : otherMember) : owner);
       const partition = partitionOf(owner, PARTITION_COUNT);
       const profile = profileOf(payload);
-      const potState: PotState | undefined = state === 'absent' ? undefined : { potId: pot, memberId: owner, status: state, ...(profile === undefined || wrongMember ? {} : { profile }) };
+      const potState: PotState | undefined =
+        state === 'absent' ? undefined : { potId: pot, memberId: owner, status: state, ...(profile === undefined || wrongMember ? {} : { profile }) };
       const parsed = process.payload.safeParse(payload);
       const wanted = parsed.success ? process.loads(parsed.data).movementIds : [];
       const wantedOrders = parsed.success ? (process.loads(parsed.data).orderIds ?? []) : [];
       // Present five times in six: a missing movement is answered LEDGER_ERR_MOVEMENT_NOT_FOUND.
       const loaded = fc.tuple(...wanted.map((id) => fc.option(loadedMovement(id, pot, owner, partition), { freq: 6 }).map((movement) => [id, movement] as const)));
+      const orderHints = { ...optional('tradeId', tradeIdOf(parsed.success ? parsed.data : undefined)), ...optional('status', ORDER_STATUS_ACTED_ON[process.name]) };
+      const ordersOf = (balances: Map<AccountId, bigint>) =>
+        fc.tuple(...wantedOrders.map((id) => fc.option(orderOf(id, pot, partition, balances, orderHints), { freq: 6 }).map((order) => [id, order] as const)));
       return fc
         .record({ balances: consistentBalances(pot, partition, state !== 'open'), loaded })
         .chain(({ balances, loaded: movements }) =>
-          fc.tuple(...wantedOrders.map((id) => fc.option(orderOf(id, pot, partition, balances, { ...optional('tradeId', tradeIdOf(parsed.success ? parsed.data : undefined)), ...optional('status', ORDER_STATUS_ACTED_ON[process.name]) }), { freq: 6 }).map((order) => [id, order] as const))).map((orders) => ({
+          ordersOf(balances).map((orders) => ({
             balances,
             movements,
             orders,

@@ -90,95 +90,140 @@ export interface RunReport {
  * Runs a scenario from `firstDay` (a business day), namespacing every id with `tag`. After each step
  * `check` runs (the pure property checks invariants there). All trades are settled by the end.
  */
-export async function runDealingScenario(driver: DealingDriver, scenario: DealingScenario, tag: string, firstDay: string, check: () => Promise<void> = async () => undefined): Promise<RunReport> {
-  const outcomes: Outcome[] = [];
-  const trades: RunReport['trades'][number][] = [];
-  const placed = new Map<number, string[]>();
-  let sequence = 0;
-  const send = async (memberId: string, potId: string, process: string, payload: unknown, producedAt: string, commandId = `${tag}-c${(sequence += 1)}`) => {
-    const outcome = await driver.send({ commandId, process, memberId, potId, payload, effectiveDate: producedAt.slice(0, 10), producedAt });
-    outcomes.push(outcome);
-    await check();
-    return outcome;
-  };
-  const pot = (index: number) => ({ memberId: `${tag}-M${index}`, potId: `${tag}-P${index}` });
+export async function runDealingScenario(
+  driver: DealingDriver,
+  scenario: DealingScenario,
+  tag: string,
+  firstDay: string,
+  check: () => Promise<void> = () => Promise.resolve(),
+): Promise<RunReport> {
+  const run = new ScenarioRun(driver, tag, check);
   const days = scenario.days.map((_, index) => addBusinessDays(UK_CALENDAR, firstDay, index));
   const open = `${firstDay}T07:00:00.000Z`;
-  await send(ACME.memberId, ACME.potId, 'pot.open', {}, open, `${tag}-acme-open`); // once per ledger: a second run finds the pot open
+  await run.send(ACME.memberId, ACME.potId, 'pot.open', {}, open, `${tag}-acme-open`); // once per ledger: a second run finds the pot open
   for (const [index, cash] of scenario.pots.entries()) {
-    await send(pot(index).memberId, pot(index).potId, 'pot.open', {}, open);
-    if (cash > 0n) await send(pot(index).memberId, pot(index).potId, 'cash.deposit', { amount: formatAmount(cash, 2), currency: 'GBP' }, open);
+    const { memberId, potId } = run.pot(index);
+    await run.send(memberId, potId, 'pot.open', {}, open);
+    if (cash > 0n) await run.send(memberId, potId, 'cash.deposit', { amount: formatAmount(cash, 2), currency: 'GBP' }, open);
   }
-  const unsettled: { tradeId: string; settlementDate: string; orders: { orderId: string; potId: string; memberId: string }[]; allocation: TradeAllocation; fund: string }[] = [];
-
-  const settleDue = async (date: string) => {
-    for (const trade of unsettled.filter((t) => t.settlementDate <= date)) {
-      const at = `${date}T17:00:00.000Z`;
-      for (const order of trade.orders) await send(order.memberId, order.potId, 'order.settle', { orderId: order.orderId, tradeId: trade.tradeId }, at, `settle:${order.orderId}`);
-      const { residueUnitsMinor, residueCashMinor } = trade.allocation;
-      if (residueUnitsMinor > 0n || residueCashMinor > 0n) {
-        await send(ACME.memberId, ACME.potId, 'trade.settle-residue', { tradeId: trade.tradeId, fund: trade.fund, units: formatAmount(residueUnitsMinor, 6), cash: formatAmount(residueCashMinor, 2) }, at, `settle-residue:${trade.tradeId}`);
-      }
-      unsettled.splice(unsettled.indexOf(trade), 1);
-    }
-  };
-
   for (const [dayIndex, day] of scenario.days.entries()) {
     const date = days[dayIndex] ?? firstDay;
-    for (const [n, step] of day.actions.entries()) {
-      const fund = FUNDS[step.kind === 'cancel' ? 0 : step.fund] ?? 'FUND-A';
-      // Before the cut-off: 08:00 + n minutes; after it: 15:00 + n minutes (forward pricing: the next cycle).
-      const at = step.late ? `${date}T15:${String(n).padStart(2, '0')}:00.000Z` : `${date}T08:${String(n).padStart(2, '0')}:00.000Z`;
-      const { memberId, potId } = pot(step.pot % scenario.pots.length);
-      if (step.kind === 'buy') {
-        const outcome = await send(memberId, potId, 'order.buy', { fund, amount: formatAmount(step.pence, 2), currency: 'GBP' }, at);
-        if (outcome.kind !== 'rejected') placed.set(step.pot, [...(placed.get(step.pot) ?? []), outcome.movement.commandId]);
-      } else if (step.kind === 'sell') {
-        const units = step.units === 'all' ? 'all' : formatAmount(step.units, 6);
-        const outcome = await send(memberId, potId, 'order.sell', { fund, units }, at);
-        if (outcome.kind !== 'rejected') placed.set(step.pot, [...(placed.get(step.pot) ?? []), outcome.movement.commandId]);
-      } else {
-        const orders = placed.get(step.pot) ?? [];
-        const orderId = orders[step.nth % Math.max(orders.length, 1)];
-        if (orderId !== undefined) await send(memberId, potId, 'order.cancel', { orderId }, at);
-      }
-    }
-    for (const [fundIndex, fund] of FUNDS.entries()) {
-      const dealing = dealingOf(ASSETS, fund);
-      if (dealing === undefined) throw new Error(`${fund} does not deal`);
-      const tradeId = `T-${fund}-${date}`;
-      const basis = await driver.aggregate(fund, date, tradeId);
-      if (basis.length === 0) continue;
-      const rate = day.prices[fundIndex] ?? { mantissa: 1, scale: 0 };
-      const priceText = formatAmount(BigInt(rate.mantissa), rate.scale);
-      const parsed = parseRate(priceText);
-      if (!parsed.ok) throw new Error(parsed.reason);
-      const buys = basis.filter((o) => o.side === 'buy').reduce((sum, o) => sum + o.amountMinor, 0n);
-      const sells = basis.filter((o) => o.side === 'sell').reduce((sum, o) => sum + o.amountMinor, 0n);
-      const mode = day.fills[fundIndex] ?? 'full';
-      const part = (total: bigint) => (mode === 'full' ? total : mode === 'rejected' ? 0n : (total * BigInt(mode.numerator)) / BigInt(mode.denominator));
-      const allocation = allocateTrade(basis, { price: parsed.value, buyCashFilledMinor: part(buys), sellUnitsFilledMinor: part(sells) }, { fund: 6, currency: 2 });
-      const valuation = `${date}T${dealing.valuationPoint}:00.000Z`;
-      for (const order of basis) {
-        const share = allocation.orders.find((o) => o.orderId === order.orderId);
-        const filled = formatAmount(share?.filledMinor ?? 0n, order.side === 'buy' ? 2 : 6);
-        await send(order.memberId, order.potId, 'order.allocate', { orderId: order.orderId, tradeId, ...(mode === 'rejected' ? {} : { price: priceText }), filled }, valuation, `allocate:${order.orderId}`);
-      }
-      if (allocation.residueUnitsMinor > 0n || allocation.residueCashMinor > 0n) {
-        await send(ACME.memberId, ACME.potId, 'trade.residue', { tradeId, fund, units: formatAmount(allocation.residueUnitsMinor, 6), cash: formatAmount(allocation.residueCashMinor, 2) }, valuation, `residue:${tradeId}`);
-      }
-      const settlementDate = mode === 'rejected' ? date : addBusinessDays(dealing.calendar, date, dealing.settlementDays);
-      unsettled.push({ tradeId, settlementDate, orders: basis.map(({ orderId, potId, memberId }) => ({ orderId, potId, memberId })), allocation, fund });
-      trades.push({
-        tradeId,
-        allocation,
-        allocated: allocation.orders.filter((o) => basis.find((b) => b.orderId === o.orderId)?.side === 'buy').reduce((sum, o) => sum + o.unitsMinor, 0n),
-        soldCash: allocation.orders.filter((o) => basis.find((b) => b.orderId === o.orderId)?.side === 'sell').reduce((sum, o) => sum + o.cashMinor, 0n),
-      });
-    }
-    await settleDue(date);
+    for (const [n, step] of day.actions.entries()) await run.act(step, n, date, scenario.pots.length);
+    for (const [fundIndex, fund] of FUNDS.entries()) await run.deal(fund, date, day.prices[fundIndex], day.fills[fundIndex]);
+    await run.settleDue(date);
   }
   // Settle what is still due, on the days after the last.
-  for (let extra = 1; unsettled.length > 0 && extra <= 5; extra += 1) await settleDue(addBusinessDays(UK_CALENDAR, days[days.length - 1] ?? firstDay, extra));
-  return { outcomes, trades };
+  for (let extra = 1; run.unsettled.length > 0 && extra <= 5; extra += 1) await run.settleDue(addBusinessDays(UK_CALENDAR, days[days.length - 1] ?? firstDay, extra));
+  return { outcomes: run.outcomes, trades: run.trades };
+}
+
+type DayOfScenario = DealingScenario['days'][number];
+
+/** A trade allocated and not yet settled. */
+interface UnsettledTrade {
+  readonly tradeId: string;
+  readonly settlementDate: string;
+  readonly orders: readonly { readonly orderId: string; readonly potId: string; readonly memberId: string }[];
+  readonly allocation: TradeAllocation;
+  readonly fund: string;
+}
+
+/** One run of a scenario: what it sent and learnt, the orders each pot placed, the trades still to settle. */
+class ScenarioRun {
+  readonly outcomes: Outcome[] = [];
+  readonly trades: RunReport['trades'][number][] = [];
+  readonly unsettled: UnsettledTrade[] = [];
+  /** The order ids each pot (by scenario index) placed, for its cancels to pick from. */
+  readonly #placed = new Map<number, string[]>();
+  #sequence = 0;
+
+  constructor(
+    private readonly driver: DealingDriver,
+    private readonly tag: string,
+    private readonly check: () => Promise<void>,
+  ) {}
+
+  pot(index: number): { memberId: string; potId: string } {
+    return { memberId: `${this.tag}-M${index}`, potId: `${this.tag}-P${index}` };
+  }
+
+  /** Sends one command (its id the next of the run unless given), records its outcome, then runs the check. */
+  async send(memberId: string, potId: string, process: string, payload: unknown, producedAt: string, commandId = `${this.tag}-c${(this.#sequence += 1)}`): Promise<Outcome> {
+    const outcome = await this.driver.send({ commandId, process, memberId, potId, payload, effectiveDate: producedAt.slice(0, 10), producedAt });
+    this.outcomes.push(outcome);
+    await this.check();
+    return outcome;
+  }
+
+  /** The `n`-th action of a day: a buy or sell placed, or a cancel of one of the pot's placed orders. */
+  async act(step: Action, n: number, date: string, potCount: number): Promise<void> {
+    const fund = FUNDS[step.kind === 'cancel' ? 0 : step.fund] ?? 'FUND-A';
+    // Before the cut-off: 08:00 + n minutes; after it: 15:00 + n minutes (forward pricing: the next cycle).
+    const at = step.late ? `${date}T15:${String(n).padStart(2, '0')}:00.000Z` : `${date}T08:${String(n).padStart(2, '0')}:00.000Z`;
+    const { memberId, potId } = this.pot(step.pot % potCount);
+    if (step.kind === 'buy') {
+      const outcome = await this.send(memberId, potId, 'order.buy', { fund, amount: formatAmount(step.pence, 2), currency: 'GBP' }, at);
+      if (outcome.kind !== 'rejected') this.#placed.set(step.pot, [...(this.#placed.get(step.pot) ?? []), outcome.movement.commandId]);
+    } else if (step.kind === 'sell') {
+      const units = step.units === 'all' ? 'all' : formatAmount(step.units, 6);
+      const outcome = await this.send(memberId, potId, 'order.sell', { fund, units }, at);
+      if (outcome.kind !== 'rejected') this.#placed.set(step.pot, [...(this.#placed.get(step.pot) ?? []), outcome.movement.commandId]);
+    } else {
+      const orders = this.#placed.get(step.pot) ?? [];
+      const orderId = orders[step.nth % Math.max(orders.length, 1)];
+      if (orderId !== undefined) await this.send(memberId, potId, 'order.cancel', { orderId }, at);
+    }
+  }
+
+  /** The fund's cycle of `date`: aggregated into one trade, priced and filled as the day says, allocated, its residue booked. */
+  async deal(fund: string, date: string, rate: DayOfScenario['prices'][number] = { mantissa: 1, scale: 0 }, mode: DayOfScenario['fills'][number] = 'full'): Promise<void> {
+    const dealing = dealingOf(ASSETS, fund);
+    if (dealing === undefined) throw new Error(`${fund} does not deal`);
+    const tradeId = `T-${fund}-${date}`;
+    const basis = await this.driver.aggregate(fund, date, tradeId);
+    if (basis.length === 0) return;
+    const priceText = formatAmount(BigInt(rate.mantissa), rate.scale);
+    const parsed = parseRate(priceText);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const buys = basis.filter((o) => o.side === 'buy').reduce((sum, o) => sum + o.amountMinor, 0n);
+    const sells = basis.filter((o) => o.side === 'sell').reduce((sum, o) => sum + o.amountMinor, 0n);
+    const part = (total: bigint) => (mode === 'full' ? total : mode === 'rejected' ? 0n : (total * BigInt(mode.numerator)) / BigInt(mode.denominator));
+    const allocation = allocateTrade(basis, { price: parsed.value, buyCashFilledMinor: part(buys), sellUnitsFilledMinor: part(sells) }, { fund: 6, currency: 2 });
+    const valuation = `${date}T${dealing.valuationPoint}:00.000Z`;
+    for (const order of basis) {
+      const share = allocation.orders.find((o) => o.orderId === order.orderId);
+      const filled = formatAmount(share?.filledMinor ?? 0n, order.side === 'buy' ? 2 : 6);
+      const payload = { orderId: order.orderId, tradeId, ...(mode === 'rejected' ? {} : { price: priceText }), filled };
+      await this.send(order.memberId, order.potId, 'order.allocate', payload, valuation, `allocate:${order.orderId}`);
+    }
+    if (allocation.residueUnitsMinor > 0n || allocation.residueCashMinor > 0n) {
+      const payload = { tradeId, fund, units: formatAmount(allocation.residueUnitsMinor, 6), cash: formatAmount(allocation.residueCashMinor, 2) };
+      await this.send(ACME.memberId, ACME.potId, 'trade.residue', payload, valuation, `residue:${tradeId}`);
+    }
+    const settlementDate = mode === 'rejected' ? date : addBusinessDays(dealing.calendar, date, dealing.settlementDays);
+    this.unsettled.push({ tradeId, settlementDate, orders: basis.map(({ orderId, potId, memberId }) => ({ orderId, potId, memberId })), allocation, fund });
+    const sideOf = (orderId: string) => basis.find((b) => b.orderId === orderId)?.side;
+    this.trades.push({
+      tradeId,
+      allocation,
+      allocated: allocation.orders.filter((o) => sideOf(o.orderId) === 'buy').reduce((sum, o) => sum + o.unitsMinor, 0n),
+      soldCash: allocation.orders.filter((o) => sideOf(o.orderId) === 'sell').reduce((sum, o) => sum + o.cashMinor, 0n),
+    });
+  }
+
+  /** Settles every trade due on or before `date`: each order, then the trade's residue. */
+  async settleDue(date: string): Promise<void> {
+    for (const trade of this.unsettled.filter((t) => t.settlementDate <= date)) {
+      const at = `${date}T17:00:00.000Z`;
+      for (const order of trade.orders) {
+        await this.send(order.memberId, order.potId, 'order.settle', { orderId: order.orderId, tradeId: trade.tradeId }, at, `settle:${order.orderId}`);
+      }
+      const { residueUnitsMinor, residueCashMinor } = trade.allocation;
+      if (residueUnitsMinor > 0n || residueCashMinor > 0n) {
+        const payload = { tradeId: trade.tradeId, fund: trade.fund, units: formatAmount(residueUnitsMinor, 6), cash: formatAmount(residueCashMinor, 2) };
+        await this.send(ACME.memberId, ACME.potId, 'trade.settle-residue', payload, at, `settle-residue:${trade.tradeId}`);
+      }
+      this.unsettled.splice(this.unsettled.indexOf(trade), 1);
+    }
+  }
 }

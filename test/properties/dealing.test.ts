@@ -47,17 +47,26 @@ describe('random multi-day dealing runs through the pure core', () => {
         const ledger = new ReferenceLedger(ledgerProcesses, ASSETS, 4);
         let movement = 0;
         const driver: DealingDriver = {
-          send: async (command) => {
+          send: (command) => {
             const answer = ledger.execute(command, `m-${(movement += 1)}`);
-            if (answer.kind === 'conflict') throw new Error(`conflict on ${command.commandId}`);
-            return answer.outcome;
+            if (answer.kind === 'conflict') return Promise.reject(new Error(`conflict on ${command.commandId}`));
+            return Promise.resolve(answer.outcome);
           },
-          aggregate: async (fund, date, tradeId) =>
-            ledger.aggregate(fund, date, tradeId).map((order) => ({ orderId: order.orderId, potId: order.potId, memberId: ledger.pots().get(order.potId)?.memberId ?? '', side: order.side, amountMinor: order.amountMinor })),
+          aggregate: (fund, date, tradeId) =>
+            Promise.resolve(
+              ledger.aggregate(fund, date, tradeId).map((order) => ({
+                orderId: order.orderId,
+                potId: order.potId,
+                memberId: ledger.pots().get(order.potId)?.memberId ?? '',
+                side: order.side,
+                amountMinor: order.amountMinor,
+              })),
+            ),
         };
-        const report = await runDealingScenario(driver, scenario, 'run', '2026-06-01', async () => {
+        const report = await runDealingScenario(driver, scenario, 'run', '2026-06-01', () => {
           expect(brokenInvariants(ledger.balances())).toEqual([]);
           expect(unbalancedAssets(ledger.balances())).toEqual(new Map());
+          return Promise.resolve();
         });
         // Every command the desk would send applies: a refused allocation or settlement would be a break.
         const allocations = [...ledger.outcomes()].filter(([id]) => /^(allocate|settle|residue|settle-residue):/.test(id));

@@ -55,7 +55,13 @@ export async function startApiStack(
       done();
     },
   });
-  const { app, keys } = await buildTestApp(db.service, publisher, { config: { LOG_LEVEL: 'info', ...config }, metrics: metrics.registry, logStream, reports: db.reports, ...(payments === undefined ? {} : { payments }) });
+  const { app, keys } = await buildTestApp(db.service, publisher, {
+    config: { LOG_LEVEL: 'info', ...config },
+    metrics: metrics.registry,
+    logStream,
+    reports: db.reports,
+    ...(payments === undefined ? {} : { payments }),
+  });
   return {
     app, db, nats, keys, logs,
     async stop() {
@@ -91,7 +97,7 @@ export async function buildTestApp(
 ): Promise<TestApp> {
   const app = await buildApp({
     config: { LOG_LEVEL: 'warn', API_RATE_LIMIT_MAX: 1_000_000, API_RATE_LIMIT_WINDOW_MS: 60_000, API_WAIT_TIMEOUT_MS: 20_000, ...options.config },
-    readiness: { check: async () => ({ postgres: true, jetstream: true }) },
+    readiness: { check: () => Promise.resolve({ postgres: true, jetstream: true }) },
     metrics: options.metrics ?? new Registry(),
     pool,
     publisher,
@@ -236,18 +242,29 @@ export function answerChecker(document: OpenApiDocument): (answer: Answer) => st
     const where = `${answer.method} ${answer.path} (${operation.operationId}) answered ${answer.status}`;
     const response = operation.responses[String(answer.status)];
     if (response === undefined) return [`${where}: the status is not declared (declared: ${Object.keys(operation.responses).join(', ')})`];
-    const breaches: string[] = [];
-    for (const [header, reference] of Object.entries(response.headers ?? {})) {
-      const declared = document.components.headers[reference.$ref.split('/').pop() ?? ''];
-      if (declared?.required === true && answer.header(header) === undefined) breaches.push(`${where}: the required header ${header} is missing`);
-    }
+    const breaches = missingHeaders(document, response, answer, where);
     const mediaType = (answer.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     const content = response.content?.[mediaType];
-    if (content === undefined) return [...breaches, `${where}: the media type ${mediaType || '(none)'} is not declared (declared: ${Object.keys(response.content ?? {}).join(', ')})`];
+    if (content === undefined) {
+      const declared = Object.keys(response.content ?? {}).join(', ');
+      return [...breaches, `${where}: the media type ${mediaType || '(none)'} is not declared (declared: ${declared})`];
+    }
     if (answer.text === undefined) return [...breaches, `${where}: the body is not text, so it cannot be checked`];
     const body: unknown = mediaType === 'application/json' || mediaType.endsWith('+json') ? JSON.parse(answer.text) : answer.text;
     const validate = validatorOf(`${operation.operationId} ${answer.status} ${mediaType}`, content.schema);
-    if (!validate(body)) breaches.push(...(validate.errors ?? []).map((error) => `${where}: body${error.instancePath} ${error.message ?? 'is invalid'} ${JSON.stringify(error.params)}`));
+    if (!validate(body)) {
+      breaches.push(...(validate.errors ?? []).map((error) => `${where}: body${error.instancePath} ${error.message ?? 'is invalid'} ${JSON.stringify(error.params)}`));
+    }
     return breaches;
   };
+}
+
+/** The headers `response` declares required that the answer lacks. */
+function missingHeaders(document: OpenApiDocument, response: OpenApiResponse, answer: Answer, where: string): string[] {
+  const breaches: string[] = [];
+  for (const [header, reference] of Object.entries(response.headers ?? {})) {
+    const declared = document.components.headers[reference.$ref.split('/').pop() ?? ''];
+    if (declared?.required === true && answer.header(header) === undefined) breaches.push(`${where}: the required header ${header} is missing`);
+  }
+  return breaches;
 }

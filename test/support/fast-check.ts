@@ -86,7 +86,11 @@ export function checkProperty<Ts>(
   const parameters: fc.Parameters<Ts> = { ...params, ...settings };
   try {
     const result = fc.assert(property as fc.IRawProperty<Ts>, parameters);
-    if (result instanceof Promise) return result.catch((error: unknown) => Promise.reject(withReplayHint(name, settings, error)));
+    if (result instanceof Promise) {
+      return result.catch((error: unknown) => {
+        throw withReplayHint(name, settings, error);
+      });
+    }
     return result;
   } catch (error) {
     throw withReplayHint(name, settings, error);

@@ -269,7 +269,10 @@ export class PrivatePostgres {
 
   /** The server key and certificate copied into the cluster (the key readable by its OS user only), and pg_hba refusing plain connections. */
   async #tlsOnly(certificates: string): Promise<void> {
-    const ids = this.osUser === undefined ? undefined : { uid: Number((await run('id', ['-u', this.osUser])).stdout.trim()), gid: Number((await run('id', ['-g', this.osUser])).stdout.trim()) };
+    const ids =
+      this.osUser === undefined
+        ? undefined
+        : { uid: Number((await run('id', ['-u', this.osUser])).stdout.trim()), gid: Number((await run('id', ['-g', this.osUser])).stdout.trim()) };
     for (const [from, to, mode] of [['server.pem', 'server.crt', 0o644], ['server.key', 'server.key', 0o600]] as const) {
       const target = join(this.dir, to);
       await cp(join(certificates, from), target);
@@ -301,7 +304,7 @@ export class PrivatePostgres {
       await run(command, [...argv], { cwd: this.dir, timeout: 120_000 });
     } catch (error) {
       const failure = error as { stderr?: string; message: string };
-      throw new Error(`${program} ${args.at(-1) ?? ''} failed: ${failure.stderr ?? failure.message}\n${(await this.log()).slice(-2000)}`);
+      throw new Error(`${program} ${args.at(-1) ?? ''} failed: ${failure.stderr ?? failure.message}\n${(await this.log()).slice(-2000)}`, { cause: error });
     }
   }
 }

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /**
  * Waiting for conditions instead of sleeping: poll a probe until it returns a value (anything but
  * undefined, null or false) or the deadline passes, then fail naming what was awaited and what the probe
@@ -36,7 +38,7 @@ export async function waitFor<T>(what: string, probe: () => T | Promise<T>, opti
     }
     if (Date.now() >= deadline) {
       const described = options.describe === undefined ? '' : await Promise.resolve(options.describe()).catch((error: unknown) => String(error));
-      const detail = [described, lastError === undefined ? '' : `last error: ${String(lastError)}`].filter((part) => part !== '').join('; ');
+      const detail = [described, lastError === undefined ? '' : `last error: ${errorText(lastError)}`].filter((part) => part !== '').join('; ');
       throw new WaitTimeoutError(what, timeoutMs, detail);
     }
     await pause(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
@@ -59,4 +61,9 @@ export async function withDeadline<T>(what: string, promise: Promise<T>, timeout
 /** The poll interval of waitFor; not for waiting on anything else. */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** An error as text: `String()` of an Error or a string, else what util.inspect shows (never `[object Object]`). */
+function errorText(error: unknown): string {
+  return error instanceof Error || typeof error === 'string' ? String(error) : inspect(error);
 }

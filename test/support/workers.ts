@@ -175,7 +175,7 @@ export class WorkerProcess {
     try {
       return await withDeadline(`worker ${this.label} to log ${String(pattern)}`, seen, timeoutMs);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\n${this.tail()}`);
+      throw new Error(`${(error as Error).message}\n${this.tail()}`, { cause: error });
     } finally {
       unsubscribe();
     }

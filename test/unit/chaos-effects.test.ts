@@ -105,7 +105,11 @@ describe('the chaos effect check', () => {
 
   it('fails on a command the reference applied and the journal lost', () => {
     const clean = observedOf(run(COMMANDS));
-    const check = checkEffects({ ...clean, movements: clean.movements.filter((m) => m.commandId !== 'C-3'), postings: clean.postings.filter((p) => p.movementId !== 'm-C-3') }, reference);
+    const check = checkEffects({
+      ...clean,
+      movements: clean.movements.filter((m) => m.commandId !== 'C-3'),
+      postings: clean.postings.filter((p) => p.movementId !== 'm-C-3'),
+    }, reference);
     expect(check.problems).toContain('C-3: 0 movements, expected 1');
   });
 });

@@ -43,7 +43,16 @@ describe('reading CSV', () => {
   });
 
   it('lists every bad record with its line and column, and reads on after a quoting error', () => {
-    const text = ['fund,date,price', 'FUND-A,2026-07-07,1.00', 'FUND-B,x"y,1.00', 'FUND-C,"2026-07-07"z,1.00', 'FUND-D,2026-07-07', 'FUND-E,2026-07-07,1.00', 'FUND-F,"2026-07-07,1.00', 'FUND-G,2026-07-07,1.00'].join('\r\n');
+    const text = [
+      'fund,date,price',
+      'FUND-A,2026-07-07,1.00',
+      'FUND-B,x"y,1.00',
+      'FUND-C,"2026-07-07"z,1.00',
+      'FUND-D,2026-07-07',
+      'FUND-E,2026-07-07,1.00',
+      'FUND-F,"2026-07-07,1.00',
+      'FUND-G,2026-07-07,1.00',
+    ].join('\r\n');
     const file = readCsv(text, HEADER);
     expect(file.rows.map((row) => [row.line, row.fields.fund])).toEqual([[2, 'FUND-A'], [6, 'FUND-E']]);
     expect(file.problems.list().map(describeCsvProblem)).toEqual([
@@ -55,7 +64,9 @@ describe('reading CSV', () => {
   });
 
   it('refuses a header it does not know under any separator', () => {
-    expect(problemsOf('fund|date|price\nFUND-A|2026-07-07|1.00\n')).toEqual(['line 1: the first line must be the header fund,date,price (separated by commas, semicolons or tabs)']);
+    expect(problemsOf('fund|date|price\nFUND-A|2026-07-07|1.00\n')).toEqual([
+      'line 1: the first line must be the header fund,date,price (separated by commas, semicolons or tabs)',
+    ]);
     expect(problemsOf('')).toEqual(['line 1: the first line must be the header fund,date,price (separated by commas, semicolons or tabs)']);
   });
 
@@ -92,8 +103,15 @@ describe('prices CSV', () => {
 
 describe('statements CSV', () => {
   it('reads a semicolon custodian statement with quoted fields, and a tab-separated bank statement', () => {
-    const custodian = custodianStatementCsv('\uFEFFas_of;record;fund;trade_id;units\r\n2026-06-03;holding;"FUND-A";;"999999.500000"\r\n2026-06-03;open-trade;FUND-A;"T-1; late";310.514378\r\n', assets);
-    expect(custodian).toEqual({ asOf: '2026-06-03', holdings: new Map([['FUND-A', 999_999_500_000n]]), openTrades: [{ tradeId: 'T-1; late', fund: 'FUND-A', unitsMinor: 310_514_378n }] });
+    const custodian = custodianStatementCsv(
+      '\uFEFFas_of;record;fund;trade_id;units\r\n2026-06-03;holding;"FUND-A";;"999999.500000"\r\n2026-06-03;open-trade;FUND-A;"T-1; late";310.514378\r\n',
+      assets,
+    );
+    expect(custodian).toEqual({
+      asOf: '2026-06-03',
+      holdings: new Map([['FUND-A', 999_999_500_000n]]),
+      openTrades: [{ tradeId: 'T-1; late', fund: 'FUND-A', unitsMinor: 310_514_378n }],
+    });
     expect(bankStatementCsv('as_of\tcurrency\tbalance\n2026-06-03\tGBP\t"-12.50"\n', assets)).toEqual({ asOf: '2026-06-03', balances: new Map([['GBP', -1_250n]]) });
   });
 
@@ -122,7 +140,9 @@ describe('statements CSV', () => {
       'line 5, column 5 (units): "1,5" is not a decimal number',
       'line 6, column 3 (fund): FUND-A has a holding listed twice',
     ]);
-    expect(() => bankStatementCsv('as_of,currency,balance\n2026-06-03,GBP,1.00\n2026-06-03,"GBP,1.00\n', assets)).toThrow(/line 3, column 2 \(currency\): a quoted field is never closed/);
+    expect(() => bankStatementCsv('as_of,currency,balance\n2026-06-03,GBP,1.00\n2026-06-03,"GBP,1.00\n', assets)).toThrow(
+      /line 3, column 2 \(currency\): a quoted field is never closed/,
+    );
     expect(() => bankStatementCsv('as_of,currency,balance\n2026-06-03,FUND-A,1.00\n2026-06-03,GBP,1.00\n2026-06-03,GBP,2.00\n', assets)).toThrow(
       'the statement cannot be read: line 2, column 2 (currency): a currency is a three-letter code, not "FUND-A"; line 4, column 2 (currency): GBP is listed twice',
     );
@@ -141,8 +161,30 @@ describe('writing CSV a spreadsheet opens safely', () => {
     const run: StoredRun = {
       runId: 'R-2026-06-03-00000001', asOf: '2026-06-03', startedAt: '2026-06-03T18:00:00.000Z', inputs: {}, checked: {},
       breaks: [
-        { seq: 1, kind: 'open-trade', asset: 'FUND-A', reference: '=HYPERLINK("http://evil.example","click")', ledger: '0.000000', statement: '0.000007', difference: '0.000007', classification: 'missing-trade', explanation: 'not in the ledger', resolution: '@SUM(1+1)*cmd|\' /C calc\'!A0' },
-        { seq: 2, kind: 'cash', asset: 'GBP', ledger: '2616.67', statement: '2537.77', difference: '-78.90', value: '-78.90', valueCurrency: 'GBP', classification: 'unexplained', explanation: '-fee booked late' },
+        {
+          seq: 1,
+          kind: 'open-trade',
+          asset: 'FUND-A',
+          reference: '=HYPERLINK("http://evil.example","click")',
+          ledger: '0.000000',
+          statement: '0.000007',
+          difference: '0.000007',
+          classification: 'missing-trade',
+          explanation: 'not in the ledger',
+          resolution: '@SUM(1+1)*cmd|\' /C calc\'!A0',
+        },
+        {
+          seq: 2,
+          kind: 'cash',
+          asset: 'GBP',
+          ledger: '2616.67',
+          statement: '2537.77',
+          difference: '-78.90',
+          value: '-78.90',
+          valueCurrency: 'GBP',
+          classification: 'unexplained',
+          explanation: '-fee booked late',
+        },
       ],
     };
     const lines = breaksCsv(run).split('\n');

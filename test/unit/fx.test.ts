@@ -68,7 +68,13 @@ describe('S10: a cross-currency payment', () => {
   it('is refunded at the same rate: the payer gets back exactly the 85.48 GBP it paid, and every liquidity and clearing account returns to zero', () => {
     const ledger = ledgerWith('200.00');
     ledger.execute(command('payment.send', send), 'pay');
-    const refund = ledger.execute(command('payment.refund', { paymentId: 'PAY-EUR', amount: '100.00', currency: 'EUR', exchange: send.exchange, reason: 'payee closed' }), 'refund');
+    const refund = ledger.execute(command('payment.refund', {
+      paymentId: 'PAY-EUR',
+      amount: '100.00',
+      currency: 'EUR',
+      exchange: send.exchange,
+      reason: 'payee closed',
+    }), 'refund');
     expect(refund).toMatchObject({ outcome: { kind: 'applied' } });
     expect(Object.keys(nonZero(ledger)).sort()).toEqual(['pot:P-GBP:cash:GBP', `system:p${partitionOf('M-P-GBP', PARTITIONS)}:external.bank:GBP`].sort());
     expect(ledger.balances().get('pot:P-GBP:cash:GBP')).toBe(20_000n);
@@ -82,14 +88,18 @@ describe('S10: a cross-currency payment', () => {
       [{ ...send, exchange: { fromCurrency: 'GBP', rate: '0.00' } }, RejectionCode.invalidAmount],
     ];
     for (const [payload, code] of cases) expect(ledger.execute(command('payment.send', payload), `bad-${code}`)).toMatchObject({ outcome: { kind: 'rejected', code } });
-    expect(ledger.execute(command('fx.convert', { amount: '1.00', currency: 'EUR', fromCurrency: 'FUND-A', rate: '1' }), 'fund')).toMatchObject({ outcome: { code: RejectionCode.invalidPayload } });
+    expect(ledger.execute(command('fx.convert', { amount: '1.00', currency: 'EUR', fromCurrency: 'FUND-A', rate: '1' }), 'fund')).toMatchObject({
+      outcome: { code: RejectionCode.invalidPayload },
+    });
   });
 });
 
 describe('fx.convert', () => {
   it("converts within the pot: 100.00 EUR for 85.48 GBP, each currency balancing through the partition's liquidity", () => {
     const ledger = ledgerWith('200.00');
-    expect(ledger.execute(command('fx.convert', { amount: '100.00', currency: 'EUR', fromCurrency: 'GBP', rate: '1.17000000' }), 'convert')).toMatchObject({ outcome: { kind: 'applied' } });
+    expect(ledger.execute(command('fx.convert', { amount: '100.00', currency: 'EUR', fromCurrency: 'GBP', rate: '1.17000000' }), 'convert')).toMatchObject({
+      outcome: { kind: 'applied' },
+    });
     expect(ledger.balances().get('pot:P-GBP:cash:GBP')).toBe(11_452n);
     expect(ledger.balances().get('pot:P-GBP:cash:EUR')).toBe(10_000n);
     for (const [asset, total] of totals(ledger)) expect(total, asset).toBe(0n);

@@ -19,7 +19,11 @@ describe('reconciliation', () => {
   it('S6: a custody break of 0.500000 units, valued at the price; none when the custodian agrees', () => {
     const bank = { asOf: '2026-06-03', balances: new Map([['GBP', 1_234_567_890n]]) };
     const statement = (settled: string) =>
-      custodianStatementOf({ asOf: '2026-06-03', holdings: [{ fund: 'FUND-A', units: settled }], openTrades: [{ tradeId: 'T-FUND-A-2026-06-03', fund: 'FUND-A', units: '310.514378' }] }, assets);
+      custodianStatementOf({
+        asOf: '2026-06-03',
+        holdings: [{ fund: 'FUND-A', units: settled }],
+        openTrades: [{ tradeId: 'T-FUND-A-2026-06-03', fund: 'FUND-A', units: '310.514378' }],
+      }, assets);
     const breaks = reconcile(ledger(), statement('999999.500000'), bank, assets);
     expect(breaks).toEqual([
       expect.objectContaining({ kind: 'units-settled', asset: 'FUND-A', differenceMinor: -500_000n, valueMinor: -61n, valueCurrency: 'GBP', classification: 'unexplained' }),
@@ -28,7 +32,11 @@ describe('reconciliation', () => {
   });
 
   it('S7: pot cash of 12,345,678.90 GBP against a bank showing 12,345,600.00 is a shortfall of 78.90', () => {
-    const custodian = { asOf: '2026-06-03', holdings: new Map([['FUND-A', 1_000_000_000_000n]]), openTrades: [{ tradeId: 'T-FUND-A-2026-06-03', fund: 'FUND-A', unitsMinor: 310_514_378n }] };
+    const custodian = {
+      asOf: '2026-06-03',
+      holdings: new Map([['FUND-A', 1_000_000_000_000n]]),
+      openTrades: [{ tradeId: 'T-FUND-A-2026-06-03', fund: 'FUND-A', unitsMinor: 310_514_378n }],
+    };
     const breaks = reconcile(ledger(), custodian, { asOf: '2026-06-03', balances: new Map([['GBP', 1_234_560_000n]]) }, assets);
     expect(breaks).toEqual([expect.objectContaining({ kind: 'cash', asset: 'GBP', ledgerMinor: 1_234_567_890n, differenceMinor: -7_890n, classification: 'unexplained' })]);
   });

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { loadConfig } from '../../config/config.js';
 import { describeCsvProblem } from '../../csv/index.js';
-import { loadPrices, parsePricesCsv, priceProblems, pricesOn, type PriceLoad, type PriceProblem, type PriceRow } from '../../dealing/prices.js';
+import { loadPrices, parsePricesCsv, priceProblems, pricesOn, type PriceLoad, type PriceProblem } from '../../dealing/prices.js';
 import { assetCatalog, DEFAULT_ASSETS, isCalendarDate, type AssetCatalog } from '../../ledger/index.js';
 import { parseCommandLine } from '../args.js';
 import { withDatabase } from '../database.js';

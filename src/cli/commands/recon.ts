@@ -51,7 +51,8 @@ async function run(args: readonly string[]): Promise<number> {
     }
   })();
   const stored = await withDatabase(loadConfig(), async (pool) => {
-    const done = await runReconciliation(pool, { ...statements, inputs: { custodian: { file: values.custodian, text: custodianText }, bank: { file: values.bank, text: bankText } } }, assets).catch((error: unknown) => {
+    const inputs = { custodian: { file: values.custodian, text: custodianText }, bank: { file: values.bank, text: bankText } };
+    const done = await runReconciliation(pool, { ...statements, inputs }, assets).catch((error: unknown) => {
       if (error instanceof RangeError) throw new CliError('CLI_ERR_USAGE', `potledger: ${error.message}`);
       throw error;
     });
@@ -92,8 +93,14 @@ function report(run: StoredRun, json: boolean, csv: boolean): void {
     ...(run.breaks.length === 0
       ? []
       : formatTable(
-          [{ title: '#' }, { title: 'kind' }, { title: 'asset' }, { title: 'trade' }, { title: 'ledger', align: 'right' }, { title: 'statement', align: 'right' }, { title: 'difference', align: 'right' }, { title: 'value', align: 'right' }, { title: 'class' }, { title: 'resolution' }],
-          run.breaks.map((b) => [String(b.seq), b.kind, b.asset, b.reference ?? '', b.ledger, b.statement, b.difference, b.value === undefined ? '' : `${b.value} ${b.valueCurrency ?? ''}`, b.classification, b.resolution ?? '']),
+          [{ title: '#' }, { title: 'kind' }, { title: 'asset' }, { title: 'trade' },
+            { title: 'ledger', align: 'right' }, { title: 'statement', align: 'right' }, { title: 'difference', align: 'right' }, { title: 'value', align: 'right' },
+            { title: 'class' }, { title: 'resolution' }],
+          run.breaks.map((b) => [
+            String(b.seq), b.kind, b.asset, b.reference ?? '',
+            b.ledger, b.statement, b.difference, b.value === undefined ? '' : `${b.value} ${b.valueCurrency ?? ''}`,
+            b.classification, b.resolution ?? '',
+          ]),
         )),
   ]);
 }

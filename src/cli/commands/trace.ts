@@ -110,7 +110,8 @@ function humanTrade(trace: TradeTrace): string[] {
       [{ title: 'order' }, { title: 'pot' }, { title: 'member' }, { title: 'side' }, { title: 'amount', align: 'right' }, { title: 'status' },
         { title: 'filled', align: 'right' }, { title: 'units', align: 'right' }, { title: 'cash', align: 'right' }],
       trace.orders.map((o) => [
-        o.orderId, o.potId, o.memberId, o.side, o.amount, o.status ?? '?', o.allocation?.filled ?? '-', o.allocation?.units ?? '-', o.allocation?.cash ?? '-',
+        o.orderId, o.potId, o.memberId, o.side, o.amount, o.status ?? '?',
+        o.allocation?.filled ?? '-', o.allocation?.units ?? '-', o.allocation?.cash ?? '-',
       ]),
     ).map((line) => `  ${line}`),
     ...more,

@@ -26,7 +26,12 @@ function released(potId: string, partition: number, holdIdValue: string, hold: H
 
 /** The entries that give a hold's whole reservation back to the buyer. */
 function release(potId: string, partition: number, hold: HoldState): Entry {
-  return { debit: systemAccount(partition, 'reservations', hold.currency), credit: potAccount(potId, 'cash.reserved', hold.currency), asset: hold.currency, amountMinor: hold.amountMinor };
+  return {
+    debit: systemAccount(partition, 'reservations', hold.currency),
+    credit: potAccount(potId, 'cash.reserved', hold.currency),
+    asset: hold.currency,
+    amountMinor: hold.amountMinor,
+  };
 }
 
 export const holdPlace = defineProcess({
@@ -42,8 +47,20 @@ export const holdPlace = defineProcess({
     if (isRejection(amount)) return amount;
     const currency = amount.asset.code;
     return {
-      entries: [{ debit: potAccount(command.potId, 'cash.reserved', currency), credit: systemAccount(partition, 'reservations', currency), asset: currency, amountMinor: amount.amountMinor }],
-      potChange: { type: 'hold', holdId: payload.holdId, payee: payload.payee, currency, amountMinor: amount.amountMinor.toString(), expiresAt: new Date(Date.parse(payload.expiresAt)).toISOString() },
+      entries: [{
+        debit: potAccount(command.potId, 'cash.reserved', currency),
+        credit: systemAccount(partition, 'reservations', currency),
+        asset: currency,
+        amountMinor: amount.amountMinor,
+      }],
+      potChange: {
+        type: 'hold',
+        holdId: payload.holdId,
+        payee: payload.payee,
+        currency,
+        amountMinor: amount.amountMinor.toString(),
+        expiresAt: new Date(Date.parse(payload.expiresAt)).toISOString(),
+      },
     };
   },
 });
@@ -53,7 +70,8 @@ export const holdPost = defineProcess({
   version: 1,
   drivenBy: 'the payments desk (POST /holds/:id/post)',
   describe:
-    "Posts an open hold, in full or in part, before it expires: its reservation is released, the posted amount leaves the pot's cash for its partition's payments clearing (the payments desk credits the payee), and the rest stays the buyer's.",
+    "Posts an open hold, in full or in part, before it expires: its reservation is released, the posted amount leaves the pot's " +
+    "cash for its partition's payments clearing (the payments desk credits the payee), and the rest stays the buyer's.",
   payload: z.strictObject({ holdId, paymentId: paymentIdText, amount: amountText }),
   plan: ({ command, payload, partition, pot, ctx }) => {
     const hold = openHold(pot, command.potId, payload.holdId);

@@ -7,7 +7,8 @@ export const movementReverse = defineProcess({
   name: 'movement.reverse',
   version: 1,
   describe:
-    'A new movement that undoes an earlier movement of the same pot, entry by entry, and references it. A movement is reversed at most once; reversals and pot lifecycle movements cannot be reversed.',
+    'A new movement that undoes an earlier movement of the same pot, entry by entry, and references it. A ' +
+    'movement is reversed at most once; reversals and pot lifecycle movements cannot be reversed.',
   payload: z.strictObject({ movementId: movementIdText }),
   loads: ({ movementId }) => ({ movementIds: [movementId] }),
   plan: ({ command, payload, movements }) => {

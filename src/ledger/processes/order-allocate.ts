@@ -15,7 +15,11 @@ export const orderAllocate = defineProcess({
   version: 1,
   drivenBy: "the dealing desk (a priced trade's allocation)",
   describe:
-    "Gives an aggregated order its share of the priced trade. A buy: its reservation is released, the filled cash goes to the partition's dealing cash (out of pending proceeds for a switch, as far as its reservation is still there), and filled cash ÷ price (rounded down to the fund's scale) becomes pending units. A sell: the unfilled units are released, and filled units × price (rounded down to the currency's scale) becomes pending cash; the sold units stay reserved until settlement.",
+    "Gives an aggregated order its share of the priced trade. A buy: its reservation is released, the " +
+    "filled cash goes to the partition's dealing cash (out of pending proceeds for a switch, as far as its " +
+    "reservation is still there), and filled cash ÷ price (rounded down to the fund's scale) becomes " +
+    "pending units. A sell: the unfilled units are released, and filled units × price (rounded down to the " +
+    "currency's scale) becomes pending cash; the sold units stay reserved until settlement.",
   payload: z.strictObject({
     orderId: orderIdText,
     tradeId: tradeIdText,
@@ -27,7 +31,8 @@ export const orderAllocate = defineProcess({
     const order = orders?.get(payload.orderId);
     if (order === undefined || order.potId !== command.potId) return reject(RejectionCode.orderNotFound, `pot ${command.potId} has no order ${payload.orderId}`);
     if (order.status !== 'aggregated' || order.tradeId !== payload.tradeId) {
-      return reject(RejectionCode.orderStateMismatch, `order ${order.orderId} is ${order.status}${order.tradeId === undefined ? '' : ` in trade ${order.tradeId}`}, not aggregated in ${payload.tradeId}`);
+      const where = order.tradeId === undefined ? '' : ` in trade ${order.tradeId}`;
+      return reject(RejectionCode.orderStateMismatch, `order ${order.orderId} is ${order.status}${where}, not aggregated in ${payload.tradeId}`);
     }
     const fund = readDealing(ctx.assets, order.fund);
     if (isRejection(fund)) return fund;

@@ -10,7 +10,10 @@ export const orderBuy = defineProcess({
   name: 'order.buy',
   version: 1,
   describe:
-    "Places an order to invest an amount of the pot's cash in a fund. The cash is reserved at once (insufficient funds otherwise); the order deals in the cycle of the first cut-off after it was produced (forward pricing) and its id is this command's id. With funding `proceeds` (a switch) it invests up to the amount out of the pot's priced, unsettled sale proceeds not yet reserved, and reserves what it takes; it is refused when there are none.",
+    "Places an order to invest an amount of the pot's cash in a fund. The cash is reserved at once (insufficient funds " +
+    "otherwise); the order deals in the cycle of the first cut-off after it was produced (forward pricing) and its id is " +
+    "this command's id. With funding `proceeds` (a switch) it invests up to the amount out of the pot's priced, unsettled " +
+    "sale proceeds not yet reserved, and reserves what it takes; it is refused when there are none.",
   payload: z.strictObject({
     fund: fundCode,
     amount: amountText,
@@ -35,7 +38,12 @@ export const orderBuy = defineProcess({
     }
     return {
       entries: [
-        { debit: potAccount(command.potId, proceeds ? 'cash.pending.reserved' : 'cash.reserved', asset.code), credit: systemAccount(partition, 'reservations', asset.code), asset: asset.code, amountMinor },
+        {
+          debit: potAccount(command.potId, proceeds ? 'cash.pending.reserved' : 'cash.reserved', asset.code),
+          credit: systemAccount(partition, 'reservations', asset.code),
+          asset: asset.code,
+          amountMinor,
+        },
       ],
       orderChange: {
         type: 'place',

@@ -26,7 +26,12 @@ export const orderCancel = defineProcess({
     const entries =
       order.side === 'buy'
         ? releaseBuyReservation(order, command.potId, partition, balances).entries
-        : [{ debit: systemAccount(partition, 'reservations', order.fund), credit: potAccount(command.potId, 'units.reserved', order.fund), asset: order.fund, amountMinor: order.amountMinor }];
+        : [{
+          debit: systemAccount(partition, 'reservations', order.fund),
+          credit: potAccount(command.potId, 'units.reserved', order.fund),
+          asset: order.fund,
+          amountMinor: order.amountMinor,
+        }];
     return { entries, orderChange: { type: 'cancel', orderId: order.orderId } };
   },
 });

@@ -10,7 +10,9 @@ export const orderSell = defineProcess({
   name: 'order.sell',
   version: 1,
   describe:
-    'Places an order to sell a number of settled units of a fund, or "all" the units not already reserved. The units are reserved at once; the order deals in the cycle of the first cut-off after it was produced and its id is this command\'s id.',
+    'Places an order to sell a number of settled units of a fund, or "all" the units not ' +
+    'already reserved. The units are reserved at once; the order deals in the cycle of the ' +
+    'first cut-off after it was produced and its id is this command\'s id.',
   payload: z.strictObject({ fund: fundCode, units: z.union([amountText, z.literal('all')]) }),
   plan: ({ command, payload, partition, balances, ctx }) => {
     const fund = readDealing(ctx.assets, payload.fund);

@@ -11,7 +11,10 @@ export const orderSettle = defineProcess({
   version: 1,
   drivenBy: 'the dealing desk (a settled trade)',
   describe:
-    "Settles an allocated order when its trade settles (T+N). A buy: pending units become settled units, and its cash leaves the bank for the custodian. A sell: the sold units leave the pot, and the proceeds arrive at the bank and become the pot's cash, less what a switch has already invested out of them (a switch's reservation still on them follows them into reserved cash).",
+    "Settles an allocated order when its trade settles (T+N). A buy: pending units become settled " +
+    "units, and its cash leaves the bank for the custodian. A sell: the sold units leave the pot, and " +
+    "the proceeds arrive at the bank and become the pot's cash, less what a switch has already invested " +
+    "out of them (a switch's reservation still on them follows them into reserved cash).",
   payload: z.strictObject({ orderId: orderIdText, tradeId: tradeIdText }),
   loads: (payload) => ({ movementIds: [], orderIds: [payload.orderId] }),
   plan: ({ command, payload, partition, balances, orders }) => {

@@ -35,7 +35,8 @@ export const paymentSend = defineProcess({
   version: 1,
   drivenBy: 'the payments desk (POST /payments)',
   describe:
-    "The payer's side of a payment: the amount leaves the pot's unreserved cash for its partition's payments clearing (insufficient funds otherwise). The payments desk then credits the payee, or refunds the payer.",
+    "The payer's side of a payment: the amount leaves the pot's unreserved cash for its partition's payments " +
+    "clearing (insufficient funds otherwise). The payments desk then credits the payee, or refunds the payer.",
   payload: z.strictObject({ paymentId: paymentIdText, payee: partyOf, amount: amountText, currency: currencyCode, exchange: exchangeOf.optional() }),
   plan: ({ command, payload, partition, ctx }) => {
     if (payload.payee.potId === command.potId) return reject(RejectionCode.invalidPayload, 'a payment goes to another pot');
@@ -54,7 +55,9 @@ export const paymentCredit = defineProcess({
   name: 'payment.credit',
   version: 1,
   drivenBy: 'the payments desk',
-  describe: "The payee's side of a payment: the amount comes out of its partition's payments clearing into its cash. A closed or unknown pot refuses it, and the payer is refunded.",
+  describe:
+    "The payee's side of a payment: the amount comes out of its partition's payments clearing " +
+    "into its cash. A closed or unknown pot refuses it, and the payer is refunded.",
   payload: z.strictObject({ paymentId: paymentIdText, payer: partyOf, amount: amountText, currency: currencyCode }),
   plan: ({ command, payload, partition, ctx }) => {
     const amount = readAmount(ctx.assets, payload.currency, payload.amount, 'currency');
@@ -68,13 +71,19 @@ export const paymentRefund = defineProcess({
   version: 1,
   drivenBy: 'the payments desk',
   describe:
-    "Gives a payment the payee refused back to the payer: out of the payer partition's payments clearing into the payer's cash (a cross-currency payment's exchange undone in the same movement, at the payment's rate).",
+    "Gives a payment the payee refused back to the payer: out of the payer partition's payments clearing into the " +
+    "payer's cash (a cross-currency payment's exchange undone in the same movement, at the payment's rate).",
   payload: z.strictObject({ paymentId: paymentIdText, amount: amountText, currency: currencyCode, exchange: exchangeOf.optional(), reason: z.string().min(1).max(500) }),
   plan: ({ command, payload, partition, ctx }) => {
     if (payload.exchange !== undefined) {
       const exchange = readExchange(ctx.assets, payload, payload.exchange.fromCurrency, payload.exchange.rate);
       if (isRejection(exchange)) return exchange;
-      return { entries: [reversed(boughtLeg(partition, exchange, systemAccount(partition, 'payments.clearing', exchange.bought.code))), reversed(soldLeg(command.potId, partition, exchange))] };
+      return {
+        entries: [
+          reversed(boughtLeg(partition, exchange, systemAccount(partition, 'payments.clearing', exchange.bought.code))),
+          reversed(soldLeg(command.potId, partition, exchange)),
+        ],
+      };
     }
     const amount = readAmount(ctx.assets, payload.currency, payload.amount, 'currency');
     if (isRejection(amount)) return amount;
@@ -87,7 +96,9 @@ export const fxConvert = defineProcess({
   version: 1,
   drivenBy: "POST /conversions (at the day's recorded rate)",
   describe:
-    "Converts the pot's cash from one currency into another at the day's rate (bought per sold): the amount bought costs amount ÷ rate of the sold currency, rounded up (against the pot). Both currencies move through the partition's fx.liquidity accounts in one movement, so neither leg posts alone (insufficient funds otherwise).",
+    "Converts the pot's cash from one currency into another at the day's rate (bought per sold): the amount bought " +
+    "costs amount ÷ rate of the sold currency, rounded up (against the pot). Both currencies move through the " +
+    "partition's fx.liquidity accounts in one movement, so neither leg posts alone (insufficient funds otherwise).",
   payload: z.strictObject({ amount: amountText.describe('What the pot buys, in `currency`'), currency: currencyCode, fromCurrency: currencyCode, rate: exchangeOf.shape.rate }),
   plan: ({ command, payload, partition, ctx }) => {
     const exchange = readExchange(ctx.assets, payload, payload.fromCurrency, payload.rate);

@@ -23,7 +23,10 @@ import { intoClearing } from './payments.js';
 const poolId = z.string().regex(POOL_ID, 'a pool id: upper-case letters and digits, 1 to 27').meta({ domain: 'poolId', description: 'The id of an investment pool.' });
 
 /** The units of `poolId` for an amount of its currency, at par. */
-function unitsFor(payload: { readonly poolId: string; readonly amount: string; readonly currency: string }, assets: Parameters<typeof readAmount>[0]): { units: string; amountMinor: bigint; currency: string } | Rejection {
+function unitsFor(
+  payload: { readonly poolId: string; readonly amount: string; readonly currency: string },
+  assets: Parameters<typeof readAmount>[0],
+): { units: string; amountMinor: bigint; currency: string } | Rejection {
   const amount = readAmount(assets, payload.currency, payload.amount, 'currency');
   if (isRejection(amount)) return amount;
   if (amount.asset.scale !== POOL_UNIT_SCALE) return reject(RejectionCode.invalidPayload, `pools issue units at par in currencies of scale ${POOL_UNIT_SCALE}`);
@@ -45,7 +48,9 @@ export const poolSubscribe = defineProcess({
   version: 1,
   drivenBy: 'the pools service (POST /pools/:id/subscriptions)',
   describe:
-    "An investor subscribes to a pool: the amount leaves the pot's unreserved cash for its partition's payments clearing (the payments desk credits the pool's pot) and the pot is issued the pool's units at par, in one movement (insufficient funds otherwise).",
+    "An investor subscribes to a pool: the amount leaves the pot's unreserved cash for its " +
+    "partition's payments clearing (the payments desk credits the pool's pot) and the pot is " +
+    "issued the pool's units at par, in one movement (insufficient funds otherwise).",
   payload: subscription,
   plan: ({ command, payload, partition, ctx }) => {
     const units = unitsFor(payload, ctx.assets);
@@ -65,7 +70,12 @@ export const poolSubscriptionRefund = defineProcess({
     if (isRejection(units)) return units;
     return {
       entries: [
-        { debit: potAccount(command.potId, 'cash', units.currency), credit: systemAccount(partition, 'payments.clearing', units.currency), asset: units.currency, amountMinor: units.amountMinor },
+        {
+          debit: potAccount(command.potId, 'cash', units.currency),
+          credit: systemAccount(partition, 'payments.clearing', units.currency),
+          asset: units.currency,
+          amountMinor: units.amountMinor,
+        },
         cancel(command.potId, partition, units.units, units.amountMinor),
       ],
     };
@@ -77,7 +87,9 @@ export const poolRedeem = defineProcess({
   version: 1,
   drivenBy: 'the payments desk (the investor side of a redemption)',
   describe:
-    "An investor's redemption reaches its pot: the units are cancelled and their value at par comes out of the partition's payments clearing into its cash, in one movement (insufficient funds when the pot lacks the units; the pool is then refunded).",
+    "An investor's redemption reaches its pot: the units are cancelled and their value at " +
+    "par comes out of the partition's payments clearing into its cash, in one movement " +
+    "(insufficient funds when the pot lacks the units; the pool is then refunded).",
   payload: z.strictObject({ paymentId: paymentIdText, poolId, amount: amountText, currency: currencyCode, payer: z.strictObject({ memberId: z.string(), potId: z.string() }) }),
   plan: ({ command, payload, partition, ctx }) => {
     const units = unitsFor(payload, ctx.assets);
@@ -85,7 +97,12 @@ export const poolRedeem = defineProcess({
     return {
       entries: [
         cancel(command.potId, partition, units.units, units.amountMinor),
-        { debit: potAccount(command.potId, 'cash', units.currency), credit: systemAccount(partition, 'payments.clearing', units.currency), asset: units.currency, amountMinor: units.amountMinor },
+        {
+          debit: potAccount(command.potId, 'cash', units.currency),
+          credit: systemAccount(partition, 'payments.clearing', units.currency),
+          asset: units.currency,
+          amountMinor: units.amountMinor,
+        },
       ],
     };
   },
@@ -96,7 +113,8 @@ export const poolDistribute = defineProcess({
   version: 1,
   drivenBy: 'the pools service (POST /pools/:id/distributions)',
   describe:
-    "A pool pays a distribution: the whole amount leaves the pool pot's cash for its partition's payments clearing in one movement (insufficient funds otherwise); the payments desk then credits each investor its pro-rata share.",
+    "A pool pays a distribution: the whole amount leaves the pool pot's cash for its partition's payments clearing in one " +
+    "movement (insufficient funds otherwise); the payments desk then credits each investor its pro-rata share.",
   payload: z.strictObject({ distributionId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a distribution id'), poolId, amount: amountText, currency: currencyCode }),
   plan: ({ command, payload, partition, ctx }) => {
     const amount = readAmount(ctx.assets, payload.currency, payload.amount, 'currency');

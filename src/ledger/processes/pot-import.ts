@@ -9,7 +9,9 @@ export const potImport = defineProcess({
   name: 'pot.import',
   version: 1,
   describe:
-    "Brings a pot's opening holdings from a previous administrator (a migration or a bulk load): cash held at the Trust's bank, and settled units held at the custodian, each against its contra. Once per pot: a pot that holds anything already is refused.",
+    "Brings a pot's opening holdings from a previous administrator (a migration or a bulk " +
+    "load): cash held at the Trust's bank, and settled units held at the custodian, each " +
+    "against its contra. Once per pot: a pot that holds anything already is refused.",
   payload: z.strictObject({
     cash: z.array(z.strictObject({ amount: amountText, currency: currencyCode })).max(8),
     units: z.array(z.strictObject({ units: amountText, fund: fundCode })).max(16),
@@ -21,7 +23,12 @@ export const potImport = defineProcess({
     for (const { amount, currency } of payload.cash) {
       const read = readAmount(ctx.assets, currency, amount, 'currency');
       if (isRejection(read)) return read;
-      entries.push({ debit: potAccount(command.potId, 'cash', currency), credit: systemAccount(partition, 'external.bank', currency), asset: currency, amountMinor: read.amountMinor });
+      entries.push({
+        debit: potAccount(command.potId, 'cash', currency),
+        credit: systemAccount(partition, 'external.bank', currency),
+        asset: currency,
+        amountMinor: read.amountMinor,
+      });
     }
     for (const { units, fund } of payload.units) {
       const read = readAmount(ctx.assets, fund, units, 'fund');

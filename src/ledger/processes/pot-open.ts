@@ -8,7 +8,8 @@ export const potOpen = defineProcess({
   name: 'pot.open',
   version: 1,
   describe:
-    'Opens a pot for the member, following a risk profile when one is named. The pot holds nothing until money or units move into it. Pot ids `pool-<id>` are kept for investment pools.',
+    'Opens a pot for the member, following a risk profile when one is named. The pot holds nothing ' +
+    'until money or units move into it. Pot ids `pool-<id>` are kept for investment pools.',
   payload: z.strictObject({ profile: profileId.optional().describe('The risk profile the pot follows from the start (pot.set-profile changes it later)') }),
   pot: 'absent',
   plan: ({ command, payload }) => {

@@ -9,7 +9,10 @@ export const potRebalance = defineProcess({
   name: 'pot.rebalance',
   version: 1,
   describe:
-    "Re-balances the pot for a business day at that day's closing prices: computes each fund's drift against the pot's risk profile and, beyond the band, decides the sells of what is overweight and the buys of what is underweight with the cash available, then with the sales' proceeds (switch legs, placed once the sales are priced; legs under the minimum skipped). Once per pot and day; deferred while the pot has orders in flight. The orders are placed by their own commands.",
+    "Re-balances the pot for a business day at that day's closing prices: computes each fund's drift against the pot's risk " +
+    "profile and, beyond the band, decides the sells of what is overweight and the buys of what is underweight with the cash " +
+    "available, then with the sales' proceeds (switch legs, placed once the sales are priced; legs under the minimum skipped). " +
+    "Once per pot and day; deferred while the pot has orders in flight. The orders are placed by their own commands.",
   payload: z.strictObject({
     date: isoDate,
     profile: riskProfileSchema,

@@ -43,7 +43,9 @@ export const tradeResidue = defineProcess({
   version: 1,
   drivenBy: 'the dealing desk',
   describe:
-    "Books a priced trade's rounding residue in ACME's rounding pot: the executed units no buyer got (each buyer's units are rounded down) become pending units, the executed proceeds no seller got become pending cash, so allocated + residue = executed exactly.",
+    "Books a priced trade's rounding residue in ACME's rounding pot: the executed units no " +
+    "buyer got (each buyer's units are rounded down) become pending units, the executed " +
+    "proceeds no seller got become pending cash, so allocated + residue = executed exactly.",
   payload,
   plan: (input) => {
     const entries = residueEntries(input, false);
