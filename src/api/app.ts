@@ -112,7 +112,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // Every service once, handed to the route plugins through one fastify-plugin per area (src/api/services.ts).
   const waitTimeoutMs = options.config.API_WAIT_TIMEOUT_MS;
-  const services = buildServices({ pool: options.pool, publisher: options.publisher, assets: options.assets, waitTimeoutMs, settings: options.payments ?? {}, log: app.log, metrics: options.metrics });
+  const services = buildServices({
+    pool: options.pool,
+    publisher: options.publisher,
+    assets: options.assets,
+    waitTimeoutMs,
+    settings: options.payments ?? {},
+    log: app.log,
+    metrics: options.metrics,
+  });
   await app.register(paymentsArea, { desk: services.payments, holds: services.holds });
   await app.register(poolsArea, { service: services.pools });
   await app.register(fxArea, { conversions: services.conversions });

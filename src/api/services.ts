@@ -50,7 +50,15 @@ export function buildServices(options: ServiceOptions): ApiServices {
   const { pool, publisher, assets, waitTimeoutMs, settings } = options;
   const holds = new HoldCommands({ pool, publisher, assets, waitTimeoutMs });
   if (publisher === undefined) return { payments: undefined, pools: undefined, conversions: undefined, holds };
-  const payments = new PaymentsDesk({ ...settings, pool, publisher, assets, log: options.log.child({ component: 'payments' }), stepTimeoutMs: waitTimeoutMs, metrics: options.metrics });
+  const payments = new PaymentsDesk({
+    ...settings,
+    pool,
+    publisher,
+    assets,
+    log: options.log.child({ component: 'payments' }),
+    stepTimeoutMs: waitTimeoutMs,
+    metrics: options.metrics,
+  });
   const pools = new PoolsService({ pool, publisher, assets, log: options.log.child({ component: 'pools' }), waitMs: waitTimeoutMs, desk: payments });
   const rateMaxAgeDays = settings.rateMaxAgeDays === undefined ? {} : { rateMaxAgeDays: settings.rateMaxAgeDays };
   const conversions: Conversions = {

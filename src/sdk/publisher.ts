@@ -152,8 +152,9 @@ export class LedgerPublisher {
     return () => this.#listeners.delete(listener);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#subscription?.unsubscribe();
+    return Promise.resolve();
   }
 
   /** Validates and publishes a command; returns once JetStream has stored it. */
@@ -328,7 +329,8 @@ export class LedgerPublisher {
 async function expectCommandStream(nc: NatsConnection, ledger: Names): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.info(ledger.commandStream).catch((error: unknown) => {
-    throw new Error(`the command stream ${ledger.commandStream} cannot be read (${error instanceof Error ? error.message : String(error)}): start a worker first, it creates the streams`, { cause: error });
+    const why = error instanceof Error ? error.message : String(error);
+    throw new Error(`the command stream ${ledger.commandStream} cannot be read (${why}): start a worker first, it creates the streams`, { cause: error });
   });
 }
 
