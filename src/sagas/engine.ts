@@ -104,7 +104,7 @@ export class SagaEngine {
   /**
    * Takes the saga through its remaining steps; returns it as it stands when it is final, paused, or
    * its step has no outcome yet (undefined: no such saga). A saga moved meanwhile by another process is
-   * read afresh and carried on from there.
+   * read afresh and carried on from there. Throws what sending a step threw, once it is counted on the row.
    */
   async drive<S extends string, D>(saga: Saga<S, D>, store: SagaStore<S, D>, id: string, options: DriveOptions<S, D> = {}): Promise<SagaRecord<S, D> | undefined> {
     let record = options.known ?? (await store.load(id));
@@ -114,7 +114,6 @@ export class SagaEngine {
       if (!saga.driven.includes(record.state)) return record;
       const outcome = await this.#step(saga, store, record, options);
       if (outcome === undefined) return record;
-      if (outcome === 'failed') return (await store.load(id)) ?? record;
       const next = saga.transition(record.state, outcome, record.data);
       if ('stay' in next) {
         this.options.log.error({ saga: saga.name, id, state: record.state, reason: next.stay }, 'a saga step was refused; the saga stays where it is');
@@ -153,7 +152,8 @@ export class SagaEngine {
     const ids = await store.unfinished(saga.driven, this.attemptsMax, limit);
     let finished = 0;
     for (const id of ids) {
-      const record = await this.drive(saga, store, id, options);
+      // A step that threw is counted on its row and logged already (#step): the sweep goes on to the next saga.
+      const record = await this.drive(saga, store, id, options).catch(() => undefined);
       if (record !== undefined && saga.isFinal(record.state)) finished += 1;
     }
     const counts = await store.count([...saga.driven, ...saga.paused], this.attemptsMax);
@@ -161,10 +161,14 @@ export class SagaEngine {
     return { driven: ids.length, finished };
   }
 
-  /** The step's outcome; undefined when it sends nothing or has none yet (counted), 'failed' when sending threw (counted). */
+  /**
+   * The step's outcome; undefined when it sends nothing or has none yet (counted). When sending throws
+   * (NATS down, a fan-out past its time), the failure is counted on the row and the error goes on to
+   * the caller: a request answers 503 and is sent again, a report is redelivered, a sweep moves on.
+   */
   async #step<S extends string, D>(
     saga: Saga<S, D>, store: SagaStore<S, D>, record: SagaRecord<S, D>, options: DriveOptions<S, D>,
-  ): Promise<CommandOutcome | FanOutOutcome | 'failed' | undefined> {
+  ): Promise<CommandOutcome | FanOutOutcome | undefined> {
     const spec = saga.spec(record.state);
     if (!('step' in spec)) return undefined;
     const commands = saga.commands(record.state, record.id, record.data);
@@ -182,7 +186,7 @@ export class SagaEngine {
       this.#metrics.outcomes.inc({ saga: saga.name, kind: 'error' });
       this.options.log.warn({ err: error, saga: saga.name, id: record.id, step: spec.step }, 'a saga step failed; the saga is swept again later');
       await this.#failed(saga, store, record, `step ${spec.step}: ${error instanceof Error ? error.message : String(error)}`);
-      return 'failed';
+      throw error;
     }
   }
 
