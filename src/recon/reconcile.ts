@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { inTransaction } from '../journal/database.js';
 import type { Queryable } from '../journal/store.js';
 import { dealingOf, multiplyByRate, parseRate, type AssetCatalog } from '../ledger/index.js';
+import { ReconciliationRefusedError } from './errors.js';
 import type { BankStatement, CustodianStatement } from './statements.js';
 
 /**
@@ -178,7 +179,7 @@ function union<T>(a: Iterable<T>, b: Iterable<T>): T[] {
 /** The ledger at the close of `asOf` (a closed business day), summed from the end-of-day snapshots. */
 export async function ledgerPositions(db: Queryable, asOf: string): Promise<LedgerPositions> {
   const closed = await db.query('SELECT 1 FROM business_days_closed WHERE business_date = $1::date', [asOf]);
-  if ((closed.rowCount ?? 0) === 0) throw new RangeError(`business day ${asOf} is not closed: reconciliation compares closes`);
+  if ((closed.rowCount ?? 0) === 0) throw new ReconciliationRefusedError(`business day ${asOf} is not closed: reconciliation compares closes`);
   const totals = await db.query<{ kind: string; asset: string; total: bigint }>(
     `SELECT b.kind, b.asset, sum(l.balance_minor)::bigint AS total
        FROM (SELECT DISTINCT ON (d.account_id) d.account_id, d.balance_minor
@@ -241,7 +242,7 @@ export async function runReconciliation(
   assets: AssetCatalog,
 ): Promise<ReconRun> {
   const asOf = statements.custodian.asOf;
-  if (statements.bank.asOf !== asOf) throw new RangeError(`the custodian statement is as of ${asOf}, the bank statement as of ${statements.bank.asOf}`);
+  if (statements.bank.asOf !== asOf) throw new ReconciliationRefusedError(`the custodian statement is as of ${asOf}, the bank statement as of ${statements.bank.asOf}`);
   const ledger = await ledgerPositions(pool, asOf);
   const breaks = reconcile(ledger, statements.custodian, statements.bank, assets);
   const runId = `R-${asOf}-${randomUUID().slice(0, 8)}`;

@@ -6,7 +6,7 @@ import type { AssetCatalog } from '../../ledger/index.js';
 import { runReconciliation } from '../../recon/reconcile.js';
 import { breaksCsv, readRun, resolveBreak, type StoredRun } from '../../recon/runs.js';
 import { bankStatementJson, bankStatementOf, custodianStatementJson, custodianStatementOf } from '../../recon/statements.js';
-import { notFound, ProblemCode, ProblemError, problemSchema } from '../problems.js';
+import { notFound, problemSchema } from '../problems.js';
 import { text } from '../schemas/index.js';
 
 const OPERATOR = ['operator'] as const;
@@ -79,12 +79,8 @@ export const reconRoutes: FastifyPluginCallback<{ readonly pool: pg.Pool; readon
     async (request) => {
       // A statement that cannot be read is a StatementError, a domain error (422 with every problem).
       const statements = { custodian: custodianStatementOf(request.body.custodian, deps.assets), bank: bankStatementOf(request.body.bank, deps.assets) };
-      // src/recon/reconcile.ts refuses a day that is not closed, or statements of another day, with a
-      // RangeError (not a domain error of its own yet): answered 409 here.
-      const run = await runReconciliation(deps.pool, { ...statements, inputs: request.body }, deps.assets).catch((error: unknown) => {
-        if (error instanceof RangeError) throw new ProblemError(409, ProblemCode.businessDayNotClosed, error.message);
-        throw error;
-      });
+      // A day that is not closed, or statements of another day: ReconciliationRefusedError, a domain error (409).
+      const run = await runReconciliation(deps.pool, { ...statements, inputs: request.body }, deps.assets);
       const stored = await readRun(deps.pool, run.runId, deps.assets);
       if (stored === undefined) throw new Error('the run was stored and cannot be read back');
       return runOf(stored);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../../config/config.js';
 import { assetCatalog, DEFAULT_ASSETS } from '../../ledger/index.js';
+import { ReconciliationRefusedError } from '../../recon/errors.js';
 import { runReconciliation } from '../../recon/reconcile.js';
 import { breaksCsv, readRun, resolveBreak, type StoredRun } from '../../recon/runs.js';
 import { bankStatementCsv, bankStatementOf, custodianStatementCsv, custodianStatementOf, StatementError } from '../../recon/statements.js';
@@ -53,7 +54,7 @@ async function run(args: readonly string[]): Promise<number> {
   const stored = await withDatabase(loadConfig(), async (pool) => {
     const inputs = { custodian: { file: values.custodian, text: custodianText }, bank: { file: values.bank, text: bankText } };
     const done = await runReconciliation(pool, { ...statements, inputs }, assets).catch((error: unknown) => {
-      if (error instanceof RangeError) throw new CliError('CLI_ERR_USAGE', `potledger: ${error.message}`);
+      if (error instanceof ReconciliationRefusedError) throw new CliError('CLI_ERR_USAGE', `potledger: ${error.message}`);
       throw error;
     });
     return readRun(pool, done.runId, assets);
