@@ -133,15 +133,39 @@ export class PotActor {
     return { outcome, postings };
   }
 
-  /** Every account posted to is in this pot's book or, if a system account, the system book, at its last posting's version. */
+  /**
+   * Every account posted to is in this pot's book or, if a system account, the system book, at its last
+   * posting's version. One pass, no Map: a posting is its account's last when no later posting names it.
+   */
   #assertApplied(postings: readonly Posting[], system: AccountBook): void {
-    const lastVersions = new Map(postings.map((posting) => [posting.account, posting.accountVersion]));
-    for (const [account, version] of lastVersions) {
+    for (let index = 0; index < postings.length; index += 1) {
+      const { account, accountVersion } = postings[index]!;
+      if (postedLater(postings, index)) continue;
       const book = this.owns(account) ? this.book : account.startsWith(SYSTEM_PREFIX) ? system : undefined;
       if (book === undefined) fail(`pot actor ${this.potId}: posted to ${account}, neither this pot's nor a system account`);
-      if (book.versions.get(account) !== version) fail(`pot actor ${this.potId}: ${account} is at version ${book.versions.get(account)} after posting version ${version}`);
+      if (book.versions.get(account) !== accountVersion) {
+        fail(`pot actor ${this.potId}: ${account} is at version ${book.versions.get(account)} after posting version ${accountVersion}`);
+      }
     }
   }
+}
+
+/** Whether a posting after `index` names the same account as postings[index] (at most 2 * ENTRIES_PER_MOVEMENT_MAX postings). */
+function postedLater(postings: readonly Posting[], index: number): boolean {
+  const { account } = postings[index]!;
+  for (let later = index + 1; later < postings.length; later += 1) {
+    if (postings[later]!.account === account) return true;
+  }
+  return false;
+}
+
+/** The latest posting before `index` to the same account as postings[index], if any. */
+function postedBefore(postings: readonly Posting[], index: number): Posting | undefined {
+  const { account } = postings[index]!;
+  for (let earlier = index - 1; earlier >= 0; earlier -= 1) {
+    if (postings[earlier]!.account === account) return postings[earlier];
+  }
+  return undefined;
 }
 
 const SYSTEM_PREFIX = 'system:';
@@ -153,21 +177,31 @@ function fail(message: string): never {
 
 /**
  * The actor's half of the pair around `postEntries`: the postings balance per asset, and each account's
- * postings run on from what the books held, one version and the signed amount at a time.
+ * postings run on from what the books held, one version and the signed amount at a time. One pass and no
+ * Map per call (this runs for every command): an account's state before a posting is its latest earlier
+ * posting's, else the books'; the sums per asset are kept in two short arrays.
  */
 function assertPostingsFollow(potId: string, postings: readonly Posting[], balances: BalanceMap, versions: ReadonlyMap<AccountId, bigint>): void {
-  const sums = new Map<string, bigint>();
-  const last = new Map<AccountId, { balanceMinor: bigint; version: bigint }>();
-  for (const posting of postings) {
+  const assets: string[] = [];
+  const sums: bigint[] = [];
+  for (let index = 0; index < postings.length; index += 1) {
+    const posting = postings[index]!;
     const signed = posting.side === 'debit' ? posting.amountMinor : -posting.amountMinor;
-    sums.set(posting.asset, (sums.get(posting.asset) ?? 0n) + signed);
-    const before = last.get(posting.account) ?? { balanceMinor: balances.get(posting.account) ?? 0n, version: versions.get(posting.account) ?? 0n };
-    if (posting.accountVersion !== before.version + 1n || posting.balanceAfterMinor !== before.balanceMinor + signed) {
-      fail(`pot actor ${potId}: ${posting.account} posted at v${posting.accountVersion} (${posting.balanceAfterMinor}) after v${before.version} (${before.balanceMinor})`);
+    const slot = assets.indexOf(posting.asset);
+    if (slot === -1) {
+      assets.push(posting.asset);
+      sums.push(signed);
+    } else {
+      sums[slot] = sums[slot]! + signed;
     }
-    last.set(posting.account, { balanceMinor: posting.balanceAfterMinor, version: posting.accountVersion });
+    const earlier = postedBefore(postings, index);
+    const balanceBefore = earlier === undefined ? (balances.get(posting.account) ?? 0n) : earlier.balanceAfterMinor;
+    const versionBefore = earlier === undefined ? (versions.get(posting.account) ?? 0n) : earlier.accountVersion;
+    if (posting.accountVersion !== versionBefore + 1n || posting.balanceAfterMinor !== balanceBefore + signed) {
+      fail(`pot actor ${potId}: ${posting.account} posted at v${posting.accountVersion} (${posting.balanceAfterMinor}) after v${versionBefore} (${balanceBefore})`);
+    }
   }
-  for (const [asset, sum] of sums) {
-    if (sum !== 0n) fail(`pot actor ${potId}: the postings do not balance in ${asset} (off by ${sum})`);
-  }
+  sums.forEach((sum, slot) => {
+    if (sum !== 0n) fail(`pot actor ${potId}: the postings do not balance in ${assets[slot]} (off by ${sum})`);
+  });
 }

@@ -57,11 +57,25 @@ export function prepared(db: Queryable, name: string) {
 }
 
 /**
+ * How a transaction begins. `generic-plans` also has the transaction's prepared statements run on their
+ * generic plan (SET LOCAL plan_cache_mode, sent with BEGIN: no extra round trip). Left to choose, Postgres
+ * re-plans a statement over unnest($n) arrays at every call (a custom plan knows the arrays' lengths, so
+ * it always looks cheaper): for the journal's balance write, 0.23 ms of planning per commit against
+ * 0.02 ms for the generic plan, the same plan by index on the primary key.
+ */
+export type TransactionStart = 'plain' | 'generic-plans';
+
+const BEGIN: Record<TransactionStart, string> = {
+  plain: 'BEGIN',
+  'generic-plans': 'BEGIN; SET LOCAL plan_cache_mode = force_generic_plan',
+};
+
+/**
  * Runs `work` in one transaction on one client; rolls back on any error and rethrows it. A client whose
  * ROLLBACK fails is broken (its server process ended, the network dropped it) or in a state no one
  * knows: it is released with that error, which makes the pool close it instead of handing it out again.
  */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, start: TransactionStart = 'plain'): Promise<T> {
   const client = await pool.connect();
   // A connection the server ends while we hold it (idle-in-transaction timeout, restart) emits 'error'
   // between queries; unheard, that would crash the process. The next query fails instead, and rolls back.
@@ -69,7 +83,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   client.on('error', ignore);
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
+    await client.query(BEGIN[start]);
     const result = await work(client);
     await client.query('COMMIT');
     return result;

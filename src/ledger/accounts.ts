@@ -50,7 +50,9 @@ const parsedCache = new Map<string, AccountRef | undefined>();
 
 /** Reads an account id; undefined when it is not canonical. */
 export function parseAccountId(id: string): AccountRef | undefined {
-  if (parsedCache.has(id)) return parsedCache.get(id);
+  // One look-up on a hit (the common case); has() only for an id remembered as not canonical.
+  const cached = parsedCache.get(id);
+  if (cached !== undefined || parsedCache.has(id)) return cached;
   if (parsedCache.size >= PARSED_CACHE_MAX) parsedCache.clear();
   const ref = parseAccountIdUncached(id);
   parsedCache.set(id, ref === undefined ? undefined : Object.freeze(ref));

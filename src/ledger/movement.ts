@@ -316,18 +316,38 @@ function assertPostable(entry: Entry, entryIndex: number): void {
   }
 }
 
-/** The postcondition: the postings balance per asset, and every account's versions run on by one from `versions`. */
+/**
+ * The postcondition: the postings balance per asset, and every account's versions run on by one from `versions`.
+ * One pass and no Map per call (this runs for every movement): an account's previous version is its latest
+ * earlier posting's, found by scanning back (at most 2 * ENTRIES_PER_MOVEMENT_MAX postings), and the sums
+ * per asset are kept in two short arrays.
+ */
 function assertPosted(postings: readonly Posting[], versions: VersionMap): void {
-  const sums = new Map<string, bigint>();
-  const lastVersions = new Map<AccountId, bigint>();
-  for (const posting of postings) {
+  const assets: string[] = [];
+  const sums: bigint[] = [];
+  for (let index = 0; index < postings.length; index += 1) {
+    const posting = postings[index]!;
     const signed = posting.side === 'debit' ? posting.amountMinor : -posting.amountMinor;
-    sums.set(posting.asset, (sums.get(posting.asset) ?? 0n) + signed);
-    const previous = lastVersions.get(posting.account) ?? versions.get(posting.account) ?? 0n;
+    const slot = assets.indexOf(posting.asset);
+    if (slot === -1) {
+      assets.push(posting.asset);
+      sums.push(signed);
+    } else {
+      sums[slot] = sums[slot]! + signed;
+    }
+    const previous = earlierPosting(postings, index)?.accountVersion ?? versions.get(posting.account) ?? 0n;
     if (posting.accountVersion !== previous + 1n) fail(`postEntries: ${posting.account} posted at version ${posting.accountVersion} after ${previous}`);
-    lastVersions.set(posting.account, posting.accountVersion);
   }
-  for (const [asset, sum] of sums) {
-    if (sum !== 0n) fail(`postEntries: the postings do not balance in ${asset} (off by ${sum})`);
+  sums.forEach((sum, slot) => {
+    if (sum !== 0n) fail(`postEntries: the postings do not balance in ${assets[slot]} (off by ${sum})`);
+  });
+}
+
+/** The latest posting before `index` to the same account as postings[index], if any. */
+function earlierPosting(postings: readonly Posting[], index: number): Posting | undefined {
+  const { account } = postings[index]!;
+  for (let earlier = index - 1; earlier >= 0; earlier -= 1) {
+    if (postings[earlier]!.account === account) return postings[earlier];
   }
+  return undefined;
 }

@@ -81,7 +81,7 @@ export async function commitShardBatches(pool: pg.Pool, batches: readonly ShardB
       if (batch.close !== undefined) await closePartition(client, batch.partition, batch.close.businessDate, batch.close.streamSeq);
     }
     return perBatch;
-  });
+  }, 'generic-plans');
 }
 
 /** Marks events confirmed outside a batch commit (when the partition is idle), fenced like a commit. */
