@@ -2,6 +2,7 @@ import {
   applyPotChange,
   LedgerAssertionError,
   postEntries,
+  postingsBreak,
   run,
   type AccountId,
   type BalanceMap,
@@ -159,15 +160,6 @@ function postedLater(postings: readonly Posting[], index: number): boolean {
   return false;
 }
 
-/** The latest posting before `index` to the same account as postings[index], if any. */
-function postedBefore(postings: readonly Posting[], index: number): Posting | undefined {
-  const { account } = postings[index]!;
-  for (let earlier = index - 1; earlier >= 0; earlier -= 1) {
-    if (postings[earlier]!.account === account) return postings[earlier];
-  }
-  return undefined;
-}
-
 const SYSTEM_PREFIX = 'system:';
 
 /** A broken assertion; the message is built only then, so passing checks cost no strings. */
@@ -175,33 +167,8 @@ function fail(message: string): never {
   throw new LedgerAssertionError(message);
 }
 
-/**
- * The actor's half of the pair around `postEntries`: the postings balance per asset, and each account's
- * postings run on from what the books held, one version and the signed amount at a time. One pass and no
- * Map per call (this runs for every command): an account's state before a posting is its latest earlier
- * posting's, else the books'; the sums per asset are kept in two short arrays.
- */
+/** The actor's half of the pair around `postEntries`: its postings follow on from the actor's books (postingsBreak). */
 function assertPostingsFollow(potId: string, postings: readonly Posting[], balances: BalanceMap, versions: ReadonlyMap<AccountId, bigint>): void {
-  const assets: string[] = [];
-  const sums: bigint[] = [];
-  for (let index = 0; index < postings.length; index += 1) {
-    const posting = postings[index]!;
-    const signed = posting.side === 'debit' ? posting.amountMinor : -posting.amountMinor;
-    const slot = assets.indexOf(posting.asset);
-    if (slot === -1) {
-      assets.push(posting.asset);
-      sums.push(signed);
-    } else {
-      sums[slot] = sums[slot]! + signed;
-    }
-    const earlier = postedBefore(postings, index);
-    const balanceBefore = earlier === undefined ? (balances.get(posting.account) ?? 0n) : earlier.balanceAfterMinor;
-    const versionBefore = earlier === undefined ? (versions.get(posting.account) ?? 0n) : earlier.accountVersion;
-    if (posting.accountVersion !== versionBefore + 1n || posting.balanceAfterMinor !== balanceBefore + signed) {
-      fail(`pot actor ${potId}: ${posting.account} posted at v${posting.accountVersion} (${posting.balanceAfterMinor}) after v${versionBefore} (${balanceBefore})`);
-    }
-  }
-  sums.forEach((sum, slot) => {
-    if (sum !== 0n) fail(`pot actor ${potId}: the postings do not balance in ${assets[slot]} (off by ${sum})`);
-  });
+  const broken = postingsBreak(postings, versions, balances);
+  if (broken !== undefined) fail(`pot actor ${potId}: ${broken}`);
 }

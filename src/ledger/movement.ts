@@ -316,13 +316,22 @@ function assertPostable(entry: Entry, entryIndex: number): void {
   }
 }
 
-/**
- * The postcondition: the postings balance per asset, and every account's versions run on by one from `versions`.
- * One pass and no Map per call (this runs for every movement): an account's previous version is its latest
- * earlier posting's, found by scanning back (at most 2 * ENTRIES_PER_MOVEMENT_MAX postings), and the sums
- * per asset are kept in two short arrays.
- */
+/** The postcondition of `postEntries`, checked with the versions it started from. */
 function assertPosted(postings: readonly Posting[], versions: VersionMap): void {
+  const broken = postingsBreak(postings, versions);
+  if (broken !== undefined) fail(`postEntries: ${broken}`);
+}
+
+/**
+ * Why postings do not follow on from the books, or undefined when they do: they balance per asset, and
+ * each account's postings run on from what the books held (`versions`, and `balances` when given: the
+ * signed amount too), one version at a time. Both halves of the pair around `postEntries` (the core's
+ * postcondition and the pot actor's check) use it. One pass and no Map per call (this runs for every
+ * movement): an account's state before a posting is its latest earlier posting's (found by scanning
+ * back, at most 2 * ENTRIES_PER_MOVEMENT_MAX postings), else the books'; the sums per asset are kept in
+ * two short arrays. The reason is built only when a check fails.
+ */
+export function postingsBreak(postings: readonly Posting[], versions: VersionMap, balances?: BalanceMap): string | undefined {
   const assets: string[] = [];
   const sums: bigint[] = [];
   for (let index = 0; index < postings.length; index += 1) {
@@ -335,12 +344,17 @@ function assertPosted(postings: readonly Posting[], versions: VersionMap): void 
     } else {
       sums[slot] = sums[slot]! + signed;
     }
-    const previous = earlierPosting(postings, index)?.accountVersion ?? versions.get(posting.account) ?? 0n;
-    if (posting.accountVersion !== previous + 1n) fail(`postEntries: ${posting.account} posted at version ${posting.accountVersion} after ${previous}`);
+    const earlier = earlierPosting(postings, index);
+    const versionBefore = earlier === undefined ? (versions.get(posting.account) ?? 0n) : earlier.accountVersion;
+    if (posting.accountVersion !== versionBefore + 1n) return `${posting.account} posted at version ${posting.accountVersion} after ${versionBefore}`;
+    if (balances === undefined) continue;
+    const balanceBefore = earlier === undefined ? (balances.get(posting.account) ?? 0n) : earlier.balanceAfterMinor;
+    if (posting.balanceAfterMinor !== balanceBefore + signed) {
+      return `${posting.account} posted ${posting.balanceAfterMinor} at version ${posting.accountVersion} after ${balanceBefore}`;
+    }
   }
-  sums.forEach((sum, slot) => {
-    if (sum !== 0n) fail(`postEntries: the postings do not balance in ${assets[slot]} (off by ${sum})`);
-  });
+  const unbalanced = sums.findIndex((sum) => sum !== 0n);
+  return unbalanced === -1 ? undefined : `the postings do not balance in ${assets[unbalanced]} (off by ${sums[unbalanced]})`;
 }
 
 /** The latest posting before `index` to the same account as postings[index], if any. */
